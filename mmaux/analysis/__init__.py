@@ -1,0 +1,2 @@
+"""Analysis behind the dashboard: statistics over seeds and posts, alignment metrics,
+embedding layouts and attributions."""
