@@ -1,0 +1,86 @@
+"""The model's configuration: one flat dataclass, every default written once.
+
+A checkpoint's `config.json` holds `ModelConfig.to_dict()`; `from_dict` rebuilds it and
+validates every value, so a hand-edited or foreign config fails with a message naming the field.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from mmaux.encoders import BUILTIN_IMAGE, BUILTIN_TEXT
+from mmaux.fusion import LATE_FUSIONS
+from mmaux.losses import LossConfig
+
+EARLY_FUSIONS = ("mmbt", "vilt")
+ARCHITECTURES = tuple(LATE_FUSIONS) + EARLY_FUSIONS
+TEXT_TUNING = ("full", "frozen", "lora")
+VISION_TUNING = ("frozen", "full")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    num_labels: int  # classes of the task
+    architecture: str = "attention"  # concat | attention | gmu | aspect (late) | mmbt | vilt (early)
+    text_encoder: str = BUILTIN_TEXT  # "minilm", a Hugging Face hub id or a local folder
+    image_encoder: str = BUILTIN_IMAGE  # "efficientnet-lite0", a hub id or a local folder
+    vilt_model: str = ""  # hub id or folder of a ViltModel; only for architecture "vilt"
+    text_tuning: str = "full"  # full fine-tuning (the paper) | frozen | lora (peft adapters)
+    text_trainable_layers: int = 0  # 0: all layers; k: only the top k are tuned (or get LoRA)
+    lora_rank: int = 8  # r for text_tuning "lora" (LoRA on query and value)
+    vision_tuning: str = "frozen"  # the paper freezes the vision encoder
+    max_text_length: int = 128  # tokens (the paper: 128, 40 for ViLT)
+    hidden_dim: int = 256  # width of the fused vector (late fusion)
+    proj_dim: int = 256  # width of the shared ITC space
+    dropout: float = 0.05  # the paper's dropout
+    mmbt_image_tokens: int = 4  # image tokens MMBT inserts into the text sequence
+    loss: LossConfig = field(default_factory=LossConfig)  # CE + enabled auxiliary losses
+
+    def __post_init__(self):
+        self._check_choice("architecture", ARCHITECTURES)
+        self._check_choice("text_tuning", TEXT_TUNING)
+        self._check_choice("vision_tuning", VISION_TUNING)
+        for name in ("num_labels", "lora_rank", "max_text_length", "hidden_dim", "proj_dim", "mmbt_image_tokens"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not isinstance(self.text_trainable_layers, int) or self.text_trainable_layers < 0:
+            raise ValueError(f"text_trainable_layers must be 0 (all) or a positive integer, "
+                             f"got {self.text_trainable_layers!r}")
+        if self.num_labels < 2:
+            raise ValueError(f"num_labels must be at least 2, got {self.num_labels}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.architecture == "vilt" and not self.vilt_model:
+            raise ValueError("architecture 'vilt' needs vilt_model (a ViltModel hub id or folder)")
+        if self.architecture == "vilt" and (self.text_tuning != "full" or self.vision_tuning != "frozen"):
+            raise ValueError("architecture 'vilt' is one joint transformer, fine-tuned whole: "
+                             "leave text_tuning='full' and vision_tuning='frozen' (its default)")
+        if self.architecture == "mmbt" and self.text_tuning == "frozen":
+            raise ValueError("architecture 'mmbt' inserts image tokens where the trainable text layers "
+                             "begin; a frozen text encoder has none: use text_tuning lora or full")
+
+    def _check_choice(self, name: str, choices: tuple[str, ...]):
+        if getattr(self, name) not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}; got {getattr(self, name)!r}")
+
+    @property
+    def is_late_fusion(self) -> bool:
+        return self.architecture in LATE_FUSIONS
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelConfig":
+        """Rebuild from `to_dict()` output; unknown or missing fields raise ValueError."""
+        if not isinstance(values, dict):
+            raise ValueError(f"model config must be a JSON object, got {type(values).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown model config field(s) {unknown}; known: {sorted(known)}")
+        values = dict(values)
+        loss = values.pop("loss", {})
+        try:
+            return cls(loss=LossConfig(**loss), **values)
+        except TypeError as err:
+            raise ValueError(f"invalid model config: {err}") from None

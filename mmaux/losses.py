@@ -1,0 +1,137 @@
+"""The training objective: class-weighted cross-entropy plus the two auxiliary losses of
+Sánchez Villegas et al. (EACL Findings 2024), ITC and ITM.
+
+    L = (1 - β_itc - β_itm) · CE + β_itc · ITC + β_itm · ITM
+
+where only the βs of the enabled auxiliary losses are counted (PAPER.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.utils.class_weight import compute_class_weight
+
+LOGIT_SCALE_INIT = float(np.log(1 / 0.07))  # CLIP's temperature 0.07, as in the reference
+LOGIT_SCALE_MAX = float(np.log(100.0))  # CLIP's clamp, keeps the softmax from saturating
+ITM_NEGATIVE_MODES = ("random", "hard")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    itc: bool = False  # image-text contrastive loss on the projected embeddings
+    itm: bool = False  # image-text matching loss on the fused vector
+    beta_itc: float = 0.1  # weight of ITC in the joint loss
+    beta_itm: float = 0.1  # weight of ITM in the joint loss
+    itm_negatives: str = "random"  # "random" (the paper) or "hard" (by ITC similarity, ALBEF/BLIP)
+    itm_reencode: bool = False  # reference parity: re-run both encoders on the swapped pairs
+
+    def __post_init__(self):
+        if self.itm_negatives not in ITM_NEGATIVE_MODES:
+            raise ValueError(f"itm_negatives must be one of {ITM_NEGATIVE_MODES}, got {self.itm_negatives!r}")
+        for name in ("beta_itc", "beta_itm"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.ce_weight <= 0:
+            raise ValueError(f"beta_itc + beta_itm must stay below 1 (CE weight {self.ce_weight:.3f})")
+
+    @property
+    def ce_weight(self) -> float:
+        """1 - the βs of the enabled auxiliary losses."""
+        return 1.0 - self.beta_itc * self.itc - self.beta_itm * self.itm
+
+    @property
+    def variant(self) -> str:
+        """Short name of the loss variant: CE, +ITC, +ITM or +ITC+ITM."""
+        return "CE" + "+ITC" * self.itc + "+ITM" * self.itm
+
+    @classmethod
+    def from_aux(cls, aux: str, **kwargs) -> "LossConfig":
+        """Parse the CLI form `none|itc|itm|itc,itm`."""
+        names = {a.strip().lower() for a in aux.split(",") if a.strip()} - {"none"}
+        unknown = names - {"itc", "itm"}
+        if unknown:
+            raise ValueError(f"unknown auxiliary loss(es) {sorted(unknown)}; use none, itc, itm or itc,itm")
+        return cls(itc="itc" in names, itm="itm" in names, **kwargs)
+
+
+def itc_loss(text_emb: torch.Tensor, image_emb: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE (CLIP) over a batch of matched pairs.
+
+    With t̂, v̂ the L2-normalised rows of `text_emb` and `image_emb` (B, D) and
+    s = exp(min(logit_scale, ln 100)), the logits are S = s · t̂ v̂ᵀ and
+
+        ITC = ½ [CE(S, diag) + CE(Sᵀ, diag)]
+
+    i.e. each text must pick its own image among the batch's images and vice versa.
+    `logit_scale` is the *log* of the scale (a learned scalar owned by the model).
+    """
+    text = F.normalize(text_emb, dim=-1)
+    image = F.normalize(image_emb, dim=-1)
+    logits = logit_scale.clamp(max=LOGIT_SCALE_MAX).exp() * text @ image.t()
+    targets = torch.arange(logits.shape[0], device=logits.device)
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
+
+
+def sample_itm_pairs(
+    batch_size: int,
+    p_mismatch: float = 0.5,
+    similarity: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Choose which text each image is paired with for ITM.
+
+    Each post independently gets, with probability `p_mismatch`, the text of another post of
+    the batch (never its own). Without `similarity` the other post is uniform over the rest
+    (the paper's "random" negatives); with an image × text `similarity` (B, B) it is drawn
+    from softmax(similarity) over the other posts ("hard" negatives, as in ALBEF/BLIP).
+    A batch of one has no other post, so its pair is always a match.
+
+    Returns `text_index` (B,) — the post whose text goes with image i — and `labels` (B,),
+    1 for a matched pair and 0 for a mismatched one.
+    """
+    own = torch.arange(batch_size)
+    if batch_size < 2:
+        return own, torch.ones(batch_size, dtype=torch.long)
+    swap = torch.rand(batch_size, generator=generator) < p_mismatch
+    if similarity is None:
+        offset = torch.randint(1, batch_size, (batch_size,), generator=generator)
+        other = (own + offset) % batch_size
+    else:
+        weights = torch.softmax(similarity.detach().float().cpu(), dim=1)
+        weights.fill_diagonal_(0.0)
+        weights = weights + 1e-12 * (1 - torch.eye(batch_size))  # all-zero rows stay samplable
+        other = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+    text_index = torch.where(swap, other, own)
+    return text_index, (text_index == own).long()
+
+
+def itm_loss(itm_logits: torch.Tensor, itm_labels: torch.Tensor) -> torch.Tensor:
+    """ITM = CE(head(fused(image_i, text_σ(i))), [σ(i) = i]): binary match / mismatch."""
+    return F.cross_entropy(itm_logits, itm_labels)
+
+
+def balanced_class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
+    """scikit-learn's "balanced" weights n / (K · count_k) from the training labels.
+
+    A class absent from the training split gets weight 1 (it never contributes to the loss).
+    """
+    labels = np.asarray(labels)
+    present = np.unique(labels)
+    weights = np.ones(num_classes, dtype=np.float32)
+    weights[present] = compute_class_weight("balanced", classes=present, y=labels)
+    return torch.tensor(weights)
+
+
+def joint_loss(
+    cfg: LossConfig, ce: torch.Tensor, itc: torch.Tensor | None, itm: torch.Tensor | None
+) -> torch.Tensor:
+    """(1 - β_itc - β_itm)·CE + β_itc·ITC + β_itm·ITM over the enabled losses."""
+    total = cfg.ce_weight * ce
+    if cfg.itc:
+        total = total + cfg.beta_itc * itc
+    if cfg.itm:
+        total = total + cfg.beta_itm * itm
+    return total

@@ -1,0 +1,338 @@
+"""The multimodal classifier with its ITC and ITM heads.
+
+One model class serves training, analysis and the dashboard. A backbone (late fusion, MMBT or
+ViLT) turns a batch of posts into pooled text and image vectors and a fused vector; the heads
+sit on top:
+
+    classifier  fused -> task logits                  (CE)
+    text_proj   pooled text -> shared space           (ITC)
+    image_proj  pooled image -> shared space          (ITC)
+    logit_scale learned log temperature               (ITC)
+    itm_head    fused -> match / mismatch              (ITM, only when ITM is enabled)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmaux.config import ModelConfig
+from mmaux.encoders import (
+    ImageFeatures,
+    ImageInputSpec,
+    TextFeatures,
+    image_input_spec,
+    load_image_encoder,
+    load_text_encoder,
+    masked_mean,
+)
+from mmaux.fusion import LATE_FUSIONS
+from mmaux.losses import LOGIT_SCALE_INIT, itc_loss, itm_loss, joint_loss, sample_itm_pairs
+
+TEXT_FIELDS = ("input_ids", "attention_mask", "text_states")
+IMAGE_FIELDS = ("pixel_values", "image_tokens", "image_pooled")
+
+
+@dataclass
+class PostBatch:
+    """Model inputs for B posts. Text comes as token ids or as cached frozen-prefix states,
+    images as pixels or as cached frozen-encoder features (see mmaux.features)."""
+
+    attention_mask: torch.Tensor  # (B, T)
+    input_ids: torch.Tensor | None = None  # (B, T)
+    text_states: torch.Tensor | None = None  # (B, T, D) output of the frozen text layers
+    pixel_values: torch.Tensor | None = None  # (B, 3, H, W)
+    image_tokens: torch.Tensor | None = None  # (B, N, Dv) frozen image encoder tokens
+    image_pooled: torch.Tensor | None = None  # (B, Dv)
+
+    def __len__(self) -> int:
+        return self.attention_mask.shape[0]
+
+    def to(self, device) -> "PostBatch":
+        return PostBatch(**{f.name: _move(getattr(self, f.name), device) for f in fields(self)})
+
+    def pair(self, image_index: torch.Tensor, text_index: torch.Tensor) -> "PostBatch":
+        """Posts made of image `image_index[k]` and text `text_index[k]`."""
+        picked = {name: _take(getattr(self, name), text_index) for name in TEXT_FIELDS}
+        picked |= {name: _take(getattr(self, name), image_index) for name in IMAGE_FIELDS}
+        return PostBatch(**picked)
+
+
+def _move(value, device):
+    return value.to(device) if value is not None else None
+
+
+def _take(value, index):
+    return value[index] if value is not None else None
+
+
+@dataclass
+class BackboneOutput:
+    text_pooled: torch.Tensor  # (B, Dt) input of the ITC text projection
+    image_pooled: torch.Tensor  # (B, Di) input of the ITC image projection
+    fused: torch.Tensor  # (B, H) input of the classifier and the ITM head
+    state: object  # what `fuse_pairs` needs to fuse other image-text pairs
+
+
+@dataclass
+class ModelOutput:
+    logits: torch.Tensor  # (B, C) task logits
+    text_emb: torch.Tensor  # (B, P) ITC-projected text, not normalised
+    image_emb: torch.Tensor  # (B, P) ITC-projected image, not normalised
+    fused: torch.Tensor  # (B, H) fused representation
+    itm_logits: torch.Tensor | None = None  # (B, 2) ITM head on each post's own pair; None without ITM
+    loss: torch.Tensor | None = None  # joint loss, when labels were given
+    losses: dict[str, torch.Tensor] | None = None  # its parts: ce, itc, itm
+
+    @property
+    def itm_match(self) -> torch.Tensor | None:
+        """P(match) of each post with its own text (B,), or None without an ITM head."""
+        return None if self.itm_logits is None else self.itm_logits.softmax(-1)[:, 1]
+
+    @property
+    def itc_cosine(self) -> torch.Tensor:
+        """Cosine of each post's projected text and image (B,)."""
+        return F.cosine_similarity(self.text_emb, self.image_emb, dim=-1)
+
+
+class DualEncoderBackbone(nn.Module):
+    """Shared by late fusion and MMBT: a text encoder whose bottom `frozen_text_layers` are
+    frozen (their output may come cached in `batch.text_states`) and an image encoder."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.text = load_text_encoder(cfg.text_encoder)
+        self.image = load_image_encoder(cfg.image_encoder)
+        n_layers, k = self.text.num_layers, cfg.text_trainable_layers
+        # bottom layers that never change: all when frozen, all but the top k otherwise
+        self.frozen_text_layers = n_layers if cfg.text_tuning == "frozen" else max(n_layers - k, 0) if k else 0
+
+    def text_prefix(self, batch: PostBatch) -> torch.Tensor:
+        """States (B, T, D) entering the first trainable text layer."""
+        if batch.text_states is not None:
+            return batch.text_states
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.frozen_text_layers == 0):
+            return self.text.run_layers(self.text.embed(batch.input_ids), batch.attention_mask,
+                                        0, self.frozen_text_layers)
+
+    def image_features(self, batch: PostBatch) -> ImageFeatures:
+        if batch.image_tokens is not None:
+            return ImageFeatures(batch.image_tokens, batch.image_pooled)
+        trainable = any(p.requires_grad for p in self.image.parameters())
+        with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
+            return self.image(batch.pixel_values)
+
+
+class LateFusionBackbone(DualEncoderBackbone):
+    """Text and image encoded apart, then one of the LATE_FUSIONS."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        self.fusion = LATE_FUSIONS[cfg.architecture](
+            self.text.hidden_size, self.image.hidden_size, cfg.hidden_dim, cfg.dropout)
+        self.text_dim, self.image_dim, self.fused_dim = self.text.hidden_size, self.image.hidden_size, cfg.hidden_dim
+
+    def forward(self, batch: PostBatch) -> BackboneOutput:
+        tokens = self.text.run_layers(self.text_prefix(batch), batch.attention_mask, self.frozen_text_layers)
+        text = TextFeatures(tokens, batch.attention_mask, masked_mean(tokens, batch.attention_mask))
+        image = self.image_features(batch)
+        return BackboneOutput(text.pooled, image.pooled, self.fusion(text, image), (text, image))
+
+    def fuse_pairs(self, state, image_index: torch.Tensor, text_index: torch.Tensor) -> torch.Tensor:
+        """Fuse other pairs from the unimodal outputs already computed: no encoder re-run."""
+        text, image = state
+        return self.fusion(
+            TextFeatures(text.tokens[text_index], text.mask[text_index], text.pooled[text_index]),
+            ImageFeatures(image.tokens[image_index], image.pooled[image_index]))
+
+
+class MMBTBackbone(DualEncoderBackbone):
+    """Early fusion (Kiela et al. 2019): image tokens projected into the text transformer's
+    token space and run jointly with the text. They join the sequence where the trainable text
+    layers begin (layer 0 with full or LoRA tuning, i.e. the original MMBT), so the frozen
+    text layers below stay text-only and cacheable."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        width = self.text.hidden_size
+        self.n_image_tokens = cfg.mmbt_image_tokens
+        self.image_to_text = nn.Linear(self.image.hidden_size, width)  # image tokens into text space
+        self.image_position = nn.Parameter(torch.zeros(cfg.mmbt_image_tokens, width))
+        self.image_norm = nn.LayerNorm(width)
+        self.pooler = nn.Sequential(nn.Linear(width, cfg.hidden_dim), nn.Tanh())  # joint state -> fused
+        self.text_dim, self.image_dim, self.fused_dim = width, width, cfg.hidden_dim
+
+    def forward(self, batch: PostBatch) -> BackboneOutput:
+        prefix = self.text_prefix(batch)
+        grid = self.image_features(batch).tokens  # (B, N, Dv)
+        pooled = F.adaptive_avg_pool1d(grid.transpose(1, 2), self.n_image_tokens).transpose(1, 2)
+        image = self.image_norm(self.image_to_text(pooled) + self.image_position)  # (B, n, D)
+        state = (prefix, batch.attention_mask, image)
+        text_pooled, image_pooled, fused = self._joint(*state)
+        return BackboneOutput(text_pooled, image_pooled, fused, state)
+
+    def _joint(self, prefix, mask, image):
+        """One pass of the remaining text layers over [text tokens ; image tokens]."""
+        n_text = prefix.shape[1]
+        joint_mask = torch.cat([mask, mask.new_ones(mask.shape[0], image.shape[1])], dim=1)
+        states = self.text.run_layers(torch.cat([prefix, image], dim=1), joint_mask, self.frozen_text_layers)
+        return (masked_mean(states[:, :n_text], mask), states[:, n_text:].mean(1),
+                self.pooler(masked_mean(states, joint_mask)))
+
+    def fuse_pairs(self, state, image_index, text_index):
+        prefix, mask, image = state
+        return self._joint(prefix[text_index], mask[text_index], image[image_index])[2]
+
+
+class ViltBackbone(nn.Module):
+    """ViLT (Kim et al. 2021): text tokens and image patches in one transformer. ITC uses the
+    text CLS state and the first image token, as the reference does."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        from transformers import ViltModel
+
+        from mmaux.encoders import _offline
+
+        self.vilt = ViltModel.from_pretrained(cfg.vilt_model, local_files_only=_offline())
+        self.text_dim = self.image_dim = self.fused_dim = self.vilt.config.hidden_size
+
+    def forward(self, batch: PostBatch) -> BackboneOutput:
+        out = self.vilt(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                        pixel_values=batch.pixel_values)
+        n_text = batch.input_ids.shape[1]
+        states = out.last_hidden_state
+        return BackboneOutput(states[:, 0], states[:, n_text], out.pooler_output, batch)
+
+    def fuse_pairs(self, state: PostBatch, image_index, text_index):
+        """Early fusion has no unimodal outputs to reuse: the pair is run through ViLT again."""
+        return self.forward(state.pair(image_index, text_index)).fused
+
+
+BACKBONES = {"mmbt": MMBTBackbone, "vilt": ViltBackbone} | {name: LateFusionBackbone for name in LATE_FUSIONS}
+
+
+class MultimodalClassifier(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = BACKBONES[cfg.architecture](cfg)
+        b = self.backbone
+        self.classifier = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(b.fused_dim, cfg.num_labels))  # CE
+        self.text_proj = nn.Linear(b.text_dim, cfg.proj_dim, bias=False)  # ITC
+        self.image_proj = nn.Linear(b.image_dim, cfg.proj_dim, bias=False)  # ITC
+        self.logit_scale = nn.Parameter(torch.tensor(LOGIT_SCALE_INIT))  # ITC
+        self.itm_head = nn.Linear(b.fused_dim, 2) if cfg.loss.itm else None  # ITM
+        self.register_buffer("class_weights", torch.ones(cfg.num_labels))  # CE, set from train split
+        self._apply_tuning()
+
+    # --- freezing -------------------------------------------------------------------------
+    def _apply_tuning(self):
+        """Freeze what the config says is frozen; LoRA adapters go on the tuned text layers."""
+        if self.cfg.architecture == "vilt":
+            return
+        b = self.backbone
+        if self.cfg.vision_tuning == "frozen":
+            b.image.requires_grad_(False)
+        text, n_frozen = b.text, b.frozen_text_layers
+        if self.cfg.text_tuning == "lora":
+            from peft import LoraConfig, inject_adapter_in_model
+
+            text.requires_grad_(False)
+            lora = LoraConfig(r=self.cfg.lora_rank, lora_alpha=2 * self.cfg.lora_rank, lora_dropout=self.cfg.dropout,
+                              target_modules=["query", "value"],
+                              layers_to_transform=list(range(n_frozen, text.num_layers)), layers_pattern="layer")
+            inject_adapter_in_model(lora, text.model)
+        elif n_frozen > 0:
+            text.model.embeddings.requires_grad_(False)
+            text.layers[:n_frozen].requires_grad_(False)
+
+    def frozen_modules(self) -> list[nn.Module]:
+        """Modules whose weights never change: they always run in eval mode (no dropout, fixed
+        batch-norm statistics), so their cached outputs equal what training would compute."""
+        if self.cfg.architecture == "vilt":
+            return []
+        b = self.backbone
+        frozen = [b.image] if self.cfg.vision_tuning == "frozen" else []
+        if b.frozen_text_layers > 0:
+            frozen += [b.text.model.embeddings, *b.text.layers[: b.frozen_text_layers]]
+        return frozen
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for module in self.frozen_modules():
+            module.eval()
+        return self
+
+    @property
+    def image_spec(self) -> ImageInputSpec:
+        if self.cfg.architecture == "vilt":
+            return image_input_spec(self.cfg.vilt_model)
+        return self.backbone.image.input_spec
+
+    # --- forward --------------------------------------------------------------------------
+    def forward(self, batch: PostBatch, labels: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> ModelOutput:
+        """Logits, ITC embeddings, fused vector and own-pair ITM logits; with `labels`, also
+        the joint loss (ITM then samples mismatched pairs with `generator`)."""
+        enc = self.backbone(batch)
+        out = ModelOutput(
+            logits=self.classifier(enc.fused),
+            text_emb=self.text_proj(enc.text_pooled),
+            image_emb=self.image_proj(enc.image_pooled),
+            fused=enc.fused,
+            itm_logits=self.itm_head(enc.fused) if self.itm_head is not None else None,
+        )
+        if labels is not None:
+            self._add_losses(out, batch, enc, labels, generator)
+        return out
+
+    def _add_losses(self, out: ModelOutput, batch, enc: BackboneOutput, labels, generator):
+        loss_cfg = self.cfg.loss
+        losses = {"ce": F.cross_entropy(out.logits, labels, weight=self.class_weights)}
+        if loss_cfg.itc:
+            losses["itc"] = itc_loss(out.text_emb, out.image_emb, self.logit_scale)
+        if loss_cfg.itm:
+            losses["itm"] = itm_loss(*self._itm_pairs(batch, enc, out, generator))
+        out.losses = losses
+        out.loss = joint_loss(loss_cfg, losses["ce"], losses.get("itc"), losses.get("itm"))
+
+    def _itm_pairs(self, batch: PostBatch, enc: BackboneOutput, out: ModelOutput, generator):
+        """ITM logits and labels for a batch where about half the images get another post's text.
+
+        Matched rows reuse the fused vector already computed; mismatched rows are fused again
+        from the unimodal outputs (late fusion) or the joint layers (early fusion). With
+        `itm_reencode` the whole backbone runs again on the swapped batch, as the reference does.
+        """
+        n = len(batch)
+        similarity = None
+        if self.cfg.loss.itm_negatives == "hard":
+            similarity = F.normalize(out.image_emb, dim=-1) @ F.normalize(out.text_emb, dim=-1).t()
+        text_index, labels = sample_itm_pairs(n, 0.5, similarity, generator)
+        text_index, labels = text_index.to(enc.fused.device), labels.to(enc.fused.device)
+        own = torch.arange(n, device=enc.fused.device)
+        if self.cfg.loss.itm_reencode:
+            fused = self.backbone(batch.pair(own, text_index)).fused
+        else:
+            rows = (labels == 0).nonzero().squeeze(1)
+            fused = enc.fused.index_copy(0, rows, self.backbone.fuse_pairs(enc.state, rows, text_index[rows]))
+        return self.itm_head(fused), labels
+
+    # --- checkpoint support ---------------------------------------------------------------
+    def untouched_keys(self) -> set[str]:
+        """State-dict keys that training never changes: frozen pretrained parameters and the
+        buffers of always-frozen modules. A checkpoint leaves them out; loading takes them from
+        the encoders' own files."""
+        keys = {name for name, p in self.named_parameters() if not p.requires_grad}
+        frozen = {id(m) for m in self.frozen_modules()}
+        for prefix, module in self.named_modules():
+            if id(module) in frozen:
+                keys |= {f"{prefix}.{key}" for key in module.state_dict()}
+        return keys
+
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """Everything but `untouched_keys`: heads, fusion, trained encoder layers, adapters."""
+        untouched = self.untouched_keys()
+        return {name: t.detach().contiguous() for name, t in self.state_dict().items() if name not in untouched}
