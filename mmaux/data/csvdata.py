@@ -402,22 +402,28 @@ def add_validate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         "validate", help="check a CSV dataset (columns, labels, splits, images) and report",
         description="Check a dataset without loading a model. Give --preset and --root for one "
                     "of the paper's datasets, or --csv and --image-template for your own.")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="one of the paper's datasets")
-    parser.add_argument("--root", help="dataset root folder (with --preset)")
-    parser.add_argument("--csv", help="the CSV file (default for a preset: <root>/<preset>.csv)")
-    parser.add_argument("--image-template", help="image path relative to the image root, "
-                                                 "with {id}, e.g. 'images/{id}.jpg'")
-    parser.add_argument("--image-root", help="folder the template is relative to "
-                                             "(default: --root, else the CSV's folder)")
-    for column in ("id", "text", "label", "split"):
-        parser.add_argument(f"--{column}-column", help=f"name of the {column} column")
-    parser.add_argument("--classes", help="comma-separated class names, by label index")
+    add_csv_options(parser)
     parser.add_argument("--no-images", action="store_true", help="skip the image checks")
     parser.add_argument("--bad-rows", choices=("fail", "skip"), default="fail",
                         help="'fail' (default): any bad row gives exit code 1; "
                              "'skip': bad rows are fine as long as the rest is usable")
     parser.set_defaults(func=run_validate)
     return parser
+
+
+def add_csv_options(parser: argparse.ArgumentParser) -> None:
+    """The options that name a CSV dataset (shared by validate, train and evaluate)."""
+    group = parser.add_argument_group("CSV dataset (the paper's format)")
+    group.add_argument("--preset", choices=sorted(PRESETS), help="one of the paper's datasets")
+    group.add_argument("--root", help="dataset root folder (with --preset)")
+    group.add_argument("--csv", help="the CSV file (default for a preset: <root>/<preset>.csv)")
+    group.add_argument("--image-template", help="image path relative to the image root, "
+                                                "with {id}, e.g. 'images/{id}.jpg'")
+    group.add_argument("--image-root", help="folder the template is relative to "
+                                            "(default: --root, else the CSV's folder)")
+    for column in ("id", "text", "label", "split"):
+        group.add_argument(f"--{column}-column", help=f"name of the {column} column")
+    group.add_argument("--classes", help="comma-separated class names, by label index")
 
 
 def run_validate(args: argparse.Namespace) -> int:
