@@ -1,0 +1,61 @@
+# The two commands a user needs: `make run` and `make test`. Everything else is for maintainers.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
+
+.PHONY: run test test-fast checkpoints screenshots bench browser-deps clean-cache
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall when a requirements file changes.
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.test: requirements-test.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r requirements-test.txt
+	touch $@
+
+## Open the dashboard on the shipped checkpoints and the built-in benchmark.
+run: $(VENV)/.runtime
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+
+## Install everything the tests need (Python tools and headless Chromium) and run the whole suite.
+test: $(VENV)/.test browser-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## The suite without the slow and browser tests.
+test-fast: $(VENV)/.test
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+# Debian's Chromium and its driver for the end-to-end browser test (needs root or sudo).
+browser-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "browser-deps: cannot install chromium (not root, no sudo); the browser test will skip"; fi
+
+## Rebuild every shipped checkpoint from scratch on CPU (about an hour on 2 cores).
+checkpoints: $(VENV)/.runtime
+	$(BIN)/python -m mmaux sweep --recipe cpu --task sentiment --archs attention,mmbt --out checkpoints
+	$(BIN)/python -m mmaux sweep --recipe cpu --task sarcasm --archs attention --out checkpoints
+	$(BIN)/python -m mmaux sweep --recipe cpu --task relation --archs attention --out checkpoints
+
+## Refresh the README's screenshots (docs/*.png) from the running app in headless Chromium.
+screenshots: $(VENV)/.test browser-deps
+	MMAUX_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_browser.py
+
+## Benchmarks (print measured ratios; nothing here is a test).
+bench: $(VENV)/.test
+	$(BIN)/python bench/aux_cost.py
+	$(BIN)/python bench/synth_baselines.py
+	$(BIN)/python bench/dashboard.py
+
+clean-cache:
+	rm -rf .cache

@@ -1,0 +1,239 @@
+"""Checkpoint folders: save, inspect and load them safely.
+
+    <run>/config.json           everything needed to rebuild the model (see CheckpointInfo)
+    <run>/model.safetensors     only the parameters that are not untouched pretrained weights
+    <run>/metrics.json          validation and test metrics
+    <run>/test_outputs.parquet  per test post: probabilities, prediction, ITM match, ITC
+                                embeddings and fused vector (what the dashboard shows)
+
+Nothing here unpickles: weights are read with safetensors, everything else is JSON or Parquet.
+A checkpoint is refused, with a message saying what differs, when its encoder weight files or
+its label set do not match what it was trained with.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+import mmaux
+from mmaux.config import ModelConfig
+from mmaux.data.datasets import DatasetSpec
+from mmaux.encoders import encoder_fingerprint
+from mmaux.model import MultimodalClassifier
+
+CONFIG, WEIGHTS, METRICS, OUTPUTS = "config.json", "model.safetensors", "metrics.json", "test_outputs.parquet"
+EMBEDDING_COLUMNS = ("text_emb", "image_emb", "fused")
+WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that cannot be used; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """The contents of config.json."""
+
+    model: ModelConfig
+    dataset: DatasetSpec
+    label_names: tuple[str, ...]
+    encoders: dict[str, str]  # encoder name -> sha256 of its weight files
+    seed: int
+    train: dict = field(default_factory=dict)  # optimisation settings, for the record
+    data_fingerprint: str = ""
+    weights_dtype: str = "float32"
+    mmaux_version: str = mmaux.__version__
+
+    @property
+    def task(self) -> str:
+        return self.dataset.name
+
+    @property
+    def variant(self) -> str:
+        return self.model.loss.variant
+
+    @property
+    def label(self) -> str:
+        """What tells this checkpoint apart from its neighbours, for pickers and legends."""
+        loss = self.model.loss
+        return (f"{self.task} · {self.model.architecture} · ITC {'on' if loss.itc else 'off'} · "
+                f"ITM {'on' if loss.itm else 'off'} · seed {self.seed}")
+
+    def to_dict(self) -> dict:
+        return {"mmaux_version": self.mmaux_version, "model": self.model.to_dict(),
+                "dataset": self.dataset.to_dict(), "label_names": list(self.label_names),
+                "encoders": self.encoders, "seed": self.seed, "train": self.train,
+                "data_fingerprint": self.data_fingerprint, "weights_dtype": self.weights_dtype}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "CheckpointInfo":
+        model = ModelConfig.from_dict(values["model"])
+        labels = tuple(values["label_names"])
+        if len(labels) != model.num_labels:
+            raise ValueError(f"label_names has {len(labels)} names but the model has {model.num_labels} classes")
+        if values.get("weights_dtype", "float32") not in WEIGHT_DTYPES:
+            raise ValueError(f"weights_dtype must be one of {list(WEIGHT_DTYPES)}")
+        return cls(model=model, dataset=DatasetSpec.from_dict(values["dataset"]), label_names=labels,
+                   encoders=dict(values["encoders"]), seed=int(values["seed"]), train=dict(values.get("train", {})),
+                   data_fingerprint=values.get("data_fingerprint", ""),
+                   weights_dtype=values.get("weights_dtype", "float32"),
+                   mmaux_version=values.get("mmaux_version", "?"))
+
+
+def encoder_hashes(cfg: ModelConfig) -> dict[str, str]:
+    names = [cfg.vilt_model] if cfg.architecture == "vilt" else [cfg.text_encoder, cfg.image_encoder]
+    return {name: encoder_fingerprint(name) for name in names}
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def _member(folder: Path, name: str) -> Path:
+    """A file of the checkpoint; refuses links that lead outside the folder."""
+    path = folder / name
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing. A checkpoint folder needs {CONFIG}, {WEIGHTS}, {METRICS} "
+                              f"and {OUTPUTS}; re-run training or copy the whole folder")
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise CheckpointError(f"{path}: is a link to {path.resolve()}, outside the checkpoint folder; "
+                              "copy the real file into the folder")
+    return path
+
+
+def read_info(folder: str | Path) -> CheckpointInfo:
+    """Parse and validate config.json (no weights are read)."""
+    path = _member(Path(folder), CONFIG)
+    try:
+        return CheckpointInfo.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err}); restore the file from the training run") from None
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: invalid checkpoint config: {err}") from None
+
+
+def read_metrics(folder: str | Path) -> dict:
+    path = _member(Path(folder), METRICS)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
+
+
+def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
+    path = _member(Path(folder), WEIGHTS)
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err}). mmaux never unpickles "
+                              "weights: re-save them with safetensors") from None
+
+
+def check_encoders(info: CheckpointInfo, folder: Path):
+    """Refuse a checkpoint whose pretrained encoder files differ from the ones it was trained on."""
+    for name, recorded in info.encoders.items():
+        try:
+            current = encoder_fingerprint(name)
+        except (OSError, ValueError) as err:
+            raise CheckpointError(f"{folder / CONFIG}: encoder {name!r} cannot be found here ({err})") from None
+        if current != recorded:
+            raise CheckpointError(
+                f"{folder / CONFIG}: encoder {name!r} weights differ from the ones this checkpoint was trained "
+                f"with (sha256 {current[:12]}… here, {recorded[:12]}… recorded); install the recorded version")
+
+
+def load_model(folder: str | Path) -> tuple[MultimodalClassifier, CheckpointInfo]:
+    """Rebuild the model from config.json, the pretrained encoders and model.safetensors, in eval mode."""
+    folder = Path(folder)
+    info = read_info(folder)
+    check_encoders(info, folder)
+    weights = read_weights(folder)
+    model = MultimodalClassifier(info.model)
+    classifier = weights.get("classifier.1.weight")
+    if classifier is not None and classifier.shape[0] != len(info.label_names):
+        raise CheckpointError(f"{folder / WEIGHTS}: the classifier has {classifier.shape[0]} outputs but "
+                              f"{CONFIG} names {len(info.label_names)} labels {list(info.label_names)}")
+    _load_state(model, weights, folder)
+    return model.eval(), info
+
+
+def _load_state(model: MultimodalClassifier, weights: dict[str, torch.Tensor], folder: Path):
+    own = model.state_dict()
+    unexpected = sorted(set(weights) - set(own))
+    missing = sorted(set(own) - set(weights) - model.untouched_keys())
+    if unexpected or missing:
+        raise CheckpointError(f"{folder / WEIGHTS}: does not match {CONFIG}: "
+                              f"unexpected {unexpected[:5]}, missing {missing[:5]}")
+    for name, tensor in weights.items():
+        if tensor.shape != own[name].shape:
+            raise CheckpointError(f"{folder / WEIGHTS}: {name} has shape {tuple(tensor.shape)}, "
+                                  f"the config builds {tuple(own[name].shape)}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in weights.items()}, strict=False)
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+def round_weights(model: MultimodalClassifier, dtype: str):
+    """Round the saved parameters to the storage dtype in place, so that the metrics and outputs
+    written beside them are those of exactly the weights a reload gives."""
+    with torch.no_grad():
+        for name, tensor in model.trained_state_dict().items():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.to(WEIGHT_DTYPES[dtype]).to(tensor.dtype))
+
+
+def save_checkpoint(folder: str | Path, model: MultimodalClassifier, info: CheckpointInfo, metrics: dict,
+                    outputs: pd.DataFrame, arrays: dict[str, np.ndarray]):
+    """Write the four files. Refuses to overwrite an existing checkpoint."""
+    folder = Path(folder)
+    if (folder / CONFIG).exists():
+        raise CheckpointError(f"{folder}: already holds a checkpoint; choose another output folder or delete it")
+    folder.mkdir(parents=True, exist_ok=True)
+    dtype = WEIGHT_DTYPES[info.weights_dtype]
+    save_file({k: v.to(dtype) if v.is_floating_point() else v for k, v in model.trained_state_dict().items()},
+              folder / WEIGHTS, metadata={"format": "pt", "mmaux_version": mmaux.__version__})
+    (folder / METRICS).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    write_outputs(folder / OUTPUTS, outputs, arrays)
+    (folder / CONFIG).write_text(json.dumps(info.to_dict(), indent=2), encoding="utf-8")  # last: marks complete
+
+
+def write_outputs(path: Path, frame: pd.DataFrame, arrays: dict[str, np.ndarray]):
+    """Per-post columns plus (N, D) arrays stored as fixed-size float16 lists."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for name, values in arrays.items():
+        values = np.ascontiguousarray(values, dtype=np.float16)
+        flat = pa.array(values.reshape(-1), type=pa.float16())
+        table = table.append_column(name, pa.FixedSizeListArray.from_arrays(flat, values.shape[1]))
+    pq.write_table(table, path, compression="zstd")
+
+
+def read_outputs(folder: str | Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The test outputs: a frame of per-post columns and the embedding arrays (float32)."""
+    path = _member(Path(folder), OUTPUTS)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise CheckpointError(f"{path}: unreadable Parquet file ({err})") from None
+    arrays = {}
+    for name in EMBEDDING_COLUMNS:
+        if name in table.column_names:
+            column = table.column(name).combine_chunks()
+            arrays[name] = column.flatten().to_numpy().astype(np.float32).reshape(len(column), -1)
+            table = table.drop_columns(name)
+    return table.to_pandas(), arrays
+
+
+def find_checkpoints(root: str | Path, max_depth: int = 4) -> list[Path]:
+    """Folders under `root` that contain a config.json (a checkpoint, good or broken)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [p.parent for p in root.glob("**/" + CONFIG) if len(p.relative_to(root).parts) <= max_depth + 1]
+    return sorted(found)

@@ -1,0 +1,330 @@
+"""`python -m mmaux COMMAND ...`: a thin layer over the library.
+
+    data synth      write a SynthPosts dataset (CSV + images)
+    data validate   check a CSV dataset without loading a model
+    train           fine-tune one model, write its checkpoint folder
+    sweep           CE / +ITC / +ITM / +ITC+ITM x seeds x architectures, resumable
+    evaluate        metrics of a checkpoint on its recorded dataset
+    predict         one image + text, or a CSV of posts, through a checkpoint
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mmaux.config import ARCHITECTURES, TEXT_TUNING, ModelConfig
+from mmaux.data import synthposts
+from mmaux.data.csvdata import DatasetError, add_csv_options, add_validate_parser, spec_from_args
+from mmaux.data.datasets import DatasetSpec
+from mmaux.losses import LossConfig
+
+# Training recipes: defaults that flags override. "paper" follows the reference implementation;
+# "cpu" is what rebuilds the shipped checkpoints on 2 CPU cores within the hour (LoRA on the top
+# two text layers, so the frozen bottom four are computed once and cached; small heads so that
+# 48 checkpoints fit in 60 MB).
+RECIPES = {
+    "paper": dict(text_tuning="full", text_layers=0, max_text_length=128, hidden_dim=256, proj_dim=256,
+                  epochs=3, batch_size=16, lr=1e-5, head_lr=None, weights_dtype="float32"),
+    "cpu": dict(text_tuning="lora", text_layers=2, max_text_length=40, hidden_dim=64, proj_dim=64,
+                epochs=3, batch_size=32, lr=5e-4, head_lr=1e-3, weights_dtype="float16"),
+}
+VARIANTS = {"ce": "none", "itc": "itc", "itm": "itm", "itc+itm": "itc,itm"}
+
+
+class UsageError(Exception):
+    """Bad input from the command line: reported in one line, exit code 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except (UsageError, DatasetError, FileExistsError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mmaux", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    data = commands.add_parser("data", help="write SynthPosts or check a CSV dataset")
+    data_commands = data.add_subparsers(title="data commands", metavar="COMMAND")
+    _add_synth_parser(data_commands)
+    add_validate_parser(data_commands)
+    _add_train_parser(commands)
+    _add_sweep_parser(commands)
+    _add_evaluate_parser(commands)
+    _add_predict_parser(commands)
+    return parser
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def _add_synth_parser(commands):
+    p = commands.add_parser("synth", help="write a SynthPosts dataset: DIR/posts.csv + DIR/images/")
+    _add_synth_options(p, required_task=True)
+    p.add_argument("--out", required=True, help="output folder (must be empty or new)")
+    p.set_defaults(func=_run_synth)
+
+
+def _add_synth_options(p, required_task=False):
+    group = p.add_argument_group("SynthPosts (the built-in benchmark)")
+    group.add_argument("--task", choices=sorted(synthposts.TASKS), required=required_task,
+                       help="SynthPosts task: sentiment (3 classes), sarcasm (2) or relation (4 TIR classes)")
+    group.add_argument("--synth-seed", "--seed-data", dest="synth_seed", type=int, default=7,
+                       help="generation seed (default 7, the shipped checkpoints' data)")
+    for split, default in (("train", 3000), ("val", 500), ("test", 1000)):
+        group.add_argument(f"--n-{split}", type=int, default=default, help=f"{split} posts (default {default})")
+    group.add_argument("--label-noise", type=float, default=0.0, help="share of training labels flipped")
+
+
+def _synth_spec(args) -> synthposts.SynthSpec:
+    return synthposts.SynthSpec(task=args.task, seed=args.synth_seed, n_train=args.n_train, n_val=args.n_val,
+                                n_test=args.n_test, label_noise=args.label_noise)
+
+
+def _run_synth(args) -> int:
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out} is not empty; choose a new folder (nothing was overwritten)")
+    frame = synthposts.generate(_synth_spec(args), out, progress=True)
+    print(f"wrote {len(frame)} posts to {out / 'posts.csv'} and {out / 'images'}/")
+    return 0
+
+
+def _dataset_from_args(args) -> DatasetSpec:
+    """SynthPosts when --task is given, else a CSV dataset (--preset/--root or --csv/--image-template)."""
+    if args.task and (args.preset or args.csv):
+        raise UsageError("give either --task (SynthPosts) or a CSV dataset (--preset/--csv), not both")
+    if args.task:
+        return DatasetSpec(synth=_synth_spec(args))
+    if args.preset or args.csv:
+        return DatasetSpec(csv=spec_from_args(args))
+    raise UsageError("no dataset: give --task sentiment|sarcasm|relation (SynthPosts), "
+                     "--preset NAME --root DIR, or --csv FILE --image-template T")
+
+
+def _add_dataset_options(p):
+    _add_synth_options(p)
+    add_csv_options(p)
+
+
+# --- train and sweep ----------------------------------------------------------------------------
+
+def _add_model_options(p):
+    g = p.add_argument_group("model")
+    g.add_argument("--recipe", choices=sorted(RECIPES), default="paper",
+                   help="defaults for the options below: 'paper' (reference settings, full fine-tuning; "
+                        "GPU advised) or 'cpu' (LoRA on the top 2 text layers, small heads)")
+    g.add_argument("--text-encoder", default="minilm", help="'minilm' (built in), a hub id or a local folder")
+    g.add_argument("--image-encoder", default="efficientnet-lite0",
+                   help="'efficientnet-lite0' (built in), a hub id or a local folder (ViT, BEiT, DeiT)")
+    g.add_argument("--vilt-model", default="", help="ViltModel hub id or folder (with --arch vilt)")
+    g.add_argument("--text-tuning", choices=TEXT_TUNING, help="how the text encoder is trained")
+    g.add_argument("--text-layers", type=int, help="tune only the top k text layers (0: all)")
+    g.add_argument("--lora-rank", type=int, default=8, help="LoRA rank r (with --text-tuning lora)")
+    g.add_argument("--max-text-length", type=int, help="tokens per text")
+    g.add_argument("--hidden-dim", type=int, help="width of the fused vector")
+    g.add_argument("--proj-dim", type=int, help="width of the shared ITC space")
+    g = p.add_argument_group("auxiliary losses")
+    g.add_argument("--beta-itc", type=float, default=0.1, help="weight of ITC (default 0.1)")
+    g.add_argument("--beta-itm", type=float, default=0.1, help="weight of ITM (default 0.1)")
+    g.add_argument("--itm-negatives", choices=("random", "hard"), default="random",
+                   help="mismatched ITM texts: uniform over the batch (the paper) or by ITC similarity")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float, help="learning rate of encoder parameters")
+    g.add_argument("--head-lr", type=float, help="learning rate of fusion and heads (default: --lr)")
+    g.add_argument("--weights-dtype", choices=("float32", "float16"))
+    g.add_argument("--on-bad-rows", choices=("fail", "skip"), default="fail",
+                   help="CSV rows that fail validation: stop with the list (default) or skip them")
+    g.add_argument("--no-feature-cache", action="store_true", help="do not cache frozen encoder outputs")
+
+
+def _with_recipe(args) -> argparse.Namespace:
+    """Fill every option the user left unset from the chosen recipe."""
+    values = vars(args).copy()
+    for key, default in RECIPES[args.recipe].items():
+        if values.get(key) is None:
+            values[key] = default
+    return argparse.Namespace(**values)
+
+
+def _train_config(args, arch: str, aux: str, seed: int, out_dir: Path, num_labels: int):
+    from mmaux.train import TrainConfig
+
+    loss = LossConfig.from_aux(aux, beta_itc=args.beta_itc, beta_itm=args.beta_itm,
+                               itm_negatives=args.itm_negatives)
+    model = ModelConfig(num_labels=num_labels, architecture=arch, text_encoder=args.text_encoder,
+                        image_encoder=args.image_encoder, vilt_model=args.vilt_model,
+                        text_tuning=args.text_tuning, text_trainable_layers=args.text_layers,
+                        lora_rank=args.lora_rank, max_text_length=args.max_text_length,
+                        hidden_dim=args.hidden_dim, proj_dim=args.proj_dim, loss=loss)
+    return TrainConfig(model=model, dataset=_dataset_from_args(args), out_dir=str(out_dir), epochs=args.epochs,
+                       batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr, seed=seed,
+                       weights_dtype=args.weights_dtype, on_bad_rows=args.on_bad_rows,
+                       feature_cache=not args.no_feature_cache)
+
+
+def _num_labels(args) -> int:
+    spec = _dataset_from_args(args)
+    if spec.synth:
+        return len(synthposts.TASKS[spec.synth.task])
+    from mmaux.data.csvdata import load_posts
+
+    return len(load_posts(spec.csv).attrs["classes"])
+
+
+def _add_train_parser(commands):
+    p = commands.add_parser("train", help="fine-tune one model and write its checkpoint folder",
+                            description="Fine-tune one model with CE and the chosen auxiliary losses; the "
+                                        "epoch with the best validation macro-F1 is kept and tested.")
+    _add_dataset_options(p)
+    p.add_argument("--arch", choices=ARCHITECTURES, default="attention", help="fusion or early-fusion model")
+    p.add_argument("--aux", default="itc,itm", help="auxiliary losses: none, itc, itm or itc,itm")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--out", required=True, help="checkpoint folder to write (must not hold one)")
+    _add_model_options(p)
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from mmaux.train import train
+
+    args = _with_recipe(args)
+    train(_train_config(args, args.arch, args.aux, args.seed, Path(args.out), _num_labels(args)))
+    return 0
+
+
+def _add_sweep_parser(commands):
+    p = commands.add_parser("sweep", help="the four loss variants x seeds x architectures, resumable",
+                            description="Train CE, +ITC, +ITM and +ITC+ITM for every seed and architecture into "
+                                        "OUT/<dataset>/<arch>/<variant>-seed<k>; existing checkpoints are skipped.")
+    _add_dataset_options(p)
+    p.add_argument("--archs", default="attention", help="comma-separated architectures")
+    p.add_argument("--variants", default="ce,itc,itm,itc+itm", help=f"comma-separated of {', '.join(VARIANTS)}")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
+    p.add_argument("--out", required=True, help="root folder of the checkpoints")
+    _add_model_options(p)
+    p.set_defaults(func=_run_sweep)
+
+
+def sweep_runs(args) -> list[tuple[str, str, int, Path]]:
+    """(architecture, variant, seed, folder) of every run a sweep asks for."""
+    archs = [a.strip() for a in args.archs.split(",") if a.strip()]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [a for a in archs if a not in ARCHITECTURES] + [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise UsageError(f"unknown architecture or variant {unknown}")
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    dataset = _dataset_from_args(args).name.replace("/", "-")
+    return [(arch, variant, seed, Path(args.out) / dataset / arch / f"{variant}-seed{seed}")
+            for arch in archs for variant in variants for seed in seeds]
+
+
+def _run_sweep(args) -> int:
+    from tqdm.auto import tqdm
+
+    from mmaux.checkpoint import CONFIG
+    from mmaux.train import train
+
+    args = _with_recipe(args)
+    runs = sweep_runs(args)
+    todo = [run for run in runs if not (run[3] / CONFIG).exists()]
+    print(f"sweep: {len(runs)} runs, {len(runs) - len(todo)} already done")
+    num_labels = _num_labels(args)
+    for arch, variant, seed, folder in tqdm(todo, desc="sweep"):
+        train(_train_config(args, arch, VARIANTS[variant], seed, folder, num_labels), progress=False)
+    return 0
+
+
+# --- evaluate and predict -----------------------------------------------------------------------
+
+def _add_evaluate_parser(commands):
+    p = commands.add_parser("evaluate", help="metrics of a checkpoint on its recorded dataset")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    add_csv_options(p)
+    p.set_defaults(func=_run_evaluate, task=None)
+
+
+def _run_evaluate(args) -> int:
+    from mmaux.checkpoint import read_info
+    from mmaux.evaluate import evaluate_checkpoint
+
+    dataset = None
+    if args.preset or args.csv:
+        recorded = read_info(args.checkpoint).dataset
+        dataset = DatasetSpec(csv=spec_from_args(args))
+        if recorded.synth:
+            raise UsageError("this checkpoint was trained on SynthPosts; --preset/--csv point at a CSV dataset")
+    metrics = evaluate_checkpoint(args.checkpoint, args.split, dataset, progress=not args.json)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(f"{args.split}: accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
+              f"weighted-F1 {metrics['weighted_f1']:.4f}  precision {metrics['macro_precision']:.4f}  "
+              f"recall {metrics['macro_recall']:.4f}  (n={metrics['n']})")
+        for name, scores in metrics["per_class"].items():
+            print(f"  {name:32s} F1 {scores['f1']:.4f}  (support {scores['support']})")
+        for column, values in metrics.get("per_slice", {}).items():
+            print(f"  by {column}: " + ", ".join(f"{v} {s['macro_f1']:.3f}" for v, s in values.items()))
+    return 0
+
+
+def _add_predict_parser(commands):
+    p = commands.add_parser("predict", help="predict one image + text, or a CSV of posts",
+                            description="One post: --image F --text T [--json]. Many: --csv FILE "
+                                        "--image-template T [--image-root DIR] --out FILE.csv")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder")
+    p.add_argument("--image", help="image file of one post")
+    p.add_argument("--text", help="text of one post")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--csv", help="CSV of posts (id and text columns)")
+    p.add_argument("--image-template", help="image path with {id}, relative to --image-root")
+    p.add_argument("--image-root", help="folder the template is relative to (default: the CSV's folder)")
+    p.add_argument("--id-column", default="tweet_id")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--out", help="output CSV (with --csv); refuses to overwrite an existing file")
+    p.set_defaults(func=_run_predict)
+
+
+def _run_predict(args) -> int:
+    from mmaux.checkpoint import CheckpointError
+    from mmaux.data.images import ImageLoadError, load_image
+    from mmaux.predict import Predictor, predict_table
+
+    try:
+        if args.csv:
+            if not (args.image_template and args.out):
+                raise UsageError("--csv needs --image-template and --out")
+            if Path(args.out).exists():
+                raise UsageError(f"{args.out} exists; choose another --out (nothing was overwritten)")
+            table = predict_table(Predictor(args.checkpoint), args.csv, args.image_template,
+                                  args.image_root, args.id_column, args.text_column)
+            table.to_csv(args.out, index=False)
+            print(f"wrote {len(table)} predictions to {args.out}")
+            return 0
+        if not args.image or args.text is None:
+            raise UsageError("give --image FILE and --text TEXT (or --csv ... for many posts)")
+        image = load_image(args.image)
+        prediction = Predictor(args.checkpoint).predict([image], [args.text])[0]
+    except (ImageLoadError, CheckpointError) as err:
+        raise UsageError(str(err).splitlines()[0]) from None
+    if args.json:
+        print(json.dumps(prediction.to_dict()))
+    else:
+        match = "n/a (no ITM head)" if prediction.itm_match is None else f"{prediction.itm_match:.3f}"
+        print(f"{prediction.label}  " + "  ".join(f"{k} {v:.3f}" for k, v in prediction.probabilities.items())
+              + f"  ITM match {match}  ITC cosine {prediction.itc_cosine:.3f}")
+    return 0
+

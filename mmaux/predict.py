@@ -1,0 +1,109 @@
+"""Predictions for new posts (an uploaded image and a typed text, or a CSV of them) from a
+checkpoint. Shared by the `predict` command, probe sets and the dashboard."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from PIL import Image
+
+from mmaux.checkpoint import load_model
+from mmaux.data.csvdata import read_table
+from mmaux.data.images import ImageLoadError, ImageTransform, load_image
+from mmaux.encoders import load_tokenizer
+from mmaux.model import ModelOutput, PostBatch
+
+MAX_TEXT_CHARS = 5_000  # longer texts are cut before tokenising (the model reads at most 128 tokens)
+
+
+@dataclass
+class Prediction:
+    label: str
+    probabilities: dict[str, float]
+    itm_match: float | None  # P(image and text belong together) from the ITM head; None without one
+    itc_cosine: float  # cosine of the ITC-projected text and image
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "probabilities": self.probabilities, "itm_match": self.itm_match,
+                "itc_cosine": self.itc_cosine}
+
+
+class Predictor:
+    """A loaded checkpoint with its tokenizer and image transform. Read-only after construction,
+    so one instance can serve several dashboard sessions at once."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.model, self.info = load_model(folder)
+        cfg = self.model.cfg
+        self.tokenizer = load_tokenizer(cfg.vilt_model if cfg.architecture == "vilt" else cfg.text_encoder)
+        spec = self.model.image_spec
+        self.transform = ImageTransform(spec.size, spec.mean, spec.std)
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return self.info.label_names
+
+    def batch(self, images: list[Image.Image], texts: list[str]) -> PostBatch:
+        """Tokenised texts and transformed images (RGB PIL images from `load_image`)."""
+        if len(images) != len(texts):
+            raise ValueError(f"{len(images)} images but {len(texts)} texts")
+        tokens = self.tokenizer([clean_text(t) for t in texts], padding=True, truncation=True,
+                                max_length=self.model.cfg.max_text_length, return_tensors="pt")
+        return PostBatch(attention_mask=tokens["attention_mask"], input_ids=tokens["input_ids"],
+                         pixel_values=self.transform.to_batch(images))
+
+    @torch.no_grad()
+    def forward(self, images: list[Image.Image], texts: list[str]) -> ModelOutput:
+        return self.model(self.batch(images, texts))
+
+    def predict(self, images: list[Image.Image], texts: list[str]) -> list[Prediction]:
+        out = self.forward(images, texts)
+        probs = out.logits.softmax(-1)
+        match = out.itm_match
+        return [Prediction(label=self.label_names[int(p.argmax())],
+                           probabilities={n: float(v) for n, v in zip(self.label_names, p)},
+                           itm_match=None if match is None else float(match[i]),
+                           itc_cosine=float(out.itc_cosine[i]))
+                for i, p in enumerate(probs)]
+
+
+def clean_text(text: str) -> str:
+    """Drop control characters (they carry no meaning and confuse tokenizers) and cap the length."""
+    return "".join(ch if ch.isprintable() or ch in "\n\t " else " " for ch in str(text)[:MAX_TEXT_CHARS])
+
+
+
+def predict_table(predictor: Predictor, csv: str | Path, image_template: str, image_root: str | None = None,
+                  id_column: str = "tweet_id", text_column: str = "text", batch_size: int = 32) -> pd.DataFrame:
+    """Predictions for every row of a CSV of posts. A row whose image cannot be loaded gets its
+    error in the `error` column instead of stopping the whole table."""
+    table = read_table(csv)
+    missing = [c for c in (id_column, text_column) if c not in table.columns]
+    if missing:
+        raise ValueError(f"{csv}: missing column(s) {missing}; the file has {list(table.columns)}")
+    root = Path(image_root) if image_root else Path(csv).parent
+    rows = []
+    for start in range(0, len(table), batch_size):
+        rows += _predict_rows(predictor, table.iloc[start:start + batch_size], root, image_template,
+                              id_column, text_column)
+    return pd.DataFrame(rows)
+
+
+def _predict_rows(predictor, chunk, root, template, id_column, text_column) -> list[dict]:
+    good, images, rows = [], [], []
+    for post_id, text in zip(chunk[id_column], chunk[text_column]):
+        row = {"post_id": post_id, "text": text, "error": ""}
+        try:
+            images.append(load_image(root / template.format(id=post_id)))
+            good.append(row)
+        except ImageLoadError as err:
+            row["error"] = str(err)
+        rows.append(row)
+    if good:
+        for row, prediction in zip(good, predictor.predict(images, [r["text"] for r in good])):
+            row.update(label=prediction.label, itm_match=prediction.itm_match, itc_cosine=prediction.itc_cosine,
+                       **{f"p_{k}": v for k, v in prediction.probabilities.items()})
+    return rows
