@@ -320,6 +320,18 @@ class MultimodalClassifier(nn.Module):
             fused = enc.fused.index_copy(0, rows, self.backbone.fuse_pairs(enc.state, rows, text_index[rows]))
         return self.itm_head(fused), labels
 
+    def param_groups(self, encoder_lr: float, head_lr: float, weight_decay: float) -> list[dict]:
+        """AdamW groups: pretrained encoder weights at `encoder_lr`, new layers at `head_lr`;
+        no weight decay on biases, norms and the temperature (1-d and scalar parameters)."""
+        groups: dict[tuple[float, float], list] = {}
+        for name, param in self.named_parameters():
+            if not param.requires_grad:
+                continue
+            lr = encoder_lr if name.startswith(("backbone.text.", "backbone.image.", "backbone.vilt.")) else head_lr
+            decay = weight_decay if param.ndim >= 2 else 0.0
+            groups.setdefault((lr, decay), []).append(param)
+        return [{"params": params, "lr": lr, "weight_decay": decay} for (lr, decay), params in groups.items()]
+
     # --- checkpoint support ---------------------------------------------------------------
     def untouched_keys(self) -> set[str]:
         """State-dict keys that training never changes: frozen pretrained parameters and the
