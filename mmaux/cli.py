@@ -6,6 +6,7 @@
     sweep           CE / +ITC / +ITM / +ITC+ITM x seeds x architectures, resumable
     evaluate        metrics of a checkpoint on its recorded dataset
     predict         one image + text, or a CSV of posts, through a checkpoint
+    embed           compute and cache PCA/UMAP layouts of checkpoints' test embeddings
 """
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import json
 import sys
 from pathlib import Path
 
+from mmaux.analysis.embeddings import add_embed_parser
 from mmaux.config import ARCHITECTURES, TEXT_TUNING, ModelConfig
 from mmaux.data import synthposts
 from mmaux.data.csvdata import DatasetError, add_csv_options, add_validate_parser, spec_from_args
 from mmaux.data.datasets import DatasetSpec
 from mmaux.losses import LossConfig
+from mmaux.probes import add_probe_parser
 
 # Training recipes: defaults that flags override. "paper" follows the reference implementation;
 # "cpu" is what rebuilds the shipped checkpoints on 2 CPU cores within the hour (LoRA on the top
@@ -62,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep_parser(commands)
     _add_evaluate_parser(commands)
     _add_predict_parser(commands)
+    add_probe_parser(commands)
+    add_embed_parser(commands)
     return parser
 
 

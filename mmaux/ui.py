@@ -1,0 +1,334 @@
+"""Streamlit helpers shared by every dashboard page: page frame, checkpoint roots and picker,
+cached loaders, the selected post, and the footer.
+
+A page reads top to bottom as:
+
+    ui.page_header("Predictions", "What this page shows, in one line.")
+    runs = ui.sidebar_runs()                      # roots in the sidebar, broken runs warned about
+    folders = ui.pick_checkpoints("predictions", min=2, max=4, runs=runs)
+    table = ui.test_table(folders[0])             # cached; a DataFrame copy
+    ...
+    ui.footer()
+
+Caching: models with `st.cache_resource` (one `Predictor` per checkpoint folder per process,
+in eval mode and never mutated), tables with `st.cache_data`, each keyed by the folder *and* its
+files' mtimes and sizes (`runs.checkpoint_stamp`), so re-training into a folder is picked up.
+
+State shared across pages lives in `st.session_state` under plain keys (`ROOTS_KEY`,
+`SELECTED_KEY`, `POST_KEY`); widgets get their own keys and copy their value there on change,
+because Streamlit drops a widget's state when the page that drew it is left.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+from mmaux.analysis import runs as runs_lib
+from mmaux.checkpoint import CheckpointError, read_outputs
+from mmaux.data.images import ImageLoadError, load_image
+from mmaux.paths import DEFAULT_CHECKPOINTS
+from mmaux.predict import Predictor
+
+ROOTS_ENV = "MMAUX_CHECKPOINTS"  # overrides the default checkpoint root (os.pathsep-separated)
+ROOTS_KEY = "checkpoint_roots"  # session_state: extra roots the user added (list of str)
+SELECTED_KEY = "selected_checkpoints"  # session_state: chosen checkpoint folders (list of str)
+POST_KEY = "post_id"  # session_state: the post the detail views show (str); also ?post=<id>
+THUMBNAIL_PX = 64
+OPENMOJI_CREDIT = ("Emoji artwork in SynthPosts images: [OpenMoji](https://openmoji.org), the open-source "
+                   "emoji and icon project, licensed [CC BY-SA 4.0](https://creativecommons.org/licenses/by-sa/4.0/).")
+PAGE_LINKS = (("pages/2_Match_Scores.py", "ITM match scores →"), ("pages/3_Embeddings.py", "Embedding space →"),
+              ("pages/4_Attributions.py", "Attributions →"))  # the pages a post's detail view links to
+SYNTHPOSTS_NOTE = ("SynthPosts is a controlled synthetic test bed with known image-text relations, "
+                   "not a claim about real social media posts.")
+
+
+# --- page frame ---------------------------------------------------------------------------------
+
+def page_header(title: str, what: str) -> None:
+    """Page config, title and the one line saying what the page shows (call first on a page)."""
+    st.set_page_config(page_title=f"{title} · mmaux", layout="wide")
+    st.title(title)
+    st.caption(what)
+
+
+def footer() -> None:
+    """The OpenMoji credit and the SynthPosts disclaimer, at the bottom of every page."""
+    st.divider()
+    st.caption(OPENMOJI_CREDIT + "  \n" + SYNTHPOSTS_NOTE)
+
+
+def stop(message: str, kind: str = "info") -> None:
+    """Show `message` (st.info or st.warning), the footer, and end this run of the page: the way a
+    page says "nothing to show yet" instead of failing."""
+    getattr(st, kind)(message)
+    footer()
+    st.stop()
+
+
+# --- checkpoint roots and runs -----------------------------------------------------------------
+
+def default_roots() -> list[str]:
+    """`MMAUX_CHECKPOINTS` (one or more folders, os.pathsep-separated) or the shipped checkpoints/."""
+    env = os.environ.get(ROOTS_ENV, "").strip()
+    return [p for p in env.split(os.pathsep) if p] if env else [str(DEFAULT_CHECKPOINTS)]
+
+
+def checkpoint_roots() -> list[str]:
+    """The default roots plus the ones added in the sidebar this session (no sidebar drawn)."""
+    return list(dict.fromkeys(default_roots() + st.session_state.get(ROOTS_KEY, [])))
+
+
+def parse_roots(text: str) -> list[str]:
+    """Folders typed into the sidebar: one per line or separated by commas; blanks ignored."""
+    return [p.strip() for line in text.splitlines() for p in line.split(",") if p.strip()]
+
+
+def sidebar_roots() -> list[str]:
+    """Draw the root chooser in the sidebar and return every root to search."""
+    def remember():
+        st.session_state[ROOTS_KEY] = parse_roots(st.session_state["_roots_text"])
+
+    with st.sidebar:
+        st.caption("Checkpoint folders: " + ", ".join(f"`{r}`" for r in default_roots()))
+        st.text_area("Add checkpoint folders (one per line)", value="\n".join(st.session_state.get(ROOTS_KEY, [])),
+                     key="_roots_text", on_change=remember, height=68)
+    roots = checkpoint_roots()
+    for root in roots:
+        if not Path(root).is_dir():
+            st.sidebar.warning(f"`{root}` is not a folder; nothing is read from it.")
+    return roots
+
+
+@st.cache_data(show_spinner="Reading checkpoints…", max_entries=16)
+def _runs(roots: tuple[str, ...], stamp: tuple) -> pd.DataFrame:
+    return runs_lib.discover_runs(roots)
+
+
+def load_runs(roots: Sequence[str]) -> pd.DataFrame:
+    """The runs table of `runs_lib.discover_runs`, cached until a checkpoint file changes."""
+    return _runs(tuple(roots), runs_lib.roots_stamp(roots))
+
+
+def sidebar_runs(warn: bool = True) -> pd.DataFrame:
+    """Roots in the sidebar, then their runs table (broken runs included). With `warn`, broken
+    checkpoints are listed in a sidebar warning; an empty root stops the page with a hint."""
+    roots = sidebar_roots()
+    table = load_runs(roots)
+    broken = table[table["error"] != ""]
+    if warn and not broken.empty:
+        with st.sidebar.expander(f"⚠️ {len(broken)} checkpoint(s) cannot be used"):
+            for row in broken.itertuples():
+                st.warning(f"`{row.folder}`: {row.error}")
+    if runs_lib.usable(table).empty:
+        stop("No usable checkpoints found in " + ", ".join(f"`{r}`" for r in roots) + ". Train some with "
+             "`python -m mmaux sweep ...` (or `make checkpoints`), or add a folder in the sidebar.")
+    return table
+
+
+# --- the checkpoint picker ---------------------------------------------------------------------
+
+def checkpoint_labels(runs: pd.DataFrame) -> dict[str, str]:
+    """folder -> what tells it apart (`CheckpointInfo.label`); a label shared by two folders (the
+    same run under two roots) gets the folder's parent added."""
+    labels = dict(zip(runs["folder"], runs["label"]))
+    counts = pd.Series(list(labels.values())).value_counts()
+    return {f: (f"{lab} ({Path(f).parent})" if counts[lab] > 1 else lab) for f, lab in labels.items()}
+
+
+def selected_checkpoints() -> list[str]:
+    """The checkpoint folders chosen on any page this session (may be empty)."""
+    return list(st.session_state.get(SELECTED_KEY, []))
+
+
+def pick_checkpoints(key: str, min: int = 1, max: int = 4, default: Sequence[str] | None = None,
+                     runs: pd.DataFrame | None = None) -> list[str]:
+    """Sidebar multiselect of usable checkpoints, shown by label; returns the chosen folders.
+
+    The choice is shared by every page (`SELECTED_KEY`); `key` only names this page's widget.
+    With no choice yet, `default` (else `runs_lib.default_comparison`: CE, +ITC, +ITM, +ITC+ITM
+    of one architecture and seed) is used. Fewer than `min` chosen stops the page with a hint.
+    """
+    runs = runs_lib.usable(sidebar_runs() if runs is None else runs)
+    labels = checkpoint_labels(runs)
+    chosen = [f for f in st.session_state.get(SELECTED_KEY, []) if f in labels]
+    if not chosen:
+        chosen = [f for f in (default or runs_lib.default_comparison(runs)) if f in labels]
+    chosen = chosen[:max]
+    st.session_state[SELECTED_KEY] = chosen
+    widget = f"_pick_{key}"
+
+    def remember():
+        st.session_state[SELECTED_KEY] = list(st.session_state[widget])
+
+    st.sidebar.multiselect(f"Checkpoints ({min}–{max})", list(labels), default=chosen, key=widget,
+                           format_func=labels.get, max_selections=max, on_change=remember,
+                           help="Shared by every page. Each is named by what differs: task · architecture · "
+                                "ITC on/off · ITM on/off · seed.")
+    chosen = st.session_state[SELECTED_KEY]
+    if len(chosen) < min:
+        stop(f"Choose at least {min} checkpoint(s) in the sidebar.")
+    return chosen
+
+
+# --- cached loaders ----------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=16)
+def _predictor(folder: str, stamp: tuple) -> Predictor:
+    return Predictor(folder)
+
+
+def predictor(folder: str) -> Predictor:
+    """The checkpoint's `Predictor`, loaded once per process (shared, read-only, eval mode).
+    Raises `CheckpointError` for a checkpoint that cannot be loaded (pages show it with st.error)."""
+    return _predictor(str(folder), runs_lib.checkpoint_stamp(folder))
+
+
+@st.cache_data(show_spinner="Reading test outputs…", max_entries=64)
+def _test_table(folder: str, stamp: tuple) -> pd.DataFrame:
+    return runs_lib.load_test_table(folder)
+
+
+def test_table(folder: str) -> pd.DataFrame:
+    """The checkpoint's test outputs joined with the test posts (`runs_lib.load_test_table`):
+    post_id, text, image, label, label_index, pred, pred_label, correct, confidence, itm_match,
+    itc_cosine, p_<class>..., slice columns."""
+    return _test_table(str(folder), runs_lib.checkpoint_stamp(folder))
+
+
+@st.cache_data(show_spinner="Reading embeddings…", max_entries=64)
+def _test_arrays(folder: str, stamp: tuple) -> dict[str, np.ndarray]:
+    return read_outputs(folder)[1]
+
+
+def test_arrays(folder: str) -> dict[str, np.ndarray]:
+    """The checkpoint's test embeddings (float32, rows in the order of `test_table`): text_emb,
+    image_emb (ITC-projected) and fused."""
+    return _test_arrays(str(folder), runs_lib.checkpoint_stamp(folder))
+
+
+def test_tables(folders: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """folder -> `test_table(folder)`, with a progress bar while more than four are read. A
+    checkpoint whose outputs or posts cannot be read is left out with a warning."""
+    tables = {}
+    bar = st.progress(0.0, text="Reading test outputs…") if len(folders) > 4 else None
+    for i, folder in enumerate(folders):
+        try:
+            tables[folder] = test_table(folder)
+        except (CheckpointError, OSError, ValueError) as err:
+            st.warning(f"`{folder}`: test outputs cannot be read ({err})")
+        if bar is not None:
+            bar.progress((i + 1) / len(folders), text="Reading test outputs…")
+    if bar is not None:
+        bar.empty()
+    return tables
+
+
+@functools.lru_cache(maxsize=8192)
+def thumbnail(path: str, size: int = THUMBNAIL_PX) -> str | None:
+    """A small PNG of the image as a data URI (for st.column_config.ImageColumn); None when the
+    image cannot be read. Cached per process: test images never change under a path."""
+    try:
+        image = load_image(path)
+    except ImageLoadError:
+        return None
+    return image_data_uri(image, size)
+
+
+def image_data_uri(image: Image.Image, size: int = THUMBNAIL_PX) -> str:
+    """`image` shrunk to fit size × size, as a base64 PNG data URI."""
+    small = image.copy()
+    small.thumbnail((size, size))
+    buffer = io.BytesIO()
+    small.save(buffer, format="PNG", optimize=False)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# --- the selected post --------------------------------------------------------------------------
+
+def selected_post(post_ids: Sequence[str] | None = None) -> str | None:
+    """The post chosen for detail views: `?post=<id>` in the URL wins (it is copied into
+    `st.session_state[POST_KEY]`), else the session's choice. With `post_ids`, a post not among
+    them gives None."""
+    from_url = st.query_params.get("post")
+    if from_url:
+        st.session_state[POST_KEY] = from_url
+    post = st.session_state.get(POST_KEY)
+    if post_ids is not None and post not in set(post_ids):
+        return None
+    return post
+
+
+def select_post(post_id: str) -> None:
+    """Make `post_id` the post every detail view shows (session state and the URL)."""
+    st.session_state[POST_KEY] = str(post_id)
+    st.query_params["post"] = str(post_id)
+
+
+def post_links(post_id: str) -> None:
+    """Links to the post on the Match Scores, Embeddings and Attributions pages."""
+    select_post(post_id)
+    columns = st.columns(3)
+    for column, (page, label) in zip(columns, PAGE_LINKS):
+        if (Path(__file__).resolve().parent.parent / page).is_file():
+            column.page_link(page, label=label)
+
+
+
+# --- analysis pages: Match Scores, Embeddings, Attributions -------------------------------------
+# (added for pages 2-4; kept apart from the helpers above)
+
+@st.cache_resource(show_spinner="Preparing the test posts' model inputs…", max_entries=4)
+def _post_inputs(folder: str, stamp: tuple):
+    from mmaux.features import PostInputs
+
+    return PostInputs(predictor(folder).model, test_table(folder))
+
+
+def post_inputs(folder: str):
+    """`PostInputs` of the checkpoint's test posts, rows in `test_table` order: frozen encoder
+    outputs from the feature cache, so any subset of posts batches without re-encoding.
+    Shared across sessions and read-only, like the model."""
+    return _post_inputs(str(folder), runs_lib.checkpoint_stamp(folder))
+
+
+def pick_post(table: pd.DataFrame, key: str) -> str:
+    """Sidebar choice of one test post (default: the post selected on any page, else the first);
+    a choice here becomes the selected post everywhere, and a post selected elsewhere on the
+    page (e.g. by clicking a chart) shows up here."""
+    ids = list(table["post_id"])
+    current = selected_post(ids) or ids[0]
+    widget = f"_post_{key}"
+    if st.session_state.get(widget) != current:
+        st.session_state[widget] = current
+    texts = dict(zip(table["post_id"], table["text"]))
+    st.sidebar.selectbox("Post", ids, key=widget, format_func=lambda p: f"{p}: {texts[p][:60]}",
+                         on_change=lambda: select_post(st.session_state[widget]))
+    return current
+
+
+def same_posts(folders: Sequence[str]) -> list[str]:
+    """The folders whose test posts are those of the first, in the same order (rows can then be
+    compared one to one); the others are left out with a warning."""
+    first = test_table(folders[0])["post_id"].to_numpy()
+    kept = [f for f in folders if np.array_equal(test_table(f)["post_id"].to_numpy(), first)]
+    if len(kept) < len(folders):
+        st.warning("Left out (other test posts than the first checkpoint's): "
+                   + ", ".join(f"`{f}`" for f in folders if f not in kept))
+    return kept
+
+
+def show_post(row: pd.Series, width: int = 160) -> None:
+    """A post's image, text and gold label, compactly."""
+    left, right = st.columns([1, 5])
+    if row["image"]:
+        left.image(row["image"], width=width)
+    right.markdown(f"**Post {row['post_id']}** · gold **{row['label']}**  \n{row['text']}")

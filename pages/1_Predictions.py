@@ -1,0 +1,129 @@
+"""Predictions side by side: where an auxiliary loss fixes or breaks the CE baseline's answers."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mmaux import plots, ui
+from mmaux.analysis import runs as runs_lib
+from mmaux.analysis import stats
+
+ROWS_PER_PAGE = 100
+ANY = "(any)"
+
+
+def pick_pair(folders: list[str], runs: pd.DataFrame, names: dict[str, str]) -> tuple[str, str]:
+    """Baseline (default: the CE checkpoint) and the auxiliary variant to compare with it."""
+    variants = runs.set_index("folder")["variant"]
+    base_default = next((i for i, f in enumerate(folders) if variants.get(f) == runs_lib.BASELINE), 0)
+    left, right = st.columns(2)
+    baseline = left.selectbox("Baseline", folders, index=base_default, format_func=names.get)
+    variant = right.selectbox("Compared with", [f for f in folders if f != baseline], format_func=names.get)
+    return baseline, variant
+
+
+def filter_posts(posts, preds, baseline, variant, runs) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Filter widgets; returns the mask of posts shown, the mask of the slice and label filters
+    alone (for the confusion matrices), and the slice column chosen (or None)."""
+    kind_col, slice_col, value_col, label_col = st.columns([3, 2, 2, 3])
+    kind = kind_col.selectbox("Show", runs_lib.FLIP_FILTERS, help="Relative to the baseline: 'fixed' means the "
+                              "baseline is wrong and the variant right; 'fixed in most seeds' repeats that test "
+                              "for every seed both were trained with.")
+    column = slice_col.selectbox("Slice by", [ANY, *runs_lib.slice_columns(posts)])
+    column = None if column == ANY else column
+    values = [ANY] + (sorted(posts[column].astype(str).unique()) if column else [])
+    value = value_col.selectbox("Slice value", values, disabled=column is None)
+    labels = label_col.multiselect("Gold label", runs_lib.class_names(posts), placeholder="any")
+    if kind == runs_lib.CONSISTENT:
+        pairs = runs_lib.seed_pairs(runs, baseline, variant)
+        pair_tables = ui.test_tables(sorted({f for pair in pairs for f in pair}))
+        mask = runs_lib.consistent_fixes(posts, pairs, pair_tables)
+        st.caption(f"Fixed in more than half of {len(pairs)} seed pair(s).")
+    else:
+        mask = runs_lib.flip_mask(posts["label_index"], preds, baseline, variant, kind)
+    in_slice = np.ones(len(posts), dtype=bool)
+    if column and value != ANY:
+        in_slice &= (posts[column].astype(str) == value).to_numpy()
+    if labels:
+        in_slice &= posts["label"].isin(labels).to_numpy()
+    return mask & in_slice, in_slice, column
+
+
+def show_table(posts: pd.DataFrame, tables, names) -> pd.DataFrame:
+    """The filtered posts, one page at a time, with thumbnails; returns the rows shown."""
+    pages = max(1, -(-len(posts) // ROWS_PER_PAGE))
+    page = st.number_input(f"Page (of {pages}, {ROWS_PER_PAGE} posts each)", 1, pages, 1) if pages > 1 else 1
+    shown = posts.iloc[(page - 1) * ROWS_PER_PAGE:page * ROWS_PER_PAGE]
+    view = pd.concat([shown[["post_id"]].assign(image=[ui.thumbnail(p) for p in shown["image"]]),
+                      shown[["text", "label"]], runs_lib.prediction_columns(shown, tables, names)], axis=1)
+    st.dataframe(view, hide_index=True, row_height=60, column_config={
+        "image": st.column_config.ImageColumn("image", width="small"),
+        "text": st.column_config.TextColumn(width="large"), "label": "gold"})
+    return shown
+
+
+def show_counts(posts, preds, baseline, variant, column, names) -> None:
+    """Fixed and broken posts per slice with McNemar's test, BH-adjusted across slices."""
+    groups = posts[column].astype(str).to_numpy() if column else None
+    table = stats.fixed_broken(posts["label_index"], preds[baseline], preds[variant], groups)
+    st.markdown(f"**{names[variant]}** vs **{names[baseline]}**: posts fixed and broken"
+                + (f" per {column}" if column else ""))
+    st.dataframe(table.round(4), hide_index=True)
+    st.caption("p: McNemar's test on the discordant posts (exact below 25); p_bh: Benjamini–Hochberg across slices.")
+
+
+def show_detail(posts: pd.DataFrame, shown: pd.DataFrame, tables, names, classes) -> None:
+    """One post large, with every checkpoint's probabilities and links to the other pages. The
+    choices are the posts on the table's page, plus the post chosen elsewhere (or by ?post=)."""
+    current = ui.selected_post(posts["post_id"])
+    ids = list(shown["post_id"])
+    if current and current not in ids:
+        ids.insert(0, current)
+    if not ids:
+        return
+    texts = posts.set_index("post_id")["text"]
+    post_id = st.selectbox("Post", ids, index=ids.index(current) if current in ids else 0,
+                           format_func=lambda p: f"{p}: {texts[p][:80]}")
+    rows = pd.DataFrame([table.set_index("post_id").loc[post_id] for table in tables.values()])
+    rows["checkpoint"] = [names[f] for f in tables]
+    left, right = st.columns([2, 3])
+    with left:
+        first = rows.iloc[0]
+        if first["image"]:
+            st.image(first["image"], width="stretch")
+        st.markdown(f"**Text:** {first['text']}  \n**Gold:** {first['label']}")
+        slices = [c for c in runs_lib.slice_columns(posts) if c != runs_lib.LABEL_SLICE]
+        st.caption(" · ".join(f"{c}: {first[c]}" for c in slices))
+    with right:
+        st.plotly_chart(plots.probability_bars(rows, classes), key="detail-probs")
+        st.dataframe(rows[["checkpoint", "pred_label", "confidence", "itm_match", "itc_cosine"]].round(3),
+                     hide_index=True)
+    ui.post_links(post_id)
+
+
+ui.page_header("Predictions side by side", "Test posts with each chosen checkpoint's prediction: which ones an "
+               "auxiliary loss fixes or breaks relative to the baseline, per slice, with confusion matrices.")
+runs = ui.sidebar_runs()
+folders = ui.pick_checkpoints("predictions", min=2, max=4, runs=runs)
+tables = ui.test_tables(folders)
+if len(tables) < 2:
+    ui.stop("Fewer than two of the chosen checkpoints have readable test outputs.", "warning")
+posts, preds = runs_lib.align(tables)
+if posts.empty:
+    ui.stop("The chosen checkpoints share no test posts: choose checkpoints of one dataset and task.", "warning")
+labels = ui.checkpoint_labels(runs)
+names = dict(zip(tables, runs_lib.distinguishing_names([labels[f] for f in tables])))
+classes = runs_lib.class_names(posts)
+baseline, variant = pick_pair(list(tables), runs, names)
+mask, in_slice, column = filter_posts(posts, preds, baseline, variant, runs)
+st.markdown(f"**{int(mask.sum())}** of {len(posts)} test posts match.")
+shown = show_table(posts[mask], tables, names)
+left, right = st.columns([2, 3])
+with left:
+    show_counts(posts, preds, baseline, variant, column, names)
+with right:
+    st.markdown(f"**Confusion matrices** ({int(in_slice.sum())} posts of the chosen slice and labels)")
+    st.plotly_chart(plots.confusion_grid(posts.loc[in_slice, "label_index"],
+                                         {names[f]: p[in_slice] for f, p in preds.items()}, classes), key="confusion")
+st.subheader("Post detail")
+show_detail(posts, shown, tables, names, classes)
+ui.footer()

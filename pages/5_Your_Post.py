@@ -1,0 +1,223 @@
+"""Your own post: an uploaded (or example) image and a typed text through the chosen checkpoints,
+with one-click perturbations, saved probe sets, and batch predictions for a CSV + zip of images."""
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from mmaux import perturb, plots, probes, ui
+from mmaux.analysis import runs as runs_lib
+from mmaux.checkpoint import CheckpointError
+from mmaux.data.csvdata import DatasetError
+from mmaux.data.images import ImageLoadError, load_image
+
+IMAGE_KEY = "your_post_image"  # session_state: (file name, image bytes) of the post being probed
+TEXT_KEY = "your_post_text"  # session_state: its text (kept when the page is left, unlike a widget's)
+TEXT_WIDGET = "_your_post_text"  # the text area's key
+ERROR_KEY = "your_post_upload_error"  # session_state: why the last upload was refused
+RESULT_KEY = "your_post_perturbed"  # session_state: (signature, perturbation table) of the last run
+
+
+# --- choosing the post --------------------------------------------------------------------------
+
+def use_example(examples: pd.DataFrame) -> None:
+    """Make the example chosen in the picker the post being probed."""
+    example = examples[examples["post_id"] == st.session_state.get("_example", examples["post_id"].iloc[0])].iloc[0]
+    with open(example["image"], "rb") as handle:
+        st.session_state[IMAGE_KEY] = (example["post_id"] + ".png", handle.read())
+    st.session_state[TEXT_KEY] = st.session_state[TEXT_WIDGET] = example["text"]
+    st.session_state[ERROR_KEY] = ""
+
+
+def on_upload() -> None:
+    """Keep an upload only when it decodes; otherwise remember why, for st.error below."""
+    uploaded = st.session_state.get("_upload")
+    if uploaded is None:
+        return
+    try:
+        probes.upload_image(uploaded.name, uploaded.getvalue())
+        st.session_state[IMAGE_KEY] = (uploaded.name, uploaded.getvalue())
+        st.session_state[ERROR_KEY] = ""
+    except ImageLoadError as err:
+        st.session_state[ERROR_KEY] = str(err)
+
+
+def choose_post(examples: pd.DataFrame) -> tuple[str, object, str] | None:
+    """Example picker, uploader and text box; returns (image name, RGB image, text) or None."""
+    if IMAGE_KEY not in st.session_state and len(examples):
+        use_example(examples)
+    left, right = st.columns(2)
+    if len(examples):
+        texts = examples.set_index("post_id")["text"]
+        left.selectbox("Start from an example test post", examples["post_id"], key="_example",
+                       format_func=lambda p: f"{p}: {texts[p][:70]}", on_change=use_example, args=(examples,))
+    right.file_uploader("…or upload an image", type=[s.lstrip(".") for s in probes.UPLOAD_SUFFIXES],
+                        key="_upload", on_change=on_upload)
+    if st.session_state.get(ERROR_KEY):
+        st.error(st.session_state[ERROR_KEY])
+    if TEXT_WIDGET not in st.session_state:
+        st.session_state[TEXT_WIDGET] = st.session_state.get(TEXT_KEY, "")
+    st.session_state[TEXT_KEY] = st.text_area("Text of the post", key=TEXT_WIDGET, max_chars=2000)
+    if IMAGE_KEY not in st.session_state:
+        return None
+    name, data = st.session_state[IMAGE_KEY]
+    try:
+        image = load_image(data, name=name)
+    except ImageLoadError as err:
+        st.error(str(err))
+        return None
+    return name, image, st.session_state[TEXT_KEY]
+
+
+# --- running checkpoints -----------------------------------------------------------------------
+
+def load_predictors(folders: list[str], labels: dict[str, str]) -> dict:
+    """folder -> Predictor (cached per process); a checkpoint that fails to load is reported
+    and left out."""
+    predictors = {}
+    for folder in folders:
+        try:
+            predictors[folder] = ui.predictor(folder)
+        except (CheckpointError, OSError, ValueError) as err:
+            st.error(f"{labels[folder]}: cannot be loaded. {err}")
+    return predictors
+
+
+@st.cache_data(show_spinner="Predicting…", max_entries=64)
+def predict_post(checkpoints: tuple[tuple[str, str], ...], stamps: tuple, data: bytes, name: str,
+                 text: str) -> pd.DataFrame:
+    """`probes.predict_probes` for the post, cached so that reruns of the page (any widget) do
+    not run the models again; `stamps` renews it when a checkpoint changes."""
+    predictors = {label: ui.predictor(folder) for folder, label in checkpoints}
+    return probes.predict_probes(predictors, [probes.Probe(probes.ORIGINAL, text, load_image(data, name=name))])
+
+
+def show_predictions(table: pd.DataFrame) -> None:
+    """Per checkpoint: label, probabilities, ITM match (or 'no ITM head'), ITC cosine."""
+    classes = list(dict.fromkeys(c[2:] for c in table.columns if c.startswith("p_")))
+    view = table.assign(itm_match=table["itm_match"].map(lambda v: "no ITM head" if pd.isna(v) else f"{v:.3f}"))
+    columns = ["checkpoint", "label", "confidence", *[f"p_{c}" for c in classes], "itm_match", "itc_cosine"]
+    st.dataframe(view[columns].round(3), hide_index=True, column_config={"itm_match": "ITM match P",
+                                                                          "itc_cosine": "ITC cosine"})
+    st.plotly_chart(plots.probability_bars(table, classes), key="your-post-probs")
+
+
+def run_perturbations(predictors: dict, image, text: str, examples: pd.DataFrame, signature: str) -> None:
+    """The perturbation controls; a click runs every perturbation on every checkpoint (one batch
+    per checkpoint) and keeps the table until the post or the checkpoints change."""
+    left, right = st.columns([3, 2])
+    names = left.multiselect("Perturbations", perturb.NAMES, default=list(perturb.NAMES))
+    donor_id = right.selectbox("Other post for the swaps", examples["post_id"], index=min(1, len(examples) - 1))
+    if st.button("Run perturbations", type="primary"):
+        with st.status("Running perturbations…", expanded=False) as status:
+            variants = perturb.perturbations(image, text, names, donor=donor_post(examples, donor_id))
+            post = [probes.Probe(probes.ORIGINAL, text, image)]
+            post += [probes.Probe(v.name, v.text, v.image) for v in variants]
+            table = probes.predict_probes(predictors, post)
+            status.update(label=f"Ran {len(post)} versions through {len(predictors)} checkpoint(s)", state="complete")
+        st.session_state[RESULT_KEY] = (signature, table, post)
+    result = st.session_state.get(RESULT_KEY)
+    if result and result[0] == signature:
+        show_perturbations(*result[1:])
+
+
+def donor_post(examples: pd.DataFrame, post_id: str | None) -> tuple | None:
+    """(image, text) of the example post whose text or image the swaps take; None without one."""
+    if post_id is None:
+        return None
+    donor = examples[examples["post_id"] == post_id].iloc[0]
+    return load_image(donor["image"]), donor["text"]
+
+
+def show_perturbations(table: pd.DataFrame, post: list) -> None:
+    changes = probes.deltas(table)
+    st.plotly_chart(plots.delta_heatmap(changes, "Δ p(original label)"), key="your-post-deltas")
+    st.caption("Change of each checkpoint's probability for the label it gave the original post; ✗ marks a "
+               "flipped prediction.")
+    columns = ["probe", "checkpoint", "label", "flipped", "Δ p(original label)", "Δ itm_match", "Δ itc_cosine"]
+    st.dataframe(changes[columns].round(3), hide_index=True)
+    with st.expander("The perturbed posts"):
+        cells = st.columns(4)
+        for i, probe in enumerate(post):
+            cells[i % 4].image(probe.image, caption=f"{probe.name}: {probe.text[:80]}", width="stretch")
+    save_probe_set(post)
+
+
+def save_probe_set(post: list) -> None:
+    left, right = st.columns([3, 1])
+    name = left.text_input("Save these versions as a probe set named", placeholder="e.g. negation-check")
+    if right.button("Save probe set", disabled=not name.strip()):
+        try:
+            folder = probes.save_probe_set(post, name)
+            st.success(f"Saved {len(post)} probes to `{folder}`. Re-run them here or with "
+                       f"`python -m mmaux probe --set {folder} --checkpoint DIR`.")
+        except (FileExistsError, ValueError, OSError) as err:
+            st.error(str(err))
+
+
+def run_saved_sets(predictors: dict) -> None:
+    sets = probes.list_probe_sets()
+    if not sets:
+        st.info(f"No saved probe sets in `{probes.sets_root()}` yet.")
+        return
+    chosen = st.selectbox("Probe set", sets, format_func=lambda p: p.name)
+    if st.button("Run probe set"):
+        try:
+            with st.status("Running the probe set…"):
+                st.dataframe(probes.predict_probes(predictors, probes.load_probe_set(chosen)).round(3),
+                             hide_index=True)
+        except (ImageLoadError, DatasetError, OSError) as err:
+            st.error(str(err))
+
+
+def run_batch(predictors: dict) -> None:
+    """CSV (columns image, text) + zip of images -> predictions of every checkpoint, downloadable."""
+    st.caption("CSV columns: `image` (the file's name in the zip) and `text`. The zip may hold at most "
+               f"{probes.MAX_ZIP_MEMBERS} images; other members are ignored.")
+    left, right = st.columns(2)
+    csv = left.file_uploader("Posts CSV", type=["csv", "tsv", "txt"], key="_batch_csv")
+    archive = right.file_uploader("Images zip", type=["zip"], key="_batch_zip")
+    if csv is None or archive is None or not st.button("Predict the batch"):
+        return
+    try:
+        with st.status("Predicting the batch…") as status:
+            table = probes.batch_predictions(predictors, probes.read_csv_upload(csv.getvalue(), csv.name),
+                                             probes.read_image_zip(archive.getvalue()))
+            status.update(label=f"{len(table)} predictions", state="complete")
+    except (DatasetError, ValueError) as err:
+        st.error(str(err))
+        return
+    st.dataframe(table.round(3), hide_index=True)
+    st.download_button("Download predictions (CSV)", table.to_csv(index=False).encode(), "predictions.csv",
+                       "text/csv")
+
+
+ui.page_header("Your own post", "An image and a text of your own through every chosen checkpoint: prediction, "
+                                "ITM match and ITC cosine, and how they move under one-click perturbations.")
+runs = ui.sidebar_runs()
+folders = ui.pick_checkpoints("your_post", min=1, max=8, runs=runs)
+labels = ui.checkpoint_labels(runs)
+tables = ui.test_tables(folders[:1])
+examples = probes.example_posts(next(iter(tables.values()))) if tables else pd.DataFrame(
+    columns=["post_id", "text", "image"])
+post = choose_post(examples)
+predictors = load_predictors(folders, labels)
+if post is None or not predictors:
+    ui.stop("Pick an example or upload an image to see predictions.")
+name, image, text = post
+data = st.session_state[IMAGE_KEY][1]
+checkpoints = tuple((folder, labels[folder]) for folder in predictors)
+by_label = {label: predictors[folder] for folder, label in checkpoints}
+picture, numbers = st.columns([1, 3])
+picture.image(image, caption=name, width="stretch")
+with numbers:
+    stamps = tuple(runs_lib.checkpoint_stamp(folder) for folder, _ in checkpoints)
+    show_predictions(predict_post(checkpoints, stamps, data, name, text))
+signature = hashlib.sha256(data + text.encode() + "|".join(by_label).encode()).hexdigest()
+st.subheader("Perturbations")
+run_perturbations(by_label, image, text, examples, signature)
+st.subheader("Probe sets")
+run_saved_sets(by_label)
+st.subheader("Batch: a CSV and a zip of images")
+run_batch(by_label)
+ui.footer()

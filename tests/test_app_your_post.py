@@ -1,0 +1,71 @@
+"""The Your Post page: an example post, image bytes handed over in session state (the path an
+upload takes), a broken upload, and the perturbations, on every selected checkpoint."""
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from apptest_support import checkpoint_root, page, texts
+from mmaux.analysis import runs
+
+PAGE = "pages/5_Your_Post.py"
+
+
+@pytest.fixture(scope="module")
+def root():
+    return checkpoint_root()
+
+
+def _png() -> bytes:
+    """A real photo-like image: a smooth gradient with a red disc."""
+    y, x = np.mgrid[:160, :200]
+    pixels = np.stack([x * 255 // 200, y * 255 // 160, np.full_like(x, 90)], axis=-1).astype(np.uint8)
+    pixels[(x - 100) ** 2 + (y - 80) ** 2 < 40 ** 2] = (220, 30, 30)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _predictions(at):
+    return next(df.value for df in at.dataframe if "ITM match P" in df.value.columns or "itm_match" in df.value.columns)
+
+
+def _selected(at) -> int:
+    return len(at.session_state["selected_checkpoints"])
+
+
+def test_example_post_gets_one_prediction_per_checkpoint(root, monkeypatch, tmp_path):
+    monkeypatch.setenv("MMAUX_PROBES", str(tmp_path))
+    at = page(PAGE, root, monkeypatch).run()
+    assert not at.exception
+    table = _predictions(at)
+    assert len(table) == _selected(at) >= 1
+    assert np.isfinite(table["itc_cosine"].astype(float)).all()
+    assert all(v == "no ITM head" or 0 <= float(v) <= 1 for v in table["itm_match"])
+    assert at.get("plotly_chart")
+    assert "OpenMoji" in texts(at.caption)
+
+
+def test_image_bytes_and_text_from_session_state(root, monkeypatch, tmp_path):
+    monkeypatch.setenv("MMAUX_PROBES", str(tmp_path))
+    two = runs.default_comparison(runs.discover_runs(root.split(os.pathsep)))[:2]  # keeps the test quick
+    at = page(PAGE, root, monkeypatch, your_post_image=("mine.png", _png()), selected_checkpoints=two,
+              your_post_text="worst day ever @amy #fail 😡").run()
+    assert not at.exception
+    assert len(_predictions(at)) == _selected(at)
+    at = at.text_area(key="_your_post_text").input("best day ever 🎉").run()
+    assert not at.exception and len(_predictions(at)) == _selected(at)
+    at = next(b for b in at.button if b.label == "Run perturbations").click().run()
+    assert not at.exception
+    deltas = next(df.value for df in at.dataframe if "Δ p(original label)" in df.value.columns)
+    assert len(deltas) == 10 * _selected(at)  # 8 perturbations + 2 swaps, per checkpoint
+    assert np.isfinite(deltas["Δ p(original label)"]).all()
+
+
+def test_undecodable_image_is_an_error_message(root, monkeypatch):
+    at = page(PAGE, root, monkeypatch, your_post_image=("fake.png", b"<html>login</html>"),
+              your_post_text="hello").run()
+    assert not at.exception
+    assert "upload fake.png: not an image: it is an HTML page" in texts(at.error)
