@@ -54,9 +54,6 @@ class ModelConfig:
         if self.architecture == "vilt" and (self.text_tuning != "full" or self.vision_tuning != "frozen"):
             raise ValueError("architecture 'vilt' is one joint transformer, fine-tuned whole: "
                              "leave text_tuning='full' and vision_tuning='frozen' (its default)")
-        if self.architecture == "mmbt" and self.text_tuning == "frozen":
-            raise ValueError("architecture 'mmbt' inserts image tokens where the trainable text layers "
-                             "begin; a frozen text encoder has none: use text_tuning lora or full")
 
     def _check_choice(self, name: str, choices: tuple[str, ...]):
         if getattr(self, name) not in choices:

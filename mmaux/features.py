@@ -52,14 +52,17 @@ class PostInputs:
         return len(self.frame)
 
     def batch(self, index) -> PostBatch:
+        """Posts `index`, padded only to the longest text among them (padding is masked, so
+        trimming it changes no output and saves the live text layers' time)."""
         index = torch.as_tensor(index, dtype=torch.long)
+        length = int(self.attention_mask[index].sum(1).max())
         pixels = None
         if self.image_tokens is None:
             pixels = self.transform.to_batch([load_image(self.frame["image"][int(i)]) for i in index])
         return PostBatch(
-            attention_mask=self.attention_mask[index],
-            input_ids=self.input_ids[index] if self.text_states is None else None,
-            text_states=_take(self.text_states, index),
+            attention_mask=self.attention_mask[index, :length],
+            input_ids=self.input_ids[index, :length] if self.text_states is None else None,
+            text_states=_take(self.text_states, index, length),
             pixel_values=pixels,
             image_tokens=_take(self.image_tokens, index),
             image_pooled=_take(self.image_pooled, index),
@@ -70,8 +73,10 @@ class PostInputs:
             yield self.batch(range(start, min(start + batch_size, len(self))))
 
 
-def _take(tensor, index):
-    return None if tensor is None else tensor[index].float()
+def _take(tensor, index, length=None):
+    if tensor is None:
+        return None
+    return (tensor[index] if length is None else tensor[index, :length]).float()
 
 
 def _spec_fields(model: MultimodalClassifier):

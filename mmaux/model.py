@@ -106,8 +106,11 @@ class DualEncoderBackbone(nn.Module):
         self.text = load_text_encoder(cfg.text_encoder)
         self.image = load_image_encoder(cfg.image_encoder)
         n_layers, k = self.text.num_layers, cfg.text_trainable_layers
-        # bottom layers that never change: all when frozen, all but the top k otherwise
-        self.frozen_text_layers = n_layers if cfg.text_tuning == "frozen" else max(n_layers - k, 0) if k else 0
+        # the first layer that training changes: none when frozen, the top k, or all
+        self.tuned_from = n_layers if cfg.text_tuning == "frozen" else max(n_layers - k, 0) if k else 0
+        # layers run before the live part (their output is cacheable); MMBT runs at least its
+        # top layer live, jointly over text and image tokens
+        self.frozen_text_layers = min(self.tuned_from, n_layers - 1) if cfg.architecture == "mmbt" else self.tuned_from
 
     def text_prefix(self, batch: PostBatch) -> torch.Tensor:
         """States (B, T, D) entering the first trainable text layer."""
@@ -150,9 +153,9 @@ class LateFusionBackbone(DualEncoderBackbone):
 
 class MMBTBackbone(DualEncoderBackbone):
     """Early fusion (Kiela et al. 2019): image tokens projected into the text transformer's
-    token space and run jointly with the text. They join the sequence where the trainable text
-    layers begin (layer 0 with full or LoRA tuning, i.e. the original MMBT), so the frozen
-    text layers below stay text-only and cacheable."""
+    token space and run jointly with the text. They join the sequence where the tuned text
+    layers begin (layer 0 with full or LoRA tuning, i.e. the original MMBT; the top layer when
+    the text encoder is frozen), so the frozen text layers below stay text-only and cacheable."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
@@ -236,8 +239,10 @@ class MultimodalClassifier(nn.Module):
         b = self.backbone
         if self.cfg.vision_tuning == "frozen":
             b.image.requires_grad_(False)
-        text, n_frozen = b.text, b.frozen_text_layers
-        if self.cfg.text_tuning == "lora":
+        text, n_frozen = b.text, b.tuned_from
+        if self.cfg.text_tuning == "frozen":
+            text.requires_grad_(False)
+        elif self.cfg.text_tuning == "lora":
             from peft import LoraConfig, inject_adapter_in_model
 
             text.requires_grad_(False)
@@ -256,8 +261,10 @@ class MultimodalClassifier(nn.Module):
             return []
         b = self.backbone
         frozen = [b.image] if self.cfg.vision_tuning == "frozen" else []
-        if b.frozen_text_layers > 0:
-            frozen += [b.text.model.embeddings, *b.text.layers[: b.frozen_text_layers]]
+        if b.tuned_from == b.text.num_layers:
+            frozen.append(b.text)
+        elif b.tuned_from > 0:
+            frozen += [b.text.model.embeddings, *b.text.layers[: b.tuned_from]]
         return frozen
 
     def train(self, mode: bool = True):

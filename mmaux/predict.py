@@ -55,12 +55,37 @@ class Predictor:
         return PostBatch(attention_mask=tokens["attention_mask"], input_ids=tokens["input_ids"],
                          pixel_values=self.transform.to_batch(images))
 
+    def frozen_key(self) -> tuple | None:
+        """Identifies the frozen encoder parts: checkpoints with equal keys compute the same
+        frozen features for the same posts (every shipped checkpoint shares them)."""
+        cfg = self.model.cfg
+        if cfg.architecture == "vilt":
+            return None
+        return (cfg.text_encoder, self.model.backbone.frozen_text_layers, cfg.max_text_length,
+                cfg.image_encoder, cfg.vision_tuning, self.model.image_spec)
+
+    @torch.no_grad()
+    def encode(self, images: list[Image.Image], texts: list[str]) -> PostBatch:
+        """The batch with the frozen parts already run: text states entering the first tuned
+        layer and frozen image features replace token ids and pixels."""
+        batch = self.batch(images, texts)
+        if self.frozen_key() is None:
+            return batch
+        backbone = self.model.backbone
+        if backbone.frozen_text_layers > 0:
+            batch.text_states, batch.input_ids = backbone.text_prefix(batch), None
+        if self.model.cfg.vision_tuning == "frozen":
+            features = backbone.image_features(batch)
+            batch.image_tokens, batch.image_pooled, batch.pixel_values = features.tokens, features.pooled, None
+        return batch
+
     @torch.no_grad()
     def forward(self, images: list[Image.Image], texts: list[str]) -> ModelOutput:
         return self.model(self.batch(images, texts))
 
-    def predict(self, images: list[Image.Image], texts: list[str]) -> list[Prediction]:
-        out = self.forward(images, texts)
+    @torch.no_grad()
+    def predict_encoded(self, batch: PostBatch) -> list[Prediction]:
+        out = self.model(batch)
         probs = out.logits.softmax(-1)
         match = out.itm_match
         return [Prediction(label=self.label_names[int(p.argmax())],
@@ -68,6 +93,25 @@ class Predictor:
                            itm_match=None if match is None else float(match[i]),
                            itc_cosine=float(out.itc_cosine[i]))
                 for i, p in enumerate(probs)]
+
+    def predict(self, images: list[Image.Image], texts: list[str]) -> list[Prediction]:
+        return self.predict_encoded(self.encode(images, texts))
+
+
+def predict_many(predictors: list[Predictor], images: list[Image.Image], texts: list[str]) -> list[list[Prediction]]:
+    """Every predictor on the same posts; the frozen encoder parts run once per group of
+    checkpoints that share them, so eight checkpoints cost little more than one."""
+    encoded: dict[tuple, PostBatch] = {}
+    results = []
+    for predictor in predictors:
+        key = predictor.frozen_key()
+        if key is None:
+            results.append(predictor.predict(images, texts))
+            continue
+        if key not in encoded:
+            encoded[key] = predictor.encode(images, texts)
+        results.append(predictor.predict_encoded(encoded[key]))
+    return results
 
 
 def clean_text(text: str) -> str:

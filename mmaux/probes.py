@@ -32,7 +32,7 @@ from PIL import Image
 from mmaux.data.csvdata import DatasetError, read_table
 from mmaux.data.images import MAX_BYTES, ImageLoadError, load_image
 from mmaux.paths import REPO_ROOT
-from mmaux.predict import Prediction, Predictor
+from mmaux.predict import Prediction, Predictor, predict_many
 
 PROBES_ENV = "MMAUX_PROBES"  # where the dashboard saves probe sets (default <repo>/probes)
 PROBES_CSV, IMAGES_DIR = "probes.csv", "images"
@@ -150,8 +150,8 @@ def predict_probes(predictors: Mapping[str, Predictor], probes: Sequence[Probe])
     show (a checkpoint label) to its Predictor."""
     images, texts = [p.image for p in probes], [p.text for p in probes]
     rows = []
-    for checkpoint, predictor in predictors.items():
-        for probe, prediction in zip(probes, predictor.predict(images, texts)):
+    for checkpoint, predictions in zip(predictors, predict_many(list(predictors.values()), images, texts)):
+        for probe, prediction in zip(probes, predictions):
             rows.append({"probe": probe.name, "checkpoint": checkpoint, **prediction_row(prediction)})
     return pd.DataFrame(rows)
 

@@ -102,6 +102,19 @@ def test_frozen_text_gets_no_gradient(tiny_late_config, tiny_bert, make_batch):
     assert model.backbone.frozen_text_layers == 2
 
 
+def test_frozen_mmbt_runs_its_top_layer_live_and_trains_the_image_projection(tiny_late_config, tiny_bert,
+                                                                            make_batch):
+    """With a frozen text encoder MMBT still mixes image and text tokens in its top layer: no
+    text weight changes, but the gradient flows through that layer to the image projection."""
+    model = MultimodalClassifier(tiny_late_config("mmbt", text_tuning="frozen"))
+    batch, labels = make_batch(tiny_bert, 32)
+    model.train()(batch, labels).loss.backward()
+    assert all(not p.requires_grad for p in model.backbone.text.parameters())
+    assert model.backbone.frozen_text_layers == 1 and model.backbone.tuned_from == 2
+    assert _grads(model)["backbone.image_to_text.weight"]
+    assert not any(m.training for m in model.backbone.text.modules())
+
+
 def test_top_layer_only_full_tuning_freezes_the_bottom(tiny_late_config, tiny_bert, make_batch):
     model = MultimodalClassifier(tiny_late_config("attention", text_trainable_layers=1))
     batch, labels = make_batch(tiny_bert, 32)
@@ -252,7 +265,6 @@ def test_output_fields(tiny_late_config, tiny_bert, make_batch):
     (dict(architecture="transformer"), "architecture"),
     (dict(architecture="vilt"), "vilt_model"),
     (dict(architecture="vilt", vilt_model="x", text_tuning="lora"), "text_tuning"),
-    (dict(architecture="mmbt", text_tuning="frozen"), "text_tuning"),
     (dict(text_tuning="adapters"), "text_tuning"),
     (dict(vision_tuning="lora"), "vision_tuning"),
     (dict(num_labels=1), "num_labels"),
