@@ -1,0 +1,67 @@
+"""A small on-disk cache of numpy arrays for analysis results (layouts, modality reliance,
+shuffled-pair match scores), keyed by content hashes so that a retrained checkpoint never
+reads a stale entry.
+
+Entries are `.npz` files read with `allow_pickle=False`: a damaged or planted file can at worst
+be recomputed, never execute code.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from mmaux.data.datasets import file_sha256
+from mmaux.paths import cache_dir
+
+
+def content_key(*parts) -> str:
+    """sha256 over the parts (bytes as they are, anything else as JSON), shortened."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else json.dumps(part, sort_keys=True, default=str).encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()[:32]
+
+
+def checkpoint_key(folder: str | Path, *files: str) -> str:
+    """Content hash of some files of a checkpoint folder (e.g. its test outputs, its weights)."""
+    return content_key(*[file_sha256(Path(folder) / name) for name in files])
+
+
+def cache_path(kind: str, key: str) -> Path:
+    return cache_dir(kind) / f"{key}.npz"
+
+
+def load_arrays(kind: str, key: str) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None when missing or unreadable (the damaged file is removed)."""
+    path = cache_path(kind, key)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        path.unlink(missing_ok=True)
+        return None
+
+
+def save_arrays(kind: str, key: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write atomically, so a reader in another process never sees half a file."""
+    path = cache_path(kind, key)
+    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def cached_arrays(kind: str, key: str, compute) -> dict[str, np.ndarray]:
+    """`load_arrays`, or `compute()` (a dict of arrays) stored for next time."""
+    arrays = load_arrays(kind, key)
+    if arrays is None:
+        arrays = compute()
+        save_arrays(kind, key, arrays)
+    return arrays

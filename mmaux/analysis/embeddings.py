@@ -1,0 +1,252 @@
+"""2-d maps of the ITC embedding space: PCA and UMAP layouts of the test posts' projected image
+and text embeddings, both modalities in one map, comparable across checkpoints.
+
+Design choices, and why:
+- Points are the L2-normalised embeddings (ITC trains on cosine similarity), images and texts
+  stacked: rows [0, n) are the images, rows [n, 2n) the texts of the same n posts.
+- Comparable maps: each checkpoint's layout is fitted on its own and cached; to show several
+  side by side, every layout is then aligned to the first by Procrustes (rotation/reflection,
+  isotropic scale, translation) over the posts they share. Two checkpoints' spaces have
+  unrelated bases (separately trained projections), so one shared fit + transform would place
+  one checkpoint's points by the other's geometry; AlignedUMAP fits all panels jointly, so
+  each combination of checkpoints would need its own slow fit. Procrustes keeps every panel's
+  own shape exactly (distances within a panel are only scaled) and costs milliseconds.
+- Placing a new post: a cache entry holds coordinates, never a pickled UMAP reducer (loading
+  a pickle runs code). A PCA layout keeps its exact linear map; a UMAP layout places a new
+  point at the similarity-weighted mean of its k nearest reference points in the embedding
+  space, which is also how umap's own `transform` initialises new points.
+- Large sets are sampled stratified by label (never "the first N").
+- umap-learn compiles with numba on first use (~20 s per process); NUMBA_CACHE_DIR points at
+  our cache folder so the compiled code is reused by later processes.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import orthogonal_procrustes
+from sklearn.decomposition import PCA
+from sklearn.model_selection import train_test_split
+
+from mmaux.analysis.alignment import cosine_matrix, knn_overlap, linear_cka, mean_pair_cosine, modality_gap
+from mmaux.analysis.diskcache import cache_path, cached_arrays, checkpoint_key, content_key
+from mmaux.checkpoint import OUTPUTS, read_outputs
+from mmaux.paths import cache_dir
+
+os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir("numba")))
+
+METHODS = ("pca", "umap")
+MODALITIES = ("image", "text")
+PLACE_NEIGHBOURS = 10  # reference points averaged to place a new post in a UMAP layout
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class LayoutParams:
+    method: str = "umap"  # "pca" or "umap"
+    n_posts: int = 1000  # posts drawn (stratified by label) when the test set is larger
+    n_neighbors: int = 15  # UMAP: size of the local neighbourhood
+    min_dist: float = 0.1  # UMAP: how tightly points may pack
+    seed: int = 0  # sampling and UMAP seed
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"layout method must be one of {METHODS}, got {self.method!r}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    post_ids: np.ndarray  # (n,) ids of the posts drawn
+    coords: np.ndarray  # (2n, 2): images of the n posts, then their texts
+    points: np.ndarray  # (2n, d) the normalised embeddings the layout was fitted on
+    params: LayoutParams
+    linear: tuple[np.ndarray, np.ndarray] | None = None  # PCA only: coords = points @ W + b
+
+    def frame(self) -> pd.DataFrame:
+        """One row per point: post_id, modality, x, y."""
+        n = len(self.post_ids)
+        return pd.DataFrame({"post_id": np.tile(self.post_ids, 2), "modality": np.repeat(MODALITIES, n),
+                             "x": self.coords[:, 0], "y": self.coords[:, 1]})
+
+
+# --- sampling and fitting ------------------------------------------------------------------------
+
+def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted row indices of `n` posts with the label proportions of the whole set (all rows
+    when there are no more than `n`)."""
+    labels = np.asarray(labels)
+    rows = np.arange(len(labels))
+    if n >= len(labels):
+        return rows
+    try:
+        picked, _ = train_test_split(rows, train_size=n, stratify=labels, random_state=seed)
+    except ValueError:  # a class with a single post cannot be stratified: fall back to uniform
+        picked = np.random.default_rng(seed).choice(rows, n, replace=False)
+    return np.sort(picked)
+
+
+def embedding_points(text_emb, image_emb) -> np.ndarray:
+    """(2n, d): normalised image embeddings stacked over the normalised text embeddings."""
+    points = np.concatenate([image_emb, text_emb]).astype(np.float64)
+    return points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+
+
+def fit_pca(points: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """2-d PCA coordinates and the linear map (W, b) with coords = points @ W + b."""
+    pca = PCA(n_components=2, svd_solver="full").fit(points)
+    weights = pca.components_.T
+    bias = -pca.mean_ @ weights
+    return points @ weights + bias, (weights, bias)
+
+
+def fit_umap(points: np.ndarray, params: LayoutParams, progress: Progress | None = None) -> np.ndarray:
+    """2-d UMAP coordinates (euclidean on normalised vectors = cosine ordering)."""
+    _report(progress, 0.05, "loading umap (numba compiles once, then it is cached)")
+    import umap
+
+    _report(progress, 0.15, f"UMAP of {len(points)} points: neighbours and layout")
+    # seeded, so a layout is reproducible (umap then runs single-threaded; 1000 posts still fit the budget)
+    reducer = umap.UMAP(n_neighbors=min(params.n_neighbors, len(points) - 1), min_dist=params.min_dist,
+                        random_state=params.seed, n_jobs=1, init="pca" if len(points) < 10 else "spectral")
+    return reducer.fit_transform(points).astype(np.float64)
+
+
+def _report(progress: Progress | None, fraction: float, message: str):
+    if progress is not None:
+        progress(fraction, message)
+
+
+def compute_layout(text_emb, image_emb, post_ids, params: LayoutParams,
+                   progress: Progress | None = None) -> Layout:
+    """A fresh layout of these posts (no cache)."""
+    points = embedding_points(text_emb, image_emb)
+    if params.method == "pca":
+        coords, linear = fit_pca(points)
+    else:
+        coords, linear = fit_umap(points, params, progress), None
+    _report(progress, 1.0, "layout ready")
+    return Layout(np.asarray(post_ids).astype(str), coords, points, params, linear)
+
+
+def checkpoint_layout(folder: str | Path, params: LayoutParams, progress: Progress | None = None) -> Layout:
+    """The layout of a checkpoint's test posts, from the disk cache when this exact content
+    (test outputs file) and these parameters were laid out before."""
+    frame, arrays = read_outputs(folder)
+    rows = stratified_sample(frame["label_index"], params.n_posts, params.seed)
+    post_ids = frame["post_id"].astype(str).to_numpy()[rows]
+    text_emb, image_emb = arrays["text_emb"][rows], arrays["image_emb"][rows]
+    key = _layout_key(folder, params)
+
+    def compute():
+        layout = compute_layout(text_emb, image_emb, post_ids, params, progress)
+        linear = {} if layout.linear is None else {"weights": layout.linear[0], "bias": layout.linear[1]}
+        return {"coords": layout.coords, **linear}
+
+    stored = cached_arrays("layouts", key, compute)
+    linear = (stored["weights"], stored["bias"]) if "weights" in stored else None
+    return Layout(post_ids, stored["coords"], embedding_points(text_emb, image_emb), params, linear)
+
+
+def is_cached(folder: str | Path, params: LayoutParams) -> bool:
+    """Whether `checkpoint_layout` would be instant (for the page to decide on a progress display)."""
+    return cache_path("layouts", _layout_key(folder, params)).is_file()
+
+
+def _layout_key(folder, params: LayoutParams) -> str:
+    return content_key(checkpoint_key(folder, OUTPUTS), asdict(params))
+
+
+# --- making layouts comparable and placing new posts ---------------------------------------------
+
+def _point_keys(layout: Layout) -> np.ndarray:
+    return np.char.add(np.repeat(np.array(MODALITIES), len(layout.post_ids)), np.tile(layout.post_ids, 2))
+
+
+def align_to(layout: Layout, reference: Layout) -> Layout:
+    """`layout` rotated/reflected, scaled and shifted to best match `reference` over the points
+    (post × modality) both contain (Procrustes). Its own shape is unchanged."""
+    keys, ref_keys = _point_keys(layout), _point_keys(reference)
+    shared, mine, theirs = np.intersect1d(keys, ref_keys, return_indices=True)
+    if len(shared) < 3:
+        return layout
+    source, target = layout.coords[mine], reference.coords[theirs]
+    mu_s, mu_t = source.mean(0), target.mean(0)
+    rotation, singular_sum = orthogonal_procrustes(source - mu_s, target - mu_t)
+    scale = singular_sum / max(np.sum((source - mu_s) ** 2), 1e-12)
+
+    def move(xy):
+        return (xy - mu_s) @ rotation * scale + mu_t
+
+    linear = None
+    if layout.linear is not None:
+        weights, bias = layout.linear
+        linear = (weights @ rotation * scale, move(bias))
+    return replace(layout, coords=move(layout.coords), linear=linear)
+
+
+def place_post(layout: Layout, text_emb, image_emb) -> np.ndarray:
+    """(2, 2) coordinates of a new post's image and text in `layout`: the exact linear map for
+    PCA, otherwise the similarity-weighted mean of the nearest reference points (see module
+    docstring for why no UMAP reducer is stored)."""
+    points = embedding_points(np.atleast_2d(text_emb), np.atleast_2d(image_emb))
+    if layout.linear is not None:
+        weights, bias = layout.linear
+        return points @ weights + bias
+    sim = cosine_matrix(points, layout.points)
+    k = min(PLACE_NEIGHBOURS, sim.shape[1])
+    nearest = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    weights = np.exp(np.take_along_axis(sim, nearest, axis=1) / 0.05)  # sharper than a plain mean
+    weights /= weights.sum(1, keepdims=True)
+    return np.einsum("pk,pkc->pc", weights, layout.coords[nearest])
+
+
+# --- numbers beside the maps ---------------------------------------------------------------------
+
+def space_summary(text_emb, image_emb) -> dict[str, float]:
+    """Modality gap and the mean cosine of true vs randomly re-paired image-text pairs."""
+    true, shuffled = mean_pair_cosine(text_emb, image_emb)
+    return {"modality gap": modality_gap(text_emb, image_emb), "true-pair cosine": true,
+            "random-pair cosine": shuffled}
+
+
+def compare_spaces(arrays_a: dict, arrays_b: dict, k: int = 10) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Per-post k-NN overlap (image and text) and linear CKA between two checkpoints' embeddings
+    of the same posts in the same order."""
+    per_post = pd.DataFrame({f"{m} kNN overlap": knn_overlap(arrays_a[f"{m}_emb"], arrays_b[f"{m}_emb"], k)
+                             for m in MODALITIES})
+    cka = {f"{m} CKA": linear_cka(arrays_a[f"{m}_emb"], arrays_b[f"{m}_emb"]) for m in MODALITIES}
+    return per_post, cka
+
+
+# --- command line: `python -m mmaux embed` -------------------------------------------------------
+
+def add_embed_parser(commands):
+    p = commands.add_parser("embed", help="compute and cache PCA/UMAP layouts of checkpoints' test embeddings",
+                            description="Lay out the test posts' ITC embeddings of each checkpoint (both "
+                                        "modalities) and cache them, so the dashboard's Embeddings page opens "
+                                        "instantly.")
+    p.add_argument("--checkpoint", action="append", required=True, help="checkpoint folder (repeatable)")
+    p.add_argument("--method", choices=(*METHODS, "both"), default="both")
+    defaults = LayoutParams()
+    p.add_argument("--n-posts", type=int, default=defaults.n_posts, help="posts sampled, stratified by label")
+    p.add_argument("--n-neighbors", type=int, default=defaults.n_neighbors)
+    p.add_argument("--min-dist", type=float, default=defaults.min_dist)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.set_defaults(func=_run_embed)
+
+
+def _run_embed(args) -> int:
+    methods = METHODS if args.method == "both" else (args.method,)
+    for folder in args.checkpoint:
+        for method in methods:
+            params = LayoutParams(method, args.n_posts, args.n_neighbors, args.min_dist, args.seed)
+            start = time.perf_counter()
+            layout = checkpoint_layout(folder, params)
+            print(f"{folder}: {method} layout of {len(layout.post_ids)} posts ({time.perf_counter() - start:.1f} s)")
+    return 0

@@ -1,0 +1,118 @@
+"""How well does a model tell an image's own text from other posts' texts?
+
+Scores of arbitrary image × text pairs: the ITM head's P(match) where the checkpoint has one,
+otherwise the cosine of the ITC-projected embeddings (labelled as such, never passed off as a
+match probability). Each post of a batch is encoded once; the pairs are then fused from the
+unimodal outputs with `backbone.fuse_pairs` (late fusion: only the fusion layer runs again;
+MMBT: the joint text layers; ViLT: the whole model, as early fusion has nothing to reuse).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics.pairwise import paired_cosine_distances
+
+from mmaux.analysis.alignment import cosine_matrix, shuffled_pairs
+from mmaux.analysis.diskcache import cached_arrays, checkpoint_key, content_key
+from mmaux.checkpoint import OUTPUTS, WEIGHTS
+from mmaux.features import PostInputs
+from mmaux.model import MultimodalClassifier, PostBatch
+
+SCORE_LABELS = {"itm": "ITM match probability", "itc": "ITC cosine (no ITM head)"}
+PAIR_CHUNK = 256  # pairs fused at once: bounds memory for attention fusion over token grids
+
+
+@dataclass(frozen=True)
+class PairScores:
+    values: np.ndarray  # one score per pair (or an images × texts matrix)
+    kind: str  # "itm": P(match) from the ITM head; "itc": cosine of the ITC embeddings
+
+    @property
+    def label(self) -> str:
+        return SCORE_LABELS[self.kind]
+
+
+def score_kind(model: MultimodalClassifier) -> str:
+    return "itm" if model.itm_head is not None else "itc"
+
+
+@torch.no_grad()
+def pair_scores(model: MultimodalClassifier, batch: PostBatch, image_index, text_index) -> PairScores:
+    """Score of image `image_index[k]` with text `text_index[k]` (rows of `batch`), encoding
+    each post once."""
+    image_index = torch.as_tensor(image_index, dtype=torch.long)
+    text_index = torch.as_tensor(text_index, dtype=torch.long)
+    enc = model.backbone(batch)
+    if model.itm_head is None:
+        text = F.normalize(model.text_proj(enc.text_pooled), dim=-1)
+        image = F.normalize(model.image_proj(enc.image_pooled), dim=-1)
+        return PairScores((image[image_index] * text[text_index]).sum(-1).numpy(), "itc")
+    parts = [model.itm_head(model.backbone.fuse_pairs(enc.state, image_index[s:s + PAIR_CHUNK],
+                                                      text_index[s:s + PAIR_CHUNK])).softmax(-1)[:, 1]
+             for s in range(0, len(image_index), PAIR_CHUNK)]
+    return PairScores(torch.cat(parts).numpy(), "itm")
+
+
+def match_matrix(model: MultimodalClassifier, batch: PostBatch) -> PairScores:
+    """(n, n) scores of every image (rows) with every text (columns); true pairs on the diagonal."""
+    n = len(batch)
+    rows, cols = np.divmod(np.arange(n * n), n)
+    scores = pair_scores(model, batch, rows, cols)
+    return PairScores(scores.values.reshape(n, n), scores.kind)
+
+
+def similar_texts(text_emb: np.ndarray, row: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the `n` texts most and the `n` least cosine-similar to post `row`'s own text
+    (itself excluded): the hardest and the easiest mismatches to offer the ITM head."""
+    sim = cosine_matrix(text_emb[row:row + 1], text_emb)[0]
+    order = [i for i in np.argsort(-sim, kind="stable") if i != row]
+    return np.array(order[:n], dtype=int), np.array(order[::-1][:n], dtype=int)
+
+
+def rank_texts_for_image(model: MultimodalClassifier, inputs: PostInputs, row: int,
+                         text_rows) -> PairScores:
+    """Scores of post `row`'s image with its own text followed by each of `text_rows`' texts."""
+    rows = np.r_[row, np.asarray(text_rows, dtype=int)]
+    return pair_scores(model, inputs.batch(rows), np.zeros(len(rows), dtype=int), np.arange(len(rows)))
+
+
+def true_and_shuffled(model: MultimodalClassifier, inputs: PostInputs, seed: int = 0,
+                      batch_size: int = 128) -> tuple[PairScores, PairScores]:
+    """Scores of every post's own pair and of one mismatched pair per post (its image with the
+    text of another post from the same batch of `batch_size`, as ITM training draws them)."""
+    true, shuffled = [], []
+    for k, start in enumerate(range(0, len(inputs), batch_size)):
+        rows = np.arange(start, min(start + batch_size, len(inputs)))
+        own = np.arange(len(rows))
+        other = shuffled_pairs(len(rows), seed + k) if len(rows) > 1 else own
+        scores = pair_scores(model, inputs.batch(rows), np.r_[own, own], np.r_[own, other])
+        true.append(scores.values[:len(rows)])
+        shuffled.append(scores.values[len(rows):])
+    kind = score_kind(model)
+    return PairScores(np.concatenate(true), kind), PairScores(np.concatenate(shuffled), kind)
+
+
+def itc_true_and_shuffled(text_emb: np.ndarray, image_emb: np.ndarray, seed: int = 0) -> tuple[PairScores, PairScores]:
+    """ITC cosine of every post's own pair and of its image with a random other post's text,
+    from stored embeddings: no model needed."""
+    other = shuffled_pairs(len(text_emb), seed)
+    return (PairScores(1 - paired_cosine_distances(image_emb, text_emb), "itc"),
+            PairScores(1 - paired_cosine_distances(image_emb, text_emb[other]), "itc"))
+
+
+def cached_true_and_shuffled(folder: str | Path, model: MultimodalClassifier, inputs: PostInputs,
+                             seed: int = 0) -> tuple[PairScores, PairScores]:
+    """`true_and_shuffled`, stored on disk per checkpoint content (weights and test outputs)."""
+    key = content_key(checkpoint_key(folder, WEIGHTS, OUTPUTS), seed, list(inputs.frame["post_id"].astype(str)))
+
+    def compute():
+        true, shuffled = true_and_shuffled(model, inputs, seed)
+        return {"true": true.values, "shuffled": shuffled.values}
+
+    arrays = cached_arrays("match-scores", key, compute)
+    kind = score_kind(model)
+    return PairScores(arrays["true"], kind), PairScores(arrays["shuffled"], kind)

@@ -1,0 +1,161 @@
+"""Plotly figures for the Match Scores, Embeddings and Attributions pages: pure functions from
+arrays and tables to figures (mmaux/plots.py holds the other pages' figures)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from PIL import Image
+from plotly.subplots import make_subplots
+
+HEIGHT = 360
+MODALITY_SYMBOLS = {"image": "circle", "text": "x"}
+GROUP_COLOURS = {"own text": "#2ca02c", "most similar texts": "#ff7f0e", "least similar texts": "#7f7f7f"}
+
+
+# --- match scores -------------------------------------------------------------------------------
+
+def ranked_texts(frame: pd.DataFrame, score_label: str) -> go.Figure:
+    """Horizontal bars of one image's score with each text (frame: text, score, group)."""
+    fig = px.bar(frame.iloc[::-1], x="score", y="text", color="group", orientation="h",
+                 color_discrete_map=GROUP_COLOURS, labels={"score": score_label, "text": ""})
+    fig.update_layout(height=max(220, 26 * len(frame)), margin=dict(t=10, b=10), legend_title_text="",
+                      yaxis=dict(tickfont=dict(size=10)))
+    return fig
+
+
+def match_heatmap(matrix: np.ndarray, post_ids, score_label: str) -> go.Figure:
+    """Images (rows) × texts (columns) of the same posts; true pairs on the diagonal."""
+    ids = [str(p) for p in post_ids]
+    fig = go.Figure(go.Heatmap(z=matrix, x=ids, y=ids, colorscale="Viridis", colorbar=dict(title=""),
+                               hovertemplate="image %{y} · text %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(height=HEIGHT + 60, margin=dict(t=30, b=10), title=dict(text=score_label, font=dict(size=12)),
+                      xaxis=dict(title="text of post", type="category"),
+                      yaxis=dict(title="image of post", type="category", autorange="reversed"))
+    return fig
+
+
+def true_vs_shuffled(scores: Mapping[str, tuple[np.ndarray, np.ndarray]], score_labels: Mapping[str, str]) -> go.Figure:
+    """Per checkpoint, overlaid histograms of true-pair and shuffled-pair scores."""
+    fig = make_subplots(rows=1, cols=len(scores), subplot_titles=list(scores), horizontal_spacing=0.05)
+    for col, (name, (true, shuffled)) in enumerate(scores.items(), start=1):
+        for values, label, colour in ((true, "true pairs", "#2ca02c"), (shuffled, "shuffled pairs", "#d62728")):
+            fig.add_trace(go.Histogram(x=values, name=label, marker_color=colour, opacity=0.6, nbinsx=30,
+                                       histnorm="probability", showlegend=col == 1, legendgroup=label), 1, col)
+        fig.update_xaxes(title_text=score_labels[name], row=1, col=col)
+    fig.update_layout(barmode="overlay", height=HEIGHT, margin=dict(t=40, b=10))
+    fig.update_annotations(font_size=11)
+    return fig
+
+
+def reliability(curves: Mapping[str, pd.DataFrame], x_title: str) -> go.Figure:
+    """Accuracy of the classifier per score bin, one line per checkpoint, the diagonal dotted."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"),
+                             showlegend=False, hoverinfo="skip"))
+    for name, curve in curves.items():
+        shown = curve[curve["count"] > 0]
+        fig.add_trace(go.Scatter(x=shown["mean_confidence"], y=shown["accuracy"], mode="lines+markers", name=name,
+                                 customdata=shown["count"], hovertemplate="%{y:.2f} right (n=%{customdata})"))
+    fig.update_layout(height=HEIGHT, margin=dict(t=10, b=10), xaxis_title=x_title,
+                      yaxis_title="share classified right", xaxis_range=[0, 1], yaxis_range=[0, 1.02])
+    return fig
+
+
+# --- embedding maps -----------------------------------------------------------------------------
+
+def embedding_maps(panels: Mapping[str, pd.DataFrame], colour: str, lines: bool, highlight: str | None) -> go.Figure:
+    """One map per checkpoint, side by side (frames: post_id, modality, x, y and the `colour`
+    column); marker = modality; optional grey lines from each post's image to its text; the
+    `highlight`ed post drawn large in every panel. Points carry their post_id (customdata)."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.03)
+    numeric = all(pd.api.types.is_numeric_dtype(f[colour]) and not pd.api.types.is_bool_dtype(f[colour])
+                  for f in panels.values())
+    categories = sorted({str(v) for f in panels.values() for v in f[colour]})
+    palette = dict(zip(categories, px.colors.qualitative.Plotly * 4))
+    for col, frame in enumerate(panels.values(), start=1):
+        if lines:
+            fig.add_trace(_pair_lines(frame), 1, col)
+        traces = [_points(frame, modality, colour, col == 1) for modality in MODALITY_SYMBOLS] if numeric else \
+            [_category_points(frame, modality, colour, value, palette[value], col == 1)
+             for modality in MODALITY_SYMBOLS for value in categories]
+        for trace in traces:
+            fig.add_trace(trace, 1, col)
+        if highlight is not None:
+            fig.add_trace(_highlight(frame, highlight), 1, col)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(height=HEIGHT + 140, margin=dict(t=40, b=10), legend=dict(orientation="h"),
+                      clickmode="event+select")
+    fig.update_annotations(font_size=11)
+    return fig
+
+
+def _pair_lines(frame: pd.DataFrame) -> go.Scattergl:
+    images, texts = (frame[frame["modality"] == m].set_index("post_id") for m in MODALITY_SYMBOLS)
+    texts = texts.loc[images.index]
+    xs = np.column_stack([images["x"], texts["x"], np.full(len(images), np.nan)]).ravel()
+    ys = np.column_stack([images["y"], texts["y"], np.full(len(images), np.nan)]).ravel()
+    return go.Scattergl(x=xs, y=ys, mode="lines", line=dict(color="rgba(120,120,120,0.25)", width=1),
+                        hoverinfo="skip", showlegend=False)
+
+
+def _points(frame, modality, colour, legend) -> go.Scattergl:
+    part = frame[frame["modality"] == modality]
+    return go.Scattergl(x=part["x"], y=part["y"], mode="markers", name=modality, customdata=part["post_id"],
+                        marker=dict(symbol=MODALITY_SYMBOLS[modality], size=6, color=part[colour],
+                                    colorscale="Viridis", showscale=legend, colorbar=dict(title=colour)),
+                        hovertemplate=f"%{{customdata}} ({modality}): %{{marker.color:.3f}}<extra></extra>",
+                        showlegend=legend)
+
+
+def _category_points(frame, modality, colour, value, colour_value, legend) -> go.Scattergl:
+    part = frame[(frame["modality"] == modality) & (frame[colour].astype(str) == value)]
+    return go.Scattergl(x=part["x"], y=part["y"], mode="markers", name=f"{value} · {modality}",
+                        legendgroup=f"{value}{modality}", showlegend=legend, customdata=part["post_id"],
+                        marker=dict(symbol=MODALITY_SYMBOLS[modality], size=6, color=colour_value, opacity=0.75),
+                        hovertemplate=f"%{{customdata}} ({modality}, {value})<extra></extra>")
+
+
+def _highlight(frame: pd.DataFrame, post_id: str) -> go.Scatter:
+    part = frame[frame["post_id"] == post_id]
+    return go.Scatter(x=part["x"], y=part["y"], mode="markers+lines", showlegend=False,
+                      line=dict(color="black", width=2), customdata=part["post_id"],
+                      marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color="black", width=3)),
+                      hovertemplate=f"selected post {post_id}<extra></extra>")
+
+
+# --- attributions -------------------------------------------------------------------------------
+
+def image_attribution(image: Image.Image, scores: np.ndarray, title: str = "", diverging: bool = True) -> go.Figure:
+    """The image with a semi-transparent heatmap of pooled attribution scores on top
+    (green = supports the class, red = against it; for a difference map, blue/orange)."""
+    size = image.size
+    peak = max(float(np.abs(scores).max()), 1e-12)
+    cells = scores.shape[0]
+    fig = px.imshow(np.asarray(image.convert("RGB").resize(size)))
+    colours = [[0, "rgb(214,39,40)"], [0.5, "rgba(255,255,255,0)"], [1, "rgb(44,160,44)"]] if diverging else \
+        [[0, "rgb(31,119,180)"], [0.5, "rgba(255,255,255,0)"], [1, "rgb(255,127,14)"]]
+    step = size[0] / cells
+    fig.add_trace(go.Heatmap(z=scores, x0=step / 2, dx=step, y0=step / 2, dy=step, zmin=-peak, zmax=peak,
+                             colorscale=colours, opacity=0.6, colorbar=dict(title="")))
+    fig.update_layout(height=HEIGHT, margin=dict(t=30, b=0, l=0, r=0), title=dict(text=title, font=dict(size=12)))
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    return fig
+
+
+def reliance_bars(table: pd.DataFrame, perturbations) -> go.Figure:
+    """Mean drop of P(predicted class) per perturbation, grouped by slice value
+    (table: checkpoint, slice, value, n and one column per perturbation)."""
+    long = table.melt(id_vars=["checkpoint", "slice", "value", "n"], value_vars=list(perturbations),
+                      var_name="perturbation", value_name="drop")
+    long["group"] = long["slice"] + ": " + long["value"]
+    fig = px.bar(long, x="group", y="drop", color="perturbation", barmode="group", facet_row="checkpoint",
+                 labels={"drop": "drop in P(pred)", "group": ""})
+    fig.update_layout(height=220 * long["checkpoint"].nunique() + 80, margin=dict(t=30, b=10))
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1], font_size=11))
+    return fig

@@ -1,0 +1,104 @@
+"""Layouts of the embedding space: known answers for PCA, alignment, sampling, caching and
+placing a new post. UMAP runs once on a tiny set (numba compiles it the first time, ~20 s)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmaux.analysis import embeddings
+from mmaux.analysis.embeddings import Layout, LayoutParams
+from mmaux.checkpoint import OUTPUTS, write_outputs
+from mmaux.cli import main
+
+
+@pytest.fixture
+def outputs_folder(tmp_path, monkeypatch):
+    """A folder holding only test outputs: 60 posts of 3 labels with clustered embeddings."""
+    monkeypatch.setenv("MMAUX_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], [30, 20, 10])
+    centres = rng.normal(size=(3, 8)) * 3
+    text = centres[labels] + rng.normal(size=(60, 8))
+    image = centres[labels] + rng.normal(size=(60, 8)) + 2
+    frame = pd.DataFrame({"post_id": [f"p{i}" for i in range(60)], "label_index": labels})
+    write_outputs(tmp_path / OUTPUTS, frame, {"text_emb": text, "image_emb": image})
+    return tmp_path
+
+
+def test_pca_of_points_on_a_known_plane():
+    rng = np.random.default_rng(0)
+    u, v = np.array([1.0, 1, 0, 0]) / np.sqrt(2), np.array([0.0, 0, 1, 0])
+    t, s = np.linspace(-3, 3, 50), rng.normal(scale=0.3, size=50)
+    s -= s.mean() + (s @ t) / (t @ t) * t  # uncorrelated with t: u and v are then the principal axes
+    points = np.outer(t, u) + np.outer(s, v) + 5.0
+    coords, (weights, bias) = embeddings.fit_pca(points)
+    np.testing.assert_allclose(np.abs(coords[:, 0]), np.abs(t), atol=1e-9)
+    np.testing.assert_allclose(np.abs(coords[:, 1]), np.abs(s), atol=1e-9)
+    np.testing.assert_allclose(points @ weights + bias, coords, atol=1e-9)
+
+
+def _layout(coords, linear=None) -> Layout:
+    n = len(coords) // 2
+    return Layout(np.array([f"p{i}" for i in range(n)]), coords, np.eye(len(coords)), LayoutParams("pca"), linear)
+
+
+def test_a_rotated_scaled_shifted_copy_aligns_back_exactly():
+    rng = np.random.default_rng(1)
+    reference = _layout(rng.normal(size=(20, 2)))
+    angle = 1.1
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    weights, shift = reference.coords @ rotation * 3.0, np.array([5.0, -2.0])
+    moved = _layout(weights + shift, linear=(weights, shift))  # points are the unit vectors: coords = W + b
+    aligned = embeddings.align_to(moved, reference)
+    np.testing.assert_allclose(aligned.coords, reference.coords, atol=1e-9)
+    # the linear map follows, so a placed post lands where the aligned layout has it
+    np.testing.assert_allclose(embeddings.place_post(aligned, np.eye(20)[10:11], np.eye(20)[0:1]),
+                               aligned.coords[[0, 10]], atol=1e-9)
+
+
+def test_stratified_sample_keeps_label_proportions():
+    labels = np.repeat(["a", "b", "c"], [600, 300, 100])
+    rows = embeddings.stratified_sample(labels, 100, seed=3)
+    assert len(rows) == 100 and len(set(rows)) == 100 and np.all(np.diff(rows) > 0)
+    assert pd.Series(labels[rows]).value_counts().to_dict() == {"a": 60, "b": 30, "c": 10}
+    assert rows.max() > 900  # not "the first N"
+    np.testing.assert_array_equal(embeddings.stratified_sample(labels[:50], 100), np.arange(50))
+
+
+def test_layout_is_cached_by_content_and_parameters(outputs_folder, monkeypatch):
+    params = LayoutParams("pca", n_posts=45)
+    first = embeddings.checkpoint_layout(outputs_folder, params)
+    assert embeddings.is_cached(outputs_folder, params)
+    monkeypatch.setattr(embeddings, "fit_pca", lambda points: pytest.fail("recomputed despite the cache"))
+    again = embeddings.checkpoint_layout(outputs_folder, params)
+    np.testing.assert_array_equal(again.coords, first.coords)
+    np.testing.assert_array_equal(again.post_ids, first.post_ids)
+    assert len(first.post_ids) == 45 and first.coords.shape == (90, 2)
+    assert not embeddings.is_cached(outputs_folder, LayoutParams("pca", n_posts=40))
+
+
+def test_pca_placement_of_a_test_post_is_exact(outputs_folder):
+    from mmaux.checkpoint import read_outputs
+
+    layout = embeddings.checkpoint_layout(outputs_folder, LayoutParams("pca"))
+    _, arrays = read_outputs(outputs_folder)
+    placed = embeddings.place_post(layout, arrays["text_emb"][7], arrays["image_emb"][7])
+    np.testing.assert_allclose(placed, layout.coords[[7, 60 + 7]], atol=1e-6)
+
+
+def test_knn_placement_lands_next_to_a_duplicate_point():
+    rng = np.random.default_rng(2)
+    points = embeddings.embedding_points(rng.normal(size=(30, 16)), rng.normal(size=(30, 16)))
+    layout = Layout(np.array([f"p{i}" for i in range(30)]), rng.uniform(-10, 10, size=(60, 2)), points,
+                    LayoutParams("umap"))
+    placed = embeddings.place_post(layout, points[35], points[4])
+    np.testing.assert_allclose(placed, layout.coords[[4, 35]], atol=0.05)
+
+
+@pytest.mark.slow
+def test_umap_layout_and_the_embed_command(outputs_folder, capsys):
+    assert main(["embed", "--checkpoint", str(outputs_folder), "--method", "umap", "--n-neighbors", "5"]) == 0
+    assert "umap layout of 60 posts" in capsys.readouterr().out
+    params = LayoutParams("umap", n_neighbors=5)
+    assert embeddings.is_cached(outputs_folder, params)
+    layout = embeddings.checkpoint_layout(outputs_folder, params)
+    assert layout.coords.shape == (120, 2) and np.isfinite(layout.coords).all()
