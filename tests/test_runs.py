@@ -162,3 +162,14 @@ def test_prediction_columns_mark_right_and_wrong():
     table = pd.DataFrame({"post_id": ["b", "a"], "correct": [False, True], "pred_label": ["neg", "pos"],
                           "confidence": [0.5, 0.912]})
     assert runs.prediction_columns(posts, {"f": table}, {"f": "CE"})["CE"].tolist() == ["✓ pos 0.91", "✗ neg 0.50"]
+
+
+def test_compare_group_with_the_baseline_only_has_no_differences():
+    """A group holding only CE runs (e.g. a sweep stopped early) is shown, not an error."""
+    y = np.array([0, 1, 2, 0])
+    posts = pd.DataFrame({"post_id": list("abcd"), "label_index": y, "evidence": ["a", "b"] * 2,
+                          "label": np.array(LABELS)[y]})
+    group = pd.DataFrame({"folder": ["CE"], "variant": ["CE"], "seed": 0, "error": ""})
+    tables = {"CE": posts.assign(pred=y, **{f"p_{n}": 0.0 for n in LABELS})}
+    result = runs.compare_group(group, tables, n_boot=20, slices=("evidence",))
+    assert result.effects.empty and result.slice_differences["evidence"].empty

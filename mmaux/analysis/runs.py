@@ -261,6 +261,8 @@ def slice_differences(posts: pd.DataFrame, stacked: Mapping[str, np.ndarray], la
         tables.append(stats.variant_differences(
             y, stacked[BASELINE][:seeds].ravel(), {variant: stacked[variant][:seeds].ravel()},
             range(label_count), slices, n_boot=n_boot))
+    if not tables:  # a group with the CE baseline only
+        return pd.DataFrame()
     table = pd.concat(tables, ignore_index=True)
     table[["baseline", "score", "diff", "ci_low", "ci_high"]] *= 100
     return table
