@@ -24,10 +24,10 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.masking_utils import create_bidirectional_mask
 
+from mmaux.data.images import IMAGENET_MEAN, IMAGENET_STD
+
 BUILTIN_TEXT = "minilm"
 BUILTIN_IMAGE = "efficientnet-lite0"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
