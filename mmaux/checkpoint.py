@@ -21,17 +21,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 import mmaux
 from mmaux.config import ModelConfig
 from mmaux.data.datasets import DatasetSpec
-from mmaux.encoders import encoder_fingerprint
+from mmaux.encoders import encoder_fingerprint, encoder_weight_files
 from mmaux.model import MultimodalClassifier
 
 CONFIG, WEIGHTS, METRICS, OUTPUTS = "config.json", "model.safetensors", "metrics.json", "test_outputs.parquet"
 EMBEDDING_COLUMNS = ("text_emb", "image_emb", "fused")
+CLASSIFIER = "classifier.1.weight"  # the task head's weight: one row per label
 WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
@@ -89,14 +90,18 @@ class CheckpointInfo:
                    mmaux_version=values.get("mmaux_version", "?"))
 
 
+def encoder_names(cfg: ModelConfig) -> list[str]:
+    """The pretrained encoders a model is built from."""
+    return [cfg.vilt_model] if cfg.architecture == "vilt" else [cfg.text_encoder, cfg.image_encoder]
+
+
 def encoder_hashes(cfg: ModelConfig) -> dict[str, str]:
-    names = [cfg.vilt_model] if cfg.architecture == "vilt" else [cfg.text_encoder, cfg.image_encoder]
-    return {name: encoder_fingerprint(name) for name in names}
+    return {name: encoder_fingerprint(name) for name in encoder_names(cfg)}
 
 
 # --- reading -------------------------------------------------------------------------------------
 
-def _member(folder: Path, name: str) -> Path:
+def member(folder: Path, name: str) -> Path:
     """A file of the checkpoint; refuses links that lead outside the folder."""
     path = folder / name
     if not path.is_file():
@@ -110,25 +115,33 @@ def _member(folder: Path, name: str) -> Path:
 
 def read_info(folder: str | Path) -> CheckpointInfo:
     """Parse and validate config.json (no weights are read)."""
-    path = _member(Path(folder), CONFIG)
+    path = member(Path(folder), CONFIG)
     try:
         return CheckpointInfo.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: not valid JSON ({err}); restore the file from the training run") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: not a checkpoint config (JSON nested too deeply)") from None
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: invalid checkpoint config: {err}") from None
 
 
 def read_metrics(folder: str | Path) -> dict:
-    path = _member(Path(folder), METRICS)
+    path = member(Path(folder), METRICS)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        metrics = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
+        raise CheckpointError(f"{path}: not valid JSON ({err}); restore the file from the training run") from None
+    except (ValueError, RecursionError) as err:  # not UTF-8, or nested too deeply
+        raise CheckpointError(f"{path}: not a metrics file ({type(err).__name__}); restore it from the "
+                              "training run") from None
+    if not isinstance(metrics, dict):
+        raise CheckpointError(f"{path}: not a metrics file (a JSON {type(metrics).__name__}, not an object)")
+    return metrics
 
 
 def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
-    path = _member(Path(folder), WEIGHTS)
+    path = member(Path(folder), WEIGHTS)
     try:
         return load_file(path)
     except (SafetensorError, OSError, ValueError) as err:
@@ -136,8 +149,35 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
                               "weights: re-save them with safetensors") from None
 
 
+def check_weights_header(folder: str | Path, info: CheckpointInfo) -> None:
+    """Cheap checks for listing checkpoints (no tensor is read, no encoder hashed): the weights
+    file is a safetensors file inside the folder, its classifier has one output per label, and
+    every encoder the config names can be found here."""
+    folder = Path(folder)
+    path = member(folder, WEIGHTS)
+    try:
+        with safe_open(path, framework="pt") as handle:
+            names = set(handle.keys())
+            shape = handle.get_slice(CLASSIFIER).get_shape() if CLASSIFIER in names else None
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err}). mmaux never unpickles "
+                              "weights: re-save them with safetensors") from None
+    if shape is not None and shape[0] != len(info.label_names):
+        raise CheckpointError(f"{path}: the classifier has {shape[0]} outputs but {CONFIG} names "
+                              f"{len(info.label_names)} labels {list(info.label_names)}")
+    for name in encoder_names(info.model):
+        try:
+            encoder_weight_files(name)
+        except (OSError, ValueError) as err:
+            raise CheckpointError(f"{folder / CONFIG}: encoder {name!r} cannot be found here ({err})") from None
+
+
 def check_encoders(info: CheckpointInfo, folder: Path):
     """Refuse a checkpoint whose pretrained encoder files differ from the ones it was trained on."""
+    used = set(encoder_names(info.model))
+    if set(info.encoders) != used:
+        raise CheckpointError(f"{folder / CONFIG}: records weight hashes for encoders {sorted(info.encoders)} but "
+                              f"the model uses {sorted(used)}; restore the file from the training run")
     for name, recorded in info.encoders.items():
         try:
             current = encoder_fingerprint(name)
@@ -155,8 +195,13 @@ def load_model(folder: str | Path) -> tuple[MultimodalClassifier, CheckpointInfo
     info = read_info(folder)
     check_encoders(info, folder)
     weights = read_weights(folder)
-    model = MultimodalClassifier(info.model)
-    classifier = weights.get("classifier.1.weight")
+    try:
+        model = MultimodalClassifier(info.model)
+    except Exception as err:  # noqa: BLE001 - any failure of the encoders it names (e.g. a refused pickle)
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"{folder / CONFIG}: the model cannot be built from the encoders it names "
+                              f"({type(err).__name__}: {first})") from None
+    classifier = weights.get(CLASSIFIER)
     if classifier is not None and classifier.shape[0] != len(info.label_names):
         raise CheckpointError(f"{folder / WEIGHTS}: the classifier has {classifier.shape[0]} outputs but "
                               f"{CONFIG} names {len(info.label_names)} labels {list(info.label_names)}")
@@ -216,7 +261,7 @@ def write_outputs(path: Path, frame: pd.DataFrame, arrays: dict[str, np.ndarray]
 
 def read_outputs(folder: str | Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """The test outputs: a frame of per-post columns and the embedding arrays (float32)."""
-    path = _member(Path(folder), OUTPUTS)
+    path = member(Path(folder), OUTPUTS)
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as err:
@@ -231,9 +276,11 @@ def read_outputs(folder: str | Path) -> tuple[pd.DataFrame, dict[str, np.ndarray
 
 
 def find_checkpoints(root: str | Path, max_depth: int = 4) -> list[Path]:
-    """Folders under `root` that contain a config.json (a checkpoint, good or broken)."""
+    """Folders under `root` that hold a config.json, model.safetensors or test_outputs.parquet (a
+    checkpoint, good or broken: one that lost its config.json is listed too, to say so)."""
     root = Path(root)
     if not root.is_dir():
         return []
-    found = [p.parent for p in root.glob("**/" + CONFIG) if len(p.relative_to(root).parts) <= max_depth + 1]
+    found = {p.parent for name in (CONFIG, WEIGHTS, OUTPUTS) for p in root.glob("**/" + name)
+             if len(p.relative_to(root).parts) <= max_depth + 1}
     return sorted(found)

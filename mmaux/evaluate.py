@@ -87,7 +87,8 @@ def evaluate_inputs(model, inputs: PostInputs, label_names):
 def evaluate_checkpoint(folder, split: str = "test", dataset: DatasetSpec | None = None, progress=False) -> dict:
     """Re-evaluate a checkpoint on its recorded dataset (or `dataset`): the metrics.json entry."""
     info = read_info(folder)
-    posts = load_dataset(dataset or info.dataset, splits=(split,), progress=progress)
+    posts = load_dataset(dataset or info.dataset, splits=(split,), progress=progress,
+                         on_bad_rows=info.train.get("on_bad_rows", "fail"))  # as it was trained
     if tuple(posts.label_names) != tuple(info.label_names):
         raise ValueError(f"the dataset's labels {list(posts.label_names)} differ from the checkpoint's "
                          f"{list(info.label_names)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -149,7 +150,7 @@ def _cached(key: str, compute) -> dict[str, torch.Tensor]:
             path.unlink(missing_ok=True)
     with torch.no_grad():
         tensors = compute()
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")  # per process and thread
     save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
     os.replace(tmp, path)
     return tensors

@@ -93,6 +93,8 @@ def mask_caption_bands(image: Image.Image, band: float = 0.2, fill=(128, 128, 12
     masked = image.convert("RGB")  # a copy, also for RGB input
     width, height = masked.size
     rows = round(height * band)
+    if rows == 0:  # an image a few pixels high has no band to paint
+        return masked
     draw = ImageDraw.Draw(masked)
     draw.rectangle((0, 0, width - 1, rows - 1), fill=fill)
     draw.rectangle((0, height - rows, width - 1, height - 1), fill=fill)

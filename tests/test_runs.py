@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from safetensors.torch import save_file
 
 from mmaux.analysis import runs
 from mmaux.checkpoint import CheckpointInfo, write_outputs
@@ -18,7 +19,7 @@ VARIANT_FLAGS = {"ce": (False, False), "itc": (True, False), "itm": (False, True
 
 
 def make_run(folder, variant="ce", seed=0, arch="attention", task="sentiment", preds=(0, 1, 2, 0), f1=0.5):
-    """A checkpoint folder with a valid config, metrics, an empty weights file and test outputs."""
+    """A checkpoint folder with a valid config, metrics, an empty (valid) weights file and test outputs."""
     itc, itm = VARIANT_FLAGS[variant]
     info = CheckpointInfo(model=ModelConfig(num_labels=3, architecture=arch, loss=LossConfig(itc=itc, itm=itm)),
                           dataset=DatasetSpec(synth=SynthSpec(task=task)), label_names=LABELS,
@@ -27,7 +28,7 @@ def make_run(folder, variant="ce", seed=0, arch="attention", task="sentiment", p
     (folder / "config.json").write_text(json.dumps(info.to_dict()))
     (folder / "metrics.json").write_text(json.dumps({"test": {"macro_f1": f1, "accuracy": f1 + 0.1,
                                                               "weighted_f1": f1 + 0.05}}))
-    (folder / "model.safetensors").write_bytes(b"")
+    save_file({}, folder / "model.safetensors")  # a valid, empty weights file
     preds = np.asarray(preds)
     outputs = pd.DataFrame({"post_id": [f"test_{i:05d}" for i in range(len(preds))],
                             "label_index": [0, 1, 2, 0][:len(preds)],

@@ -20,7 +20,8 @@ import pandas as pd
 
 from mmaux.analysis import stats
 from mmaux.checkpoint import (CONFIG, METRICS, OUTPUTS, WEIGHTS, CheckpointError, CheckpointInfo,
-                              find_checkpoints, read_info, read_metrics, read_outputs)
+                              check_weights_header, find_checkpoints, member, read_info, read_metrics,
+                              read_outputs)
 from mmaux.data.datasets import SLICE_COLUMNS, load_dataset
 
 VARIANTS = ("CE", "CE+ITC", "CE+ITM", "CE+ITC+ITM")  # the 2 × 2 design, baseline first
@@ -53,8 +54,9 @@ def discover_runs(roots: Iterable[str | Path]) -> pd.DataFrame:
 def describe_run(folder: str | Path) -> dict:
     """The runs-table row of one folder: config and test metrics, or the reason it is unusable.
 
-    Only JSON is read here (weights are checked when a page loads the model), so listing 48
-    checkpoints stays fast; the outputs file must exist because every page needs it."""
+    Only JSON and the weights file's header are read here (the weights themselves and the
+    encoder hashes are checked when a page loads the model), so listing 48 checkpoints stays
+    fast; the outputs file must exist because every page needs it."""
     folder = Path(folder)
     row = dict.fromkeys(RUN_COLUMNS, "")
     row.update(folder=str(folder), label=folder.name, seed=-1, itc=False, itm=False,
@@ -62,14 +64,22 @@ def describe_run(folder: str | Path) -> dict:
     try:
         info = read_info(folder)
         row.update(run_identity(info))
-        test = read_metrics(folder).get("test", {})
-        row.update({m: float(test[m]) for m in METRICS_SHOWN if m in test})
-        for name in (WEIGHTS, OUTPUTS):
-            if not (folder / name).is_file():
-                raise CheckpointError(f"{folder / name}: missing; re-run training or copy the whole folder")
+        row.update(_test_metrics(folder))
+        member(folder, OUTPUTS)  # missing, or a link that leads outside the folder
+        check_weights_header(folder, info)
     except CheckpointError as err:
         row["error"] = str(err)
     return row
+
+
+def _test_metrics(folder: Path) -> dict:
+    """The test scores of metrics.json shown in the runs table (CheckpointError when malformed)."""
+    test = read_metrics(folder).get("test", {})
+    try:
+        return {m: float(test[m]) for m in METRICS_SHOWN if m in test}
+    except (TypeError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{folder / METRICS}: malformed test scores ({err}); restore the file "
+                              "from the training run") from None
 
 
 def run_identity(info: CheckpointInfo) -> dict:
@@ -174,7 +184,8 @@ def load_test_table(folder: str | Path) -> pd.DataFrame:
     test split the first time (seconds), then reads it from the on-disk cache."""
     info = read_info(folder)
     outputs, _ = read_outputs(folder)
-    posts = load_dataset(info.dataset, splits=("test",)).split("test")
+    posts = load_dataset(info.dataset, splits=("test",),
+                         on_bad_rows=info.train.get("on_bad_rows", "fail")).split("test")  # as it was trained
     return join_posts(outputs, posts, info.label_names)
 
 

@@ -22,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 40_000_000  # 40 megapixels: above any real social media photo, far below a bomb
 MAX_BYTES = 20 * 1024 * 1024  # 20 MiB per file or upload
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+MAX_ASPECT = 4  # longer side / shorter side above which the transform trims the far ends first
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -125,7 +126,11 @@ def _read_bytes(source: ImageSource, what: str, max_bytes: int) -> bytes:
         size = _file_size(source, what)
         if size > max_bytes:
             raise ImageLoadError(what, _too_big(size, max_bytes), _SIZE_HINT)
-        return Path(source).read_bytes()
+        try:
+            return Path(source).read_bytes()
+        except OSError as exc:  # a folder, no permission, a vanished file
+            raise ImageLoadError(what, f"cannot read the file ({exc.strerror or exc})",
+                                 "Check the path and the image folder") from exc
     data = source if isinstance(source, bytes) else source.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ImageLoadError(what, _too_big(len(data), max_bytes), _SIZE_HINT)
@@ -199,6 +204,7 @@ class ImageTransform:
         return torch.stack([self(img) for img in images])
 
     def _resize_and_crop(self, img: Image.Image) -> Image.Image:
+        img = _trim_long_side(img)
         width, height = img.size
         scale = self.size / min(width, height)
         new_size = (max(self.size, round(width * scale)), max(self.size, round(height * scale)))
@@ -206,3 +212,18 @@ class ImageTransform:
         left = (new_size[0] - self.size) // 2
         top = (new_size[1] - self.size) // 2
         return img.crop((left, top, left + self.size, top + self.size))
+
+
+def _trim_long_side(img: Image.Image) -> Image.Image:
+    """The centre crop keeps only the middle of a long image; cut the far ends off before the
+    resize, so a 1 x 40000 banner is not scaled up to 224 x 9 million pixels (gigabytes) on the
+    way. Images up to MAX_ASPECT : 1 (every real photo) are returned unchanged."""
+    width, height = img.size
+    limit = MAX_ASPECT * min(width, height)
+    if width > limit:
+        left = (width - limit) // 2
+        return img.crop((left, 0, left + limit, height))
+    if height > limit:
+        top = (height - limit) // 2
+        return img.crop((0, top, width, top + limit))
+    return img
