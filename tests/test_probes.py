@@ -18,6 +18,9 @@ class StubPredictor:
         self.itm = itm
         self.calls = 0
 
+    def frozen_key(self):
+        return None  # no frozen encoder parts to share: predict_many calls predict directly
+
     def predict(self, images, texts):
         self.calls += 1
         out = []
