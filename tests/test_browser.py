@@ -1,0 +1,274 @@
+"""End to end in a real browser: `streamlit run app.py` on a free port, driven by Debian's headless
+Chromium through Selenium, page by page as a user would (sidebar links, the checkpoint
+multiselect, a post's detail, an uploaded image and a typed text on "Your own post").
+
+Each page must show its title and key elements, no Streamlit exception box, and no browser
+console error from the app (the filter is documented in tests/browser_support.py). A full-page
+screenshot of every page goes to pytest's tmp dir, or with MMAUX_SCREENSHOTS=<dir> (`make
+screenshots`) to <dir>/<n>_<page>.png for the README.
+
+The tests share one server and one browser session (module fixtures) and run in file order: the
+checkpoints chosen on the Predictions page and the post opened there carry over to the later
+pages, as they do for a user. Each test still reaches its page from wherever the browser is, so
+one may be run alone (`-k your_post`).
+
+Skips, saying why, when Chromium or chromedriver is missing (`make browser-deps`) or when the
+checkpoint root (MMAUX_CHECKPOINTS, else checkpoints/) holds no usable checkpoint yet.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import browser_support as bs
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parent.parent
+SCREENSHOTS_ENV = "MMAUX_SCREENSHOTS"
+DATAFRAME = '[data-testid="stDataFrame"]'
+CHART = ".js-plotly-plot"
+IMAGE = '[data-testid="stImage"] img'
+SIDEBAR = '[data-testid="stSidebar"]'
+MAIN = '[data-testid="stMain"]'
+UPLOAD_NAME = "my_browser_post.png"
+TYPED_TEXT = "just got my new guitar, best day ever!! #music"
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser_paths() -> tuple[str, str]:
+    paths = bs.find_browser()
+    if paths is None:
+        pytest.skip("chromium not installed: run `make browser-deps` (Debian: apt-get install chromium "
+                    "chromium-driver) for the end-to-end browser test")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def app_runs():
+    """(root, usable runs) of the checkpoints the app will open; skips when there are none."""
+    from mmaux.analysis.runs import discover_runs, usable
+    from mmaux.ui import default_roots
+
+    roots = default_roots()
+    runs = usable(discover_runs(roots))
+    if runs.empty:
+        pytest.skip(f"no usable checkpoints under {os.pathsep.join(roots)} yet: run `make checkpoints` "
+                    "(or set MMAUX_CHECKPOINTS) before the browser test")
+    return roots, runs
+
+
+@pytest.fixture(scope="module")
+def server(browser_paths, app_runs, tmp_path_factory):
+    """The app on a free localhost port; stopped (terminate → wait → kill) whatever happens."""
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    # The browser and the server share the machine's cores: one torch thread keeps the server's
+    # forward passes from waiting on each other while Chromium renders (see bench/dashboard.py).
+    env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    with bs.running_server(REPO, log, env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def driver(server, browser_paths, tmp_path_factory):
+    chrome = bs.make_driver(*browser_paths, tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield chrome
+    finally:
+        chrome.quit()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where the screenshots go: MMAUX_SCREENSHOTS when set, else pytest's tmp dir."""
+    folder = os.environ.get(SCREENSHOTS_ENV)
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pair(app_runs) -> list[str]:
+    """Labels of the two checkpoints chosen on the Predictions page: the CE run and the +ITC+ITM
+    run of the first group, lowest seed (else an ITM run, else any other run of that group)."""
+    from mmaux.analysis.runs import GROUP_COLUMNS
+    from mmaux.ui import checkpoint_labels
+
+    _, runs = app_runs
+    labels = checkpoint_labels(runs)
+    group = runs[(runs[GROUP_COLUMNS] == runs[GROUP_COLUMNS].iloc[0]).all(axis=1)].sort_values(["seed", "itm", "itc"])
+    if len(group) < 2:
+        pytest.skip("the side-by-side pages need two checkpoints of one dataset and task; the sweep has "
+                    "written one so far")
+    ce = group[~group["itc"] & ~group["itm"]]
+    both = group[group["itc"] & group["itm"]]
+    first = (ce if len(ce) else group).iloc[0]["folder"]
+    candidates = list(both["folder"]) + list(group[group["itm"]]["folder"]) + list(group["folder"])
+    second = next(f for f in candidates if f != first)
+    return [labels[first], labels[second]]
+
+
+# --- steps ---------------------------------------------------------------------------------------
+
+def open_app(driver, server) -> None:
+    """Load the app (a new Streamlit session) unless this browser is already on it."""
+    if not driver.current_url.startswith(server.url):
+        driver.get(server.url)
+        bs.wait_for(driver, "h1")
+        bs.wait_idle(driver)
+
+
+def go_to(driver, server, link: str, title: str) -> None:
+    """Click the sidebar navigation link `link` and wait for the page titled `title` to finish."""
+    open_app(driver, server)
+    links = [a for a in driver.find_elements("css selector", '[data-testid="stSidebarNav"] a') if a.text == link]
+    assert links, f"no sidebar link {link!r}: " + ", ".join(
+        a.text for a in driver.find_elements("css selector", '[data-testid="stSidebarNav"] a'))
+    links[0].click()
+    bs.wait_for(driver, "h1", text=title)
+    bs.wait_idle(driver)
+
+
+def check_page(driver, title: str, dataframes: int = 1, charts: int = 1) -> None:
+    """The page's title, at least `dataframes` tables and `charts` plotly charts, no exception box,
+    and no console error from the app (read since the last check)."""
+    bs.wait_idle(driver)
+    assert title in driver.find_element("css selector", "h1").text
+    exceptions = bs.exception_text(driver)
+    assert not exceptions, f"Streamlit exception on {title!r}:\n{exceptions}"
+    for css, n in ((DATAFRAME, dataframes), (CHART, charts)):
+        found = [e for e in driver.find_elements("css selector", f"{MAIN} {css}") if e.is_displayed()]
+        assert len(found) >= n, f"{title!r}: {len(found)} × {css}, expected at least {n}"
+    errors = bs.app_errors(driver.get_log("browser"))
+    assert not errors, f"browser console errors on {title!r}: {errors}"
+
+
+def widget(driver, testid: str, label: str, scope: str = ""):
+    """The widget (data-testid `testid`) whose label reads `label`."""
+    for element in driver.find_elements("css selector", f"{scope} [data-testid={testid!r}]".strip()):
+        labels = element.find_elements("css selector", '[data-testid="stWidgetLabel"]')
+        if labels and labels[0].text.strip() == label:
+            return element
+    raise AssertionError(f"no {testid} labelled {label!r}")
+
+
+def multiselect_tags(element) -> list[str]:
+    return [t.get_attribute("aria-label") for t in element.find_elements("css selector", "[data-tag]")]
+
+
+def choose(driver, element, option: str | None = None, index: int | None = None) -> str:
+    """Open the selectbox / multiselect `element`, click the option reading `option` (or the
+    `index`-th), wait for the rerun; returns the option's text."""
+    from selenium.webdriver.common.keys import Keys
+
+    element.find_element("css selector", 'input[role="combobox"]').click()
+    bs.wait_for(driver, '[role="option"]')
+    options = [o for o in driver.find_elements("css selector", '[role="option"]') if o.text != "Select all"]
+    if option is not None:
+        matches = [o for o in options if o.text == option]
+        assert matches, f"no option {option!r} among {[o.text for o in options]}"
+        chosen = matches[0]
+    else:
+        chosen = options[index]
+    text = chosen.text
+    bs.rerun_after(driver, chosen.click)
+    if driver.find_elements("css selector", '[role="listbox"]'):  # a multiselect stays open
+        driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+        bs.wait_idle(driver)
+    return text
+
+
+def screenshot(driver, shots: Path, name: str) -> None:
+    path = bs.full_page_screenshot(driver, shots / f"{name}.png")
+    assert path.stat().st_size > 10_000, f"{path} looks empty"
+
+
+# --- the pages -----------------------------------------------------------------------------------
+
+def test_home(driver, server, shots):
+    driver.get(server.url)  # a fresh session: the default choice of checkpoints
+    bs.wait_for(driver, "h1", text="Checkpoints")
+    bs.wait_idle(driver)
+    check_page(driver, "Checkpoints", dataframes=1, charts=1)  # variants table; effects or slice bars
+    assert "checkpoints" in driver.find_element("css selector", MAIN).text
+    screenshot(driver, shots, "0_Checkpoints")
+
+
+def test_predictions_side_by_side(driver, server, shots, pair):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    go_to(driver, server, "Predictions", "Predictions side by side")
+    picker = widget(driver, "stMultiSelect", "Checkpoints (2–4)", SIDEBAR)
+    bs.rerun_after(driver, picker.find_element("css selector", 'button[aria-label="Clear all"]').click)
+    for label in pair:
+        choose(driver, widget(driver, "stMultiSelect", "Checkpoints (2–4)", SIDEBAR), label)
+    assert multiselect_tags(widget(driver, "stMultiSelect", "Checkpoints (2–4)", SIDEBAR)) == pair
+    check_page(driver, "Predictions side by side", dataframes=3, charts=2)  # posts, counts, detail; confusion, probs
+
+    # A post's detail: choose another post than the first
+    post = choose(driver, widget(driver, "stSelectbox", "Post", MAIN), index=1)
+    post_id = post.split(":")[0]
+    WebDriverWait(driver, bs.TIMEOUT).until(lambda d: f"post={post_id}" in d.current_url,
+                                            f"the URL does not name the chosen post {post_id}")
+    bs.wait_idle(driver)
+    bs.wait_for(driver, f"{MAIN} [data-testid='stMarkdownContainer']", text=f"Text: ")
+    assert driver.find_elements("css selector", f"{MAIN} {IMAGE}"), "the post's image is not shown"
+    links = [a.text for a in driver.find_elements("css selector", f"{MAIN} [data-testid='stPageLink'] a")]
+    assert any("ITM match scores" in a for a in links), links
+    check_page(driver, "Predictions side by side", dataframes=3, charts=2)
+    screenshot(driver, shots, "1_Predictions")
+
+
+def test_match_scores(driver, server, shots):
+    go_to(driver, server, "Match Scores", "ITM match scores")
+    check_page(driver, "ITM match scores", dataframes=1, charts=3)  # ranked texts, heatmap, health
+    screenshot(driver, shots, "2_Match_Scores")
+
+
+def test_embeddings(driver, server, shots):
+    go_to(driver, server, "Embeddings", "Embedding space")
+    check_page(driver, "Embedding space", dataframes=2, charts=1)  # numbers, silhouettes; the maps
+    assert "UMAP of" in driver.find_element("css selector", MAIN).text
+    screenshot(driver, shots, "3_Embeddings")
+
+
+def test_attributions(driver, server, shots):
+    go_to(driver, server, "Attributions", "Attributions")
+    check_page(driver, "Attributions", dataframes=1, charts=1)  # reliance table; image attribution
+    assert "explains" in driver.find_element("css selector", MAIN).text
+    screenshot(driver, shots, "4_Attributions")
+
+
+def test_your_post(driver, server, shots, tmp_path):
+    from PIL import Image, ImageDraw
+    from selenium.webdriver.common.keys import Keys
+
+    go_to(driver, server, "Your Post", "Your own post")
+    image = Image.new("RGB", (224, 224), (250, 200, 80))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((40, 40, 184, 184), fill=(40, 90, 200))
+    draw.rectangle((90, 20, 134, 204), fill=(230, 60, 60))
+    upload = tmp_path / UPLOAD_NAME
+    image.save(upload)
+
+    uploader = widget(driver, "stFileUploader", "…or upload an image", MAIN)
+    field = uploader.find_element("css selector", 'input[type="file"]')
+    bs.rerun_after(driver, lambda: field.send_keys(str(upload)))
+    bs.wait_for(driver, f"{MAIN} [data-testid='stImageCaption']", text=UPLOAD_NAME)
+
+    box = widget(driver, "stTextArea", "Text of the post", MAIN).find_element("css selector", "textarea")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.DELETE)
+    box.send_keys(TYPED_TEXT)
+    bs.rerun_after(driver, lambda: box.send_keys(Keys.CONTROL, Keys.ENTER))  # commit the text: a rerun
+
+    bs.wait_for(driver, f"{MAIN} [data-testid='stImageCaption']", text=UPLOAD_NAME)
+    box = widget(driver, "stTextArea", "Text of the post", MAIN).find_element("css selector", "textarea")
+    assert box.get_attribute("value") == TYPED_TEXT
+    check_page(driver, "Your own post", dataframes=1, charts=1)  # predictions table and bars
+    screenshot(driver, shots, "5_Your_Post")
