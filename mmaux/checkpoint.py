@@ -66,7 +66,8 @@ class CheckpointInfo:
     def label(self) -> str:
         """What tells this checkpoint apart from its neighbours, for pickers and legends."""
         loss = self.model.loss
-        return (f"{self.task} · {self.model.architecture} · ITC {'on' if loss.itc else 'off'} · "
+        task = self.dataset.synth.task if self.dataset.synth else self.task  # short: pickers cut long labels
+        return (f"{task} · {self.model.architecture} · ITC {'on' if loss.itc else 'off'} · "
                 f"ITM {'on' if loss.itm else 'off'} · seed {self.seed}")
 
     def to_dict(self) -> dict:

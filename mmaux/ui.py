@@ -165,8 +165,9 @@ def pick_checkpoints(key: str, min: int = 1, max: int = 4, default: Sequence[str
     """
     runs = runs_lib.usable(sidebar_runs() if runs is None else runs)
     labels = checkpoint_labels(runs)
-    chosen = [f for f in st.session_state.get(SELECTED_KEY, []) if f in labels]
-    if not chosen:
+    if SELECTED_KEY in st.session_state:  # the user's choice, even an empty one, wins
+        chosen = [f for f in st.session_state[SELECTED_KEY] if f in labels]
+    else:
         chosen = [f for f in (default or runs_lib.default_comparison(runs)) if f in labels]
     chosen = chosen[:max]
     st.session_state[SELECTED_KEY] = chosen

@@ -95,7 +95,10 @@ def predict_post(checkpoints: tuple[tuple[str, str], ...], stamps: tuple, data: 
 def show_predictions(table: pd.DataFrame) -> None:
     """Per checkpoint: label, probabilities, ITM match (or 'no ITM head'), ITC cosine."""
     classes = list(dict.fromkeys(c[2:] for c in table.columns if c.startswith("p_")))
-    view = table.assign(itm_match=table["itm_match"].map(lambda v: "no ITM head" if pd.isna(v) else f"{v:.3f}"))
+    checkpoints = list(dict.fromkeys(table["checkpoint"]))
+    short = dict(zip(checkpoints, runs_lib.distinguishing_names(checkpoints)))  # what differs fits the width
+    view = table.assign(itm_match=table["itm_match"].map(lambda v: "no ITM head" if pd.isna(v) else f"{v:.3f}"),
+                        checkpoint=table["checkpoint"].map(short))
     columns = ["checkpoint", "label", "confidence", *[f"p_{c}" for c in classes], "itm_match", "itc_cosine"]
     st.dataframe(view[columns].round(3), hide_index=True, column_config={"itm_match": "ITM match P",
                                                                           "itc_cosine": "ITC cosine"})

@@ -59,7 +59,7 @@ def test_discover_lists_every_run_once_with_broken_ones_as_error_rows(root, tmp_
     assert broken["folder"].str.endswith("itc-seed2").all() and "not valid JSON" in broken["error"].iloc[0]
     good = runs.usable(table)
     assert len(good) == 9 and set(good["dataset"]) == {"SynthPosts"} and set(good["task"]) == {"sentiment"}
-    assert good["label"].iloc[0] == "synthposts/sentiment · attention · ITC off · ITM off · seed 0"
+    assert good["label"].iloc[0] == "sentiment · attention · ITC off · ITM off · seed 0"
     assert list(good["variant"][:8]) == ["CE", "CE", "CE+ITC", "CE+ITC", "CE+ITM", "CE+ITM", "CE+ITC+ITM", "CE+ITC+ITM"]
 
 
