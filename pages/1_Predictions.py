@@ -57,7 +57,7 @@ def show_table(posts: pd.DataFrame, tables, names) -> pd.DataFrame:
                       shown[["text", "label"]], runs_lib.prediction_columns(shown, tables, names)], axis=1)
     st.dataframe(view, hide_index=True, row_height=60, column_config={
         "image": st.column_config.ImageColumn("image", width="small"),
-        "text": st.column_config.TextColumn(width="large"), "label": "gold"})
+        "text": st.column_config.TextColumn(width="medium"), "label": "gold"})
     return shown
 
 

@@ -101,12 +101,15 @@ params = embeddings.LayoutParams(method=method, n_posts=int(n_posts))
 ui.show_post(table[table["post_id"] == post_id].iloc[0], width=96)
 maps = st.empty()
 if method == "umap" and not all(embeddings.is_cached(f, params) for f in folders):
-    quick = embeddings.LayoutParams(method="pca", n_posts=int(n_posts))
-    compute_missing(folders, quick, names)
-    draw_maps(maps.container(), panels(folders, names, quick, colour), colour, lines, post_id, "maps-pca")
-    st.caption("PCA shown while the UMAP layouts are computed; they are cached for next time "
-               "(`python -m mmaux embed --checkpoint DIR` computes them ahead).")
-    compute_missing(folders, params, names)
+    waiting = st.empty()  # progress and the interim PCA note, cleared once UMAP is ready
+    with waiting.container():
+        quick = embeddings.LayoutParams(method="pca", n_posts=int(n_posts))
+        compute_missing(folders, quick, names)
+        draw_maps(maps.container(), panels(folders, names, quick, colour), colour, lines, post_id, "maps-pca")
+        st.caption("PCA shown while the UMAP layouts are computed; they are cached for next time "
+                   "(`python -m mmaux embed --checkpoint DIR` computes them ahead).")
+        compute_missing(folders, params, names)
+    waiting.empty()
     maps.empty()
 draw_maps(maps.container(), panels(folders, names, params, colour), colour, lines, post_id, f"maps-{method}")
 st.caption(f"{method.upper()} of {min(int(n_posts), len(table))} posts × 2 modalities per checkpoint, each "
