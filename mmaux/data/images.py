@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable
@@ -51,22 +52,29 @@ def load_image(source: ImageSource, name: str | None = None, max_pixels: int = M
     if not data:
         raise ImageLoadError(what, "the file is empty (0 bytes)",
                              "Re-download or re-export the image")
-    try:
+    with _pillow_errors(what, lambda: data[:512], "truncated or corrupt image data"):
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as img:
             _check_pixels(img, what, max_pixels)
-            img.load()  # full decode here, so truncated data fails inside this try
+            img.load()  # full decode here, so truncated data fails inside this block
             upright = ImageOps.exif_transpose(img)
+    return to_rgb(upright)
+
+
+@contextmanager
+def _pillow_errors(what: str, head, corrupt: str):
+    """Turn Pillow's failures into ImageLoadError; `head()` gives the file's first bytes, to
+    say what a non-image actually is."""
+    try:
+        yield
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow's own guard (its warning only raises when warnings are errors)
         raise ImageLoadError(what, f"too many pixels ({exc})", _BOMB_HINT) from exc
     except UnidentifiedImageError as exc:
-        raise ImageLoadError(what, _not_an_image(data), _FORMAT_HINT) from exc
+        raise ImageLoadError(what, _not_an_image(head()), _FORMAT_HINT) from exc
     except ImageLoadError:
         raise
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(what, f"truncated or corrupt image data ({exc})",
-                             "Re-download or re-export the image") from exc
-    return to_rgb(upright)
+        raise ImageLoadError(what, f"{corrupt} ({exc})", "Re-download or re-export the image") from exc
 
 
 def verify_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> None:
@@ -76,21 +84,15 @@ def verify_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> None:
     if _file_size(path, what) == 0:
         raise ImageLoadError(what, "the file is empty (0 bytes)",
                              "Re-download or re-export the image")
-    try:
+    with _pillow_errors(what, lambda: _head(path), "corrupt image header"):
         with Image.open(path, formats=ALLOWED_FORMATS) as img:
             _check_pixels(img, what, max_pixels)
             img.verify()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(what, f"too many pixels ({exc})", _BOMB_HINT) from exc
-    except UnidentifiedImageError as exc:
-        with open(path, "rb") as fh:
-            head = fh.read(512)
-        raise ImageLoadError(what, _not_an_image(head), _FORMAT_HINT) from exc
-    except ImageLoadError:
-        raise
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(what, f"corrupt image header ({exc})",
-                             "Re-download or re-export the image") from exc
+
+
+def _head(path: str | Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(512)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
