@@ -5,7 +5,8 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from mmaux import perturb, plots, probes, ui
+from mmaux import figures, perturb, plots, probes, ui
+from mmaux.analysis import embeddings
 from mmaux.analysis import runs as runs_lib
 from mmaux.checkpoint import CheckpointError
 from mmaux.data.csvdata import DatasetError
@@ -105,6 +106,21 @@ def show_predictions(table: pd.DataFrame) -> None:
     st.plotly_chart(plots.probability_bars(table, classes), key="your-post-probs")
 
 
+def show_placement(checkpoint: tuple[str, str], image, text: str) -> None:
+    """The post's ITC-projected image and text placed into the first checkpoint's cached map
+    (UMAP if computed, else PCA) of the test posts."""
+    folder, label = checkpoint
+    layout = embeddings.available_layout(folder)
+    out = ui.predictor(folder).forward([image], [text])
+    frame = embeddings.placement_frame(layout, out.text_emb.numpy(), out.image_emb.numpy(), YOUR_POST)
+    frame = frame.merge(ui.test_table(folder)[["post_id", "label"]], on="post_id", how="left").fillna({"label": YOUR_POST})
+    st.plotly_chart(figures.embedding_maps({label: frame}, "label", lines=False, highlight=YOUR_POST),
+                    key="your-post-map")
+    st.caption(f"{layout.params.method.upper()} map of {len(layout.post_ids)} test posts (● image, × text); your post's "
+               "image and text are the large markers, placed by their nearest test posts (UMAP) or the exact "
+               "projection (PCA).")
+
+
 def run_perturbations(predictors: dict, image, text: str, examples: pd.DataFrame, signature: str) -> None:
     """The perturbation controls; a click runs every perturbation on every checkpoint (one batch
     per checkpoint) and keeps the table until the post or the checkpoints change."""
@@ -195,6 +211,8 @@ def run_batch(predictors: dict) -> None:
                        "text/csv")
 
 
+YOUR_POST = "your post"
+
 ui.page_header("Your own post", "An image and a text of your own through every chosen checkpoint: prediction, "
                                 "ITM match and ITC cosine, and how they move under one-click perturbations.")
 runs = ui.sidebar_runs()
@@ -217,6 +235,8 @@ with numbers:
     stamps = tuple(runs_lib.checkpoint_stamp(folder) for folder, _ in checkpoints)
     show_predictions(predict_post(checkpoints, stamps, data, name, text))
 signature = hashlib.sha256(data + text.encode() + "|".join(by_label).encode()).hexdigest()
+st.subheader("Where it lands in the embedding space")
+show_placement(checkpoints[0], image, text)
 st.subheader("Perturbations")
 run_perturbations(by_label, image, text, examples, signature)
 st.subheader("Probe sets")

@@ -44,7 +44,8 @@ def test_example_post_gets_one_prediction_per_checkpoint(root, monkeypatch, tmp_
     assert len(table) == _selected(at) >= 1
     assert np.isfinite(table["itc_cosine"].astype(float)).all()
     assert all(v == "no ITM head" or 0 <= float(v) <= 1 for v in table["itm_match"])
-    assert at.get("plotly_chart")
+    assert len(at.get("plotly_chart")) >= 2  # probabilities, and where the post lands in the map
+    assert "your post's image and text" in texts(at.caption)
     assert "OpenMoji" in texts(at.caption)
 
 

@@ -85,6 +85,18 @@ def test_pca_placement_of_a_test_post_is_exact(outputs_folder):
     np.testing.assert_allclose(placed, layout.coords[[7, 60 + 7]], atol=1e-6)
 
 
+def test_placement_frame_adds_the_new_post_where_place_post_puts_it(outputs_folder):
+    from mmaux.checkpoint import read_outputs
+
+    layout = embeddings.available_layout(outputs_folder)  # no UMAP cached here: the PCA map
+    _, arrays = read_outputs(outputs_folder)
+    frame = embeddings.placement_frame(layout, arrays["text_emb"][3], arrays["image_emb"][3], "mine")
+    assert layout.params.method == "pca" and len(frame) == 2 * len(layout.post_ids) + 2
+    mine = frame[frame["post_id"] == "mine"].set_index("modality")[["x", "y"]]
+    np.testing.assert_allclose(mine.loc[["image", "text"]].to_numpy(),
+                               embeddings.place_post(layout, arrays["text_emb"][3], arrays["image_emb"][3]))
+
+
 def test_knn_placement_lands_next_to_a_duplicate_point():
     rng = np.random.default_rng(2)
     points = embeddings.embedding_points(rng.normal(size=(30, 16)), rng.normal(size=(30, 16)))

@@ -206,6 +206,21 @@ def place_post(layout: Layout, text_emb, image_emb) -> np.ndarray:
     return np.einsum("pk,pkc->pc", weights, layout.coords[nearest])
 
 
+def placement_frame(layout: Layout, text_emb, image_emb, post_id: str) -> pd.DataFrame:
+    """`layout.frame()` with one new post's image and text added (rows post_id, modality, x, y),
+    placed by `place_post`: how a dashboard shows where an uploaded post lands."""
+    coords = place_post(layout, text_emb, image_emb)  # (2, 2): image, then text
+    new = pd.DataFrame({"post_id": post_id, "modality": MODALITIES, "x": coords[:, 0], "y": coords[:, 1]})
+    return pd.concat([layout.frame(), new], ignore_index=True)
+
+
+def available_layout(folder: str | Path, n_posts: int = 1000) -> Layout:
+    """The checkpoint's UMAP layout when one is cached, else its PCA layout (computed at once):
+    what to place a new post into without making anyone wait for UMAP."""
+    umap = LayoutParams(method="umap", n_posts=n_posts)
+    return checkpoint_layout(folder, umap if is_cached(folder, umap) else LayoutParams(method="pca", n_posts=n_posts))
+
+
 # --- numbers beside the maps ---------------------------------------------------------------------
 
 def space_summary(text_emb, image_emb) -> dict[str, float]:
