@@ -3,37 +3,19 @@ image loads as RGB of the expected size; the transform is exact on simple inputs
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from robust_support import bomb_png  # a huge 1-bit PNG written by hand, no pixel buffer
 
 from mmaux.data.images import (IMAGENET_MEAN, IMAGENET_STD, MAX_PIXELS, ImageLoadError,
                                ImageTransform, load_image, verify_image)
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return (struct.pack(">I", len(payload)) + kind + payload
-            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
-
-
-def huge_bilevel_png(width: int, height: int) -> bytes:
-    """A valid all-black 1-bit PNG written by hand: a few hundred KB on disk, no pixel buffer."""
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grayscale
-    row = bytes(1 + (width + 7) // 8)  # filter byte + packed bits
-    compressor = zlib.compressobj(9)
-    block = row * 1000
-    idat = b"".join(compressor.compress(block) for _ in range(height // 1000))
-    idat += compressor.compress(row * (height % 1000)) + compressor.flush()
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", idat)
-            + _png_chunk(b"IEND", b""))
-
 
 def save(img: Image.Image, path: Path, **kwargs) -> Path:
     img.save(path, **kwargs)
@@ -91,7 +73,7 @@ def test_unsupported_format_tiff(tmp_path):
 
 def test_decompression_bomb_30000_squared(tmp_path):
     path = tmp_path / "bomb.png"
-    path.write_bytes(huge_bilevel_png(30000, 30000))
+    path.write_bytes(bomb_png(30000, 30000))
     assert path.stat().st_size < 1_000_000
     with pytest.raises(ImageLoadError, match=r"bomb\.png: too many pixels.*Downscale"):
         load_image(path)
@@ -102,7 +84,7 @@ def test_decompression_bomb_30000_squared(tmp_path):
 def test_own_pixel_limit_below_pillows(tmp_path):
     """50 MP passes Pillow's default guard (89 MP) but not ours, and is refused before decoding."""
     assert 10000 * 5000 > MAX_PIXELS
-    data = huge_bilevel_png(10000, 5000)
+    data = bomb_png(10000, 5000)
     with pytest.raises(ImageLoadError, match=r"10000x5000 = 50\.0 megapixels .* limit of 40"):
         load_image(data, name="big.png")
 
