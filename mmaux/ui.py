@@ -24,6 +24,7 @@ import base64
 import functools
 import io
 import os
+from dataclasses import dataclass
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -331,6 +332,29 @@ def same_posts(folders: Sequence[str]) -> list[str]:
         st.warning("Left out (other test posts than the first checkpoint's): "
                    + ", ".join(f"`{f}`" for f in folders if f not in kept))
     return kept
+
+
+@dataclass(frozen=True)
+class PostChoice:
+    """What the analysis pages start from: comparable checkpoints and one selected test post."""
+
+    folders: list[str]  # chosen checkpoints whose test posts match the first's
+    names: dict[str, str]  # folder -> the part of its label that differs from the others
+    table: pd.DataFrame  # the first checkpoint's test table
+    post_id: str
+    row: int  # the post's row in `table` (and in every folder's outputs)
+
+
+def pick_checkpoints_and_post(key: str, max: int) -> PostChoice:
+    """Sidebar: checkpoints (1 to `max`, same test posts) and a post, shared across pages."""
+    runs = sidebar_runs()
+    folders = same_posts(pick_checkpoints(key, min=1, max=max, runs=runs))
+    labels = checkpoint_labels(runs)
+    names = dict(zip(folders, runs_lib.distinguishing_names([labels[f] for f in folders])))
+    table = test_table(folders[0])
+    post_id = pick_post(table, key)
+    row = int(np.flatnonzero(table["post_id"].to_numpy() == post_id)[0])
+    return PostChoice(folders, names, table, post_id, row)
 
 
 def show_post(row: pd.Series, width: int = 160) -> None:

@@ -86,13 +86,8 @@ def alignment_health(folders, names):
 ui.page_header("ITM match scores", "How strongly each checkpoint's ITM head (or, without one, its ITC cosine) "
                "ties an image to its own text rather than to other posts' texts, and whether that predicts a "
                "right classification.")
-runs = ui.sidebar_runs()
-folders = ui.same_posts(ui.pick_checkpoints("match", min=1, max=4, runs=runs))
-labels = ui.checkpoint_labels(runs)
-names = dict(zip(folders, runs_lib.distinguishing_names([labels[f] for f in folders])))
-table = ui.test_table(folders[0])
-post_id = ui.pick_post(table, "match")
-row = int(np.flatnonzero(table["post_id"].to_numpy() == post_id)[0])
+choice = ui.pick_checkpoints_and_post("match", max=4)
+folders, names, table, post_id, row = choice.folders, choice.names, choice.table, choice.post_id, choice.row
 n_texts = st.sidebar.slider("Other texts each way", 1, 10, 5)
 sample_size = st.sidebar.slider("Posts in the heatmap", 4, 30, 12)
 without_itm = [names[f] for f in folders if ui.test_table(f)["itm_match"].isna().all()]

@@ -87,12 +87,8 @@ def numbers(folders, names):
 
 ui.page_header("Embedding space", "The test posts' ITC-projected image (●) and text (×) embeddings on 2-d maps, "
                "one per checkpoint, aligned to the first so that a post keeps its place across panels.")
-runs = ui.sidebar_runs()
-folders = ui.same_posts(ui.pick_checkpoints("embeddings", min=1, max=4, runs=runs))
-labels = ui.checkpoint_labels(runs)
-names = dict(zip(folders, runs_lib.distinguishing_names([labels[f] for f in folders])))
-table = ui.test_table(folders[0])
-post_id = ui.pick_post(table, "embeddings")
+choice = ui.pick_checkpoints_and_post("embeddings", max=4)
+folders, names, table, post_id = choice.folders, choice.names, choice.table, choice.post_id
 method = st.sidebar.radio("Map", ("UMAP", "PCA"), horizontal=True, key="_embed_method").lower()
 colour = st.sidebar.selectbox("Colour by", [*COLOURS, *(c for c in runs_lib.slice_columns(table) if c != "label")])
 lines = st.sidebar.checkbox("Join each post's image and text", value=False)

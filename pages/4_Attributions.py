@@ -1,6 +1,5 @@
 """Attributions: which words and image regions drive a post's prediction, and how much each
 modality matters, for two checkpoints side by side."""
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -82,13 +81,8 @@ def show_reliance(folders, names, table, row):
 
 ui.page_header("Attributions", "Integrated gradients (or occlusion) over a post's words and pixels for two "
                "checkpoints side by side, and how much each prediction relies on the image and on the text.")
-runs = ui.sidebar_runs()
-folders = ui.same_posts(ui.pick_checkpoints("attributions", min=1, max=2, runs=runs))
-labels = ui.checkpoint_labels(runs)
-names = dict(zip(folders, runs_lib.distinguishing_names([labels[f] for f in folders])))
-table = ui.test_table(folders[0])
-post_id = ui.pick_post(table, "attributions")
-row = int(np.flatnonzero(table["post_id"].to_numpy() == post_id)[0])
+choice = ui.pick_checkpoints_and_post("attributions", max=2)
+folders, names, table, post_id, row = choice.folders, choice.names, choice.table, choice.post_id, choice.row
 classes = runs_lib.class_names(table)
 method = st.sidebar.radio("Method", attributions.METHODS, key="_attr_method")
 image_steps = st.sidebar.select_slider(
