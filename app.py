@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from mmaux import plots, ui
+from mmaux import figures, ui
 from mmaux.analysis import runs as runs_lib
 from mmaux.checkpoint import CheckpointError
 
@@ -56,7 +56,7 @@ def show_group(key: tuple, group: pd.DataFrame) -> None:
         if result.effects.empty:
             st.info("The main effects need all four variants (CE, +ITC, +ITM, +ITC+ITM) in this group.")
         else:
-            st.plotly_chart(plots.effects_chart(result.effects), key=f"effects-{key}")
+            st.plotly_chart(figures.effects_chart(result.effects), key=f"effects-{key}")
             st.dataframe(result.effects.round(3), hide_index=True)
             st.caption("Effects on macro-F1 in points; 95% CIs and p from a bootstrap over test posts and seeds.")
     with right:
@@ -70,7 +70,7 @@ def show_slices(key: tuple, result: runs_lib.GroupComparison) -> None:
     tabs = st.tabs([f"by {c}" for c in result.slice_scores])
     for tab, (column, scores) in zip(tabs, result.slice_scores.items()):
         with tab:
-            st.plotly_chart(plots.slice_bars(scores, column), key=f"slices-{key}-{column}")
+            st.plotly_chart(figures.slice_bars(scores, column), key=f"slices-{key}-{column}")
             differences = result.slice_differences[column]
             if not differences.empty:
                 st.dataframe(differences[["variant", "slice", "n", "diff", "ci_low", "ci_high", "p", "p_bh"]].round(3),

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mmaux import plots, ui
+from mmaux import figures, ui
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis import stats
 
@@ -94,7 +94,7 @@ def show_detail(posts: pd.DataFrame, shown: pd.DataFrame, tables, names, classes
         slices = [c for c in runs_lib.slice_columns(posts) if c != runs_lib.LABEL_SLICE]
         st.caption(" · ".join(f"{c}: {first[c]}" for c in slices))
     with right:
-        st.plotly_chart(plots.probability_bars(rows, classes), key="detail-probs")
+        st.plotly_chart(figures.probability_bars(rows, classes), key="detail-probs")
         st.dataframe(rows[["checkpoint", "pred_label", "confidence", "itm_match", "itc_cosine"]].round(3),
                      hide_index=True)
     ui.post_links(post_id)
@@ -122,7 +122,7 @@ with left:
     show_counts(posts, preds, baseline, variant, column, names)
 with right:
     st.markdown(f"**Confusion matrices** ({int(in_slice.sum())} posts of the chosen slice and labels)")
-    st.plotly_chart(plots.confusion_grid(posts.loc[in_slice, "label_index"],
+    st.plotly_chart(figures.confusion_grid(posts.loc[in_slice, "label_index"],
                                          {names[f]: p[in_slice] for f, p in preds.items()}, classes), key="confusion")
 st.subheader("Post detail")
 show_detail(posts, shown, tables, names, classes)

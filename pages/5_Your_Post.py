@@ -5,7 +5,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from mmaux import figures, perturb, plots, probes, ui
+from mmaux import figures, perturb, probes, ui
 from mmaux.analysis import embeddings
 from mmaux.analysis import runs as runs_lib
 from mmaux.checkpoint import CheckpointError
@@ -103,7 +103,7 @@ def show_predictions(table: pd.DataFrame) -> None:
     columns = ["checkpoint", "label", "confidence", *[f"p_{c}" for c in classes], "itm_match", "itc_cosine"]
     st.dataframe(view[columns].round(3), hide_index=True, column_config={"itm_match": "ITM match P",
                                                                           "itc_cosine": "ITC cosine"})
-    st.plotly_chart(plots.probability_bars(table, classes), key="your-post-probs")
+    st.plotly_chart(figures.probability_bars(table, classes), key="your-post-probs")
 
 
 def show_placement(checkpoint: tuple[str, str], image, text: str) -> None:
@@ -150,7 +150,7 @@ def donor_post(examples: pd.DataFrame, post_id: str | None) -> tuple | None:
 
 def show_perturbations(table: pd.DataFrame, post: list) -> None:
     changes = probes.deltas(table)
-    st.plotly_chart(plots.delta_heatmap(changes, "Δ p(original label)"), key="your-post-deltas")
+    st.plotly_chart(figures.delta_heatmap(changes, "Δ p(original label)"), key="your-post-deltas")
     st.caption("Change of each checkpoint's probability for the label it gave the original post; ✗ marks a "
                "flipped prediction.")
     columns = ["probe", "checkpoint", "label", "flipped", "Δ p(original label)", "Δ itm_match", "Δ itc_cosine"]
