@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -91,6 +93,14 @@ def load_dataset(spec: DatasetSpec, splits=SPLITS, progress: bool = False, on_ba
 
 
 def file_sha256(path: str | Path) -> str:
+    """Content hash of a file, remembered per (path, size, mtime): a sweep keys its feature
+    cache and its checkpoints' fingerprints by the same thousands of images, run after run."""
+    stat = os.stat(path)
+    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=1 << 16)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
