@@ -24,7 +24,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.masking_utils import create_bidirectional_mask
 
-from mmaux.data.images import IMAGENET_MEAN, IMAGENET_STD
+from mmaux.data.images import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
 
 BUILTIN_TEXT = "minilm"
 BUILTIN_IMAGE = "efficientnet-lite0"
@@ -50,6 +50,9 @@ class ImageInputSpec:
     size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+
+    def transform(self) -> ImageTransform:
+        return ImageTransform(self.size, self.mean, self.std)
 
 
 def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

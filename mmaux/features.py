@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import threading
+from dataclasses import astuple
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from mmaux.data.datasets import file_sha256
-from mmaux.data.images import ImageTransform, load_image
+from mmaux.data.images import load_image
 from mmaux.encoders import encoder_fingerprint, load_tokenizer
 from mmaux.model import MultimodalClassifier, PostBatch
 from mmaux.paths import cache_dir
@@ -41,7 +42,7 @@ class PostInputs:
         tokens = tokenizer(list(self.frame["text"]), padding="max_length", truncation=True,
                            max_length=max_length, return_tensors="pt")
         self.input_ids, self.attention_mask = tokens["input_ids"], tokens["attention_mask"]
-        self.transform = ImageTransform(*_spec_fields(model))
+        self.transform = model.image_spec.transform()
         self.text_states = self.image_tokens = self.image_pooled = None
         if use_cache and cfg.architecture != "vilt":
             if model.backbone.frozen_text_layers > 0:
@@ -80,11 +81,6 @@ def _take(tensor, index, length=None):
     return (tensor[index] if length is None else tensor[index, :length]).float()
 
 
-def _spec_fields(model: MultimodalClassifier):
-    spec = model.image_spec
-    return spec.size, spec.mean, spec.std
-
-
 def _longest(tokenizer, texts, cap: int) -> int:
     """Length of the longest tokenised text (capped): pads no further than needed."""
     lengths = tokenizer(list(texts), truncation=True, max_length=cap)["input_ids"]
@@ -113,9 +109,9 @@ def cached_text_states(model: MultimodalClassifier, input_ids, attention_mask, p
 def cached_image_features(model: MultimodalClassifier, paths, progress=False):
     """Frozen image encoder tokens (N, n, D) and pooled vectors (N, D), computed once."""
     image = model.backbone.image
-    transform = ImageTransform(*_spec_fields(model))
+    transform = model.image_spec.transform()
     paths = list(paths)
-    key = _key("image", encoder_fingerprint(model.cfg.image_encoder), *_spec_fields(model),
+    key = _key("image", encoder_fingerprint(model.cfg.image_encoder), *astuple(model.image_spec),
                *[file_sha256(p) for p in paths])
 
     def compute():

@@ -11,7 +11,7 @@ from PIL import Image
 
 from mmaux.checkpoint import load_model
 from mmaux.data.csvdata import read_table
-from mmaux.data.images import ImageLoadError, ImageTransform, load_image
+from mmaux.data.images import ImageLoadError, load_image
 from mmaux.encoders import load_tokenizer
 from mmaux.model import ModelOutput, PostBatch
 
@@ -39,8 +39,7 @@ class Predictor:
         self.model, self.info = load_model(folder)
         cfg = self.model.cfg
         self.tokenizer = load_tokenizer(cfg.vilt_model if cfg.architecture == "vilt" else cfg.text_encoder)
-        spec = self.model.image_spec
-        self.transform = ImageTransform(spec.size, spec.mean, spec.std)
+        self.transform = self.model.image_spec.transform()
 
     @property
     def label_names(self) -> tuple[str, ...]:
