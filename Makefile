@@ -13,9 +13,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Reinstall when a requirements file changes.
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+# Reinstall when a requirements file changes. mmaux itself is installed editable (the `mmaux`
+# command, importable from any folder); no build isolation, so it needs no network.
+$(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt "setuptools>=70.1"
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 $(VENV)/.test: requirements-test.txt $(VENV)/.runtime
@@ -57,7 +59,9 @@ screenshots: $(VENV)/.test browser-deps
 bench: $(VENV)/.test
 	$(BIN)/python bench/aux_cost.py
 	$(BIN)/python bench/synth_baselines.py
+	$(BIN)/python bench/checkpoint_table.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/validate_images.py
 
 clean-cache:
 	rm -rf .cache
