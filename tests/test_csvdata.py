@@ -1,19 +1,23 @@
-"""mmaux.data.csvdata: each preset reads a fixture written in its exact layout; validation finds
-every kind of problem; the CSV reader copes with BOMs and delimiters and refuses non-UTF-8."""
+"""mmaux.data.csvdata: each preset reads the authors' layout (file names, headers, image folders);
+validation finds every kind of problem, decoding every image; its verdict is train's; the CSV
+reader copes with BOMs and delimiters and refuses non-UTF-8."""
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from authors_layout import AUTHORS_CSV, MICD_WITHOUT_IMAGE, SPLIT_SIZES, TIR_HEADER, write_authors_layout
 from PIL import Image
 
 from mmaux.data.csvdata import (PRESETS, TIR_COLUMNS, CsvDatasetSpec, DatasetError,
                                 add_validate_parser, apply_bad_row_policy, load_posts, validate)
+from mmaux.data.images import BLANK_IMAGE
 
-SPLIT_OF_ROW = ["train", "train", "val", "val", "test", "test"]
+SPLITS_IN_ORDER = [s for s, n in SPLIT_SIZES.items() for _ in range(n)]
 
 
 def write_image(path: Path, color=(200, 30, 30)) -> None:
@@ -21,46 +25,50 @@ def write_image(path: Path, color=(200, 30, 30)) -> None:
     Image.new("RGB", (12, 8), color).save(path, format="JPEG")
 
 
-def write_preset_dataset(root: Path, key: str) -> list[str]:
-    """Six posts in the exact CSV + folder layout of a preset; returns the expected labels."""
-    preset = PRESETS[key]
-    rows, expected = [], []
-    for i, split in enumerate(SPLIT_OF_ROW):
-        post_id = str(1000 + i)
-        label_index = i % len(preset.classes)
-        row = {preset.id_column: post_id, preset.text_column: f"post number {i}, with a comma",
-               preset.split_column: split}
-        if preset.label_from_argmax:
-            row |= {col: (0.7 if j == label_index else 0.1)
-                    for j, col in enumerate(preset.label_from_argmax)}
-        else:
-            row[preset.label_column] = label_index
-        rows.append(row)
-        expected.append(preset.classes[label_index])
-        write_image(root / preset.image_template.format(id=post_id))
-    pd.DataFrame(rows).to_csv(root / preset.csv_name, index=False)
-    return expected
-
-
 def write_csv(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_bytes(text.encode(encoding))
     return path
 
 
+@pytest.fixture(scope="module")
+def authors(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
+    """(data folder, expected labels per preset) of the five datasets in the authors' layout."""
+    root = tmp_path_factory.mktemp("data")
+    return root, write_authors_layout(root)
+
+
 @pytest.mark.parametrize("key", sorted(PRESETS))
-def test_every_preset_reads_its_own_layout(tmp_path, key):
-    expected = write_preset_dataset(tmp_path, key)
-    spec = CsvDatasetSpec.from_preset(key, tmp_path)
+def test_every_preset_reads_the_authors_layout(authors, key):
+    root, expected = authors
+    spec = CsvDatasetSpec.from_preset(key, root)
+    assert Path(spec.csv).name == AUTHORS_CSV[key.split("-")[0] if key.startswith("tir") else key]
     df = load_posts(spec)
     assert list(df.columns[:6]) == ["post_id", "text", "image", "label", "label_index", "split"]
-    assert df["label"].tolist() == expected
-    assert df["label_index"].tolist() == [PRESETS[key].classes.index(x) for x in expected]
-    assert df["split"].tolist() == SPLIT_OF_ROW
-    assert df["text"][0] == "post number 0, with a comma"
+    assert df["label"].tolist() == expected[key]
+    assert df["label_index"].tolist() == [PRESETS[key].classes.index(x) for x in expected[key]]
+    assert df["split"].tolist() == SPLITS_IN_ORDER
+    assert df["text"][0].endswith(", post 0 !")
     assert all(Path(p).is_file() for p in df["image"])
     report = validate(spec)
-    assert report.usable and not report.bad_rows, report.format()
-    assert sum(report.counts["train"].values()) == 2
+    assert report.verdict("fail") == (True, "usable") and not report.bad_rows, report.format()
+    assert sum(report.counts["train"].values()) == SPLIT_SIZES["train"]
+
+
+def test_tir_is_one_file_for_three_tasks(authors):
+    root, expected = authors
+    assert (root / "data_key_imgtxt_random.csv").read_text().splitlines()[0] == TIR_HEADER
+    frames = {key: load_posts(CsvDatasetSpec.from_preset(key, root))
+              for key in ("tir", "tir-text-represented", "tir-image-adds")}
+    assert frames["tir"].attrs["classes"] == list(TIR_COLUMNS)
+    assert frames["tir-text-represented"].attrs["classes"] == ["text_notrepr", "text_repr"]
+    assert frames["tir-image-adds"].attrs["classes"] == ["image_notadds", "image_adds"]
+    # the relation task keeps both binary columns as slices, each binary task the other one
+    assert {"text_is_represented", "image_adds"} <= set(frames["tir"].columns)
+    assert "image_adds" in frames["tir-text-represented"].columns
+    assert "text_is_represented" in frames["tir-image-adds"].columns
+    relation = frames["tir"].set_index("post_id")["label"]
+    adds = frames["tir-image-adds"].set_index("post_id")["label"]
+    assert all((r.startswith("image_adds")) == (a == "image_adds") for r, a in zip(relation, adds))
 
 
 def test_tir_label_is_argmax_of_four_columns(tmp_path):
@@ -76,16 +84,39 @@ def test_tir_label_is_argmax_of_four_columns(tmp_path):
     assert not set(TIR_COLUMNS) & set(df.columns)
 
 
-def test_micd_uses_id_column_and_underscore_one_template(tmp_path):
-    write_preset_dataset(tmp_path, "micd")
-    header = (tmp_path / "micd.csv").read_text().splitlines()[0]
-    assert header.split(",")[0] == "id"
-    df = load_posts(CsvDatasetSpec.from_preset("micd", tmp_path))
-    assert df.loc[0, "image"] == str(tmp_path / "MIC" / "spc_imgs_twitter" / "1000_1.jpg")
-    assert df.loc[0, "post_id"] == "1000"
+def test_micd_posts_without_an_image_get_the_blank_one(authors):
+    root, _ = authors
+    assert (root / "data_key_mic.csv").read_text().splitlines()[0] == "id,text,label,split"
+    spec = CsvDatasetSpec.from_preset("micd", root)
+    df = load_posts(spec).set_index("post_id")
+    assert df.loc["9000", "image"] == str(root / "MIC" / "spc_imgs_twitter" / "9000_1.jpg")
+    without = df.index[~df["has_image"]].tolist()
+    assert without == list(MICD_WITHOUT_IMAGE)
+    assert (df.loc[without, "image"] == str(BLANK_IMAGE)).all()
+    report = validate(spec)
+    assert not report.bad_rows and report.without_image == 2
+    assert "2 clean rows have no image file: they get the blank image" in report.format()
 
 
-def test_preset_csv_override_and_unknown_preset(tmp_path):
+def test_missing_image_policy_is_per_spec(tmp_path):
+    write_image(tmp_path / "img" / "1.jpg")
+    write_csv(tmp_path / "posts.csv", "tweet_id,text,label,split\n1,a,0,train\n2,b,1,train\n")
+    strict = custom_spec(tmp_path)
+    assert [p.post_id for p in validate(strict).problems["missing_image"]] == ["2"]
+    assert "has_image" not in load_posts(strict).columns  # no constant slice for complete data
+    blank = custom_spec(tmp_path, missing_image="blank")
+    assert not validate(blank).bad_rows
+    assert load_posts(blank)["has_image"].tolist() == [True, False]
+    with pytest.raises(DatasetError, match="missing_image must be one of fail, blank"):
+        custom_spec(tmp_path, missing_image="skip")
+
+
+def test_short_csv_names_are_the_fallback_and_csv_wins(tmp_path, authors):
+    root, _ = authors
+    shutil.copy(root / "data_key_msd.csv", tmp_path / "msd.csv")
+    assert CsvDatasetSpec.from_preset("msd", tmp_path).csv == str(tmp_path / "msd.csv")
+    shutil.copy(root / "data_key_msd.csv", tmp_path / "data_key_msd.csv")
+    assert CsvDatasetSpec.from_preset("msd", tmp_path).csv == str(tmp_path / "data_key_msd.csv")
     spec = CsvDatasetSpec.from_preset("msd", tmp_path, csv=tmp_path / "other.csv")
     assert spec.csv == str(tmp_path / "other.csv") and spec.name == "msd"
     with pytest.raises(DatasetError, match="unknown dataset preset 'nope'; known: tir"):
@@ -93,9 +124,11 @@ def test_preset_csv_override_and_unknown_preset(tmp_path):
 
 
 def test_spec_round_trips_through_json(tmp_path):
-    spec = CsvDatasetSpec.from_preset("tir", tmp_path)
+    spec = CsvDatasetSpec.from_preset("micd", tmp_path)
     again = CsvDatasetSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
-    assert again == spec and again.classes == TIR_COLUMNS
+    assert again == spec and again.missing_image == "blank"
+    old = {k: v for k, v in spec.to_dict().items() if k != "missing_image"}  # recorded before
+    assert CsvDatasetSpec.from_dict(old).missing_image == "fail"
 
 
 # --- the base format -------------------------------------------------------------------------
@@ -162,12 +195,20 @@ def test_missing_columns_are_fatal_and_list_what_is_there(tmp_path):
 
 # --- validation finds each problem kind ------------------------------------------------------
 
+def truncated_jpeg(path: Path) -> None:
+    """A real photo-sized JPEG cut to a quarter of its bytes: its header still reads fine."""
+    write_image(path)
+    Image.effect_noise((160, 120), 60).convert("RGB").save(path, format="JPEG", quality=95)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 4])
+
+
 @pytest.fixture
 def messy(tmp_path) -> CsvDatasetSpec:
-    for post_id in ("1", "2", "4", "5", "6", "7"):
+    for post_id in ("1", "2", "4", "5", "6", "7", "11"):
         write_image(tmp_path / "img" / f"{post_id}.jpg")
     (tmp_path / "img" / "8.jpg").write_text("<html>rate limited</html>")
     (tmp_path / "img" / "9.jpg").write_bytes(b"")
+    truncated_jpeg(tmp_path / "img" / "12.jpg")
     write_csv(tmp_path / "posts.csv",
               "tweet_id,text,label,split\n"
               "1,fine,positive,train\n"     # row 0: clean
@@ -180,8 +221,13 @@ def messy(tmp_path) -> CsvDatasetSpec:
               "7,when,neutral,holdout\n"    # row 7: bad split
               "8,html,neutral,test\n"       # row 8: unreadable image
               "9,empty,neutral,test\n"      # row 9: zero-byte image
-              ",no id,neutral,test\n")      # row 10: missing id
+              ",no id,neutral,test\n"       # row 10: missing id
+              "11,fine three,neutral,test\n"  # row 11: clean
+              "12,cut,neutral,test\n")      # row 12: truncated JPEG (its header is fine)
     return custom_spec(tmp_path, classes=("neutral", "positive", "negative"))
+
+
+BAD = [2, 3, 4, 5, 6, 7, 8, 9, 10, 12]
 
 
 def test_validation_finds_each_problem_kind(messy):
@@ -189,31 +235,43 @@ def test_validation_finds_each_problem_kind(messy):
     rows = {kind: [p.row for p in found] for kind, found in report.problems.items()}
     assert rows == {"missing_id": [10], "duplicate_id": [5], "empty_text": [3],
                     "unknown_label": [4, 6], "bad_split": [7], "missing_image": [2],
-                    "unreadable_image": [8, 9]}
-    assert report.bad_rows == {2, 3, 4, 5, 6, 7, 8, 9, 10}
-    assert report.usable  # rows 0 and 1 survive, one of them in train
-    assert report.counts == {"train": {"positive": 1}, "val": {"negative": 1}}
+                    "unreadable_image": [8, 9, 12]}
+    assert report.bad_rows == set(BAD)
+    assert report.usable  # rows 0, 1 and 11 survive, one in each split
+    assert report.counts == {"train": {"positive": 1}, "val": {"negative": 1}, "test": {"neutral": 1}}
     unreadable = report.problems["unreadable_image"]
     assert "HTML page" in unreadable[0].detail and "empty" in unreadable[1].detail
+    cut = Path(messy.image_root) / "img" / "12.jpg"
+    assert str(unreadable[2]).startswith(f"row 12 (id 12): {cut}: truncated or corrupt image data")
+
+
+def test_parallel_decoding_finds_the_same_as_one_thread(messy):
+    assert validate(messy, workers=1).problems == validate(messy, workers=4).problems
 
 
 def test_report_text_lists_counts_and_examples(messy):
     text = validate(messy).format()
-    assert "11 rows, 2 clean; classes: neutral, positive, negative" in text
+    assert "13 rows, 3 clean; classes: neutral, positive, negative" in text
     assert "  train       1 rows  (neutral 0, positive 1, negative 0)" in text
     assert "missing image file: 1 rows" in text
+    assert "unreadable, truncated or corrupt image: 3 rows" in text
     assert f"row 2 (id 3): no file {Path(messy.image_root) / 'img' / '3.jpg'}" in text
     assert "row 5 (id 1): same id as row 0" in text
     assert "row 4 (id 5): label 'angry' is not a class name or index" in text
-    assert "Verdict: usable (after skipping 9 bad rows)" in text
+    assert text.endswith("Verdict: NOT usable as is: 10 bad rows; with --on-bad-rows skip they "
+                         "are dropped and 3 rows are used")
+    assert validate(messy).format("skip").endswith(
+        "Verdict: usable with --on-bad-rows skip (10 bad rows dropped, 3 rows used)")
 
 
-def test_report_shows_at_most_ten_examples(tmp_path):
+def test_report_shows_at_most_ten_examples_unless_asked(tmp_path):
     body = "".join(f"{i},text,0,train\n" for i in range(15))
     write_csv(tmp_path / "posts.csv", "tweet_id,text,label,split\n" + body)
-    text = validate(custom_spec(tmp_path, classes=("a", "b"))).format()
-    assert "missing image file: 15 rows" in text and "... and 5 more" in text
+    report = validate(custom_spec(tmp_path, classes=("a", "b")))
+    text = report.format()
+    assert "missing image file: 15 rows" in text and "... and 5 more (--all lists them)" in text
     assert "row 9 (id 9)" in text and "row 10 (id 10)" not in text
+    assert "row 14 (id 14)" in report.format(max_examples=None)
 
 
 def test_validation_without_image_checks(messy):
@@ -224,19 +282,29 @@ def test_validation_without_image_checks(messy):
 def test_bad_row_policy(messy):
     report = validate(messy)
     df = load_posts(messy)
-    with pytest.raises(DatasetError, match="9 bad rows .*skip"):
+    with pytest.raises(DatasetError, match="NOT usable as is: 10 bad rows; with --on-bad-rows skip"):
         apply_bad_row_policy(df, report, "fail")
     kept, skipped = apply_bad_row_policy(df, report, "skip")
-    assert kept["post_id"].tolist() == ["1", "2"]
-    assert [p.row for p in skipped] == [2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert kept["post_id"].tolist() == ["1", "2", "11"]
+    assert [p.row for p in skipped] == BAD
     assert "row 3 (id 4): the text is empty" in [str(p) for p in skipped]
 
 
-def test_fail_policy_passes_clean_data(tmp_path):
-    write_preset_dataset(tmp_path, "msd")
-    spec = CsvDatasetSpec.from_preset("msd", tmp_path)
+def test_fail_policy_passes_clean_data(authors):
+    spec = CsvDatasetSpec.from_preset("msd", authors[0])
     kept, skipped = apply_bad_row_policy(load_posts(spec), validate(spec), "fail")
-    assert len(kept) == 6 and skipped == []
+    assert len(kept) == sum(SPLIT_SIZES.values()) and skipped == []
+
+
+def test_no_option_fixes_an_empty_split(tmp_path):
+    for i in (1, 2):
+        write_image(tmp_path / "img" / f"{i}.jpg")
+    write_csv(tmp_path / "posts.csv", "tweet_id,text,label,split\n1,a,0,train\n2,b,1,test\n")
+    report = validate(custom_spec(tmp_path))
+    for policy in ("fail", "skip"):
+        usable, line = report.verdict(policy)
+        assert not usable and line.startswith("NOT usable: no clean val rows")
+    assert report.verdict("skip", splits=("test",)) == (True, "usable")  # evaluate needs only test
 
 
 # --- CLI -------------------------------------------------------------------------------------
@@ -248,26 +316,58 @@ def run_cli(argv: list[str]) -> int:
     return args.func(args)
 
 
-def test_cli_exit_codes(tmp_path, messy, capsys):
-    root = tmp_path / "mvsa"
-    write_preset_dataset(root, "mvsa-single")
-    assert run_cli(["--preset", "mvsa-single", "--root", str(root)]) == 0
-    assert "Verdict: usable" in capsys.readouterr().out
+def test_cli_exit_codes(messy, authors, capsys):
+    assert run_cli(["--preset", "mvsa-single", "--root", str(authors[0])]) == 0
+    assert capsys.readouterr().out.endswith("Verdict: usable\n")
 
     custom = ["--csv", messy.csv, "--image-template", "img/{id}.jpg",
               "--classes", "neutral,positive,negative"]
     assert run_cli(custom) == 1
-    assert run_cli([*custom, "--bad-rows", "skip"]) == 0
+    out = capsys.readouterr()
+    assert "with --on-bad-rows skip they are dropped" in out.out
+    assert "decoding images" in out.err  # the progress bar
+    assert run_cli([*custom, "--on-bad-rows", "skip"]) == 0
+    assert run_cli([*custom, "--bad-rows", "skip", "--workers", "1"]) == 0  # the old spelling
     assert "empty text: 1 rows" in capsys.readouterr().out
 
 
-def test_cli_column_options(tmp_path, capsys):
-    write_image(tmp_path / "pics" / "a1.jpg")
-    write_csv(tmp_path / "d.csv", "pid;body;y;part\na1;hello;1;train\n")
-    assert run_cli(["--csv", str(tmp_path / "d.csv"), "--image-template", "pics/{id}.jpg",
-                    "--id-column", "pid", "--text-column", "body", "--label-column", "y",
-                    "--split-column", "part"]) == 0
+@pytest.mark.parametrize("policy", ["fail", "skip"])
+@pytest.mark.parametrize("case", ["clean", "messy", "empty_split", "no_columns"])
+def test_validate_exit_status_is_trains_verdict(tmp_path, messy, authors, policy, case):
+    """Exit 0 exactly when `apply_bad_row_policy` (what train runs) accepts the dataset."""
+    if case == "clean":
+        spec = CsvDatasetSpec.from_preset("mhp", authors[0])
+    elif case == "messy":
+        spec = messy
+    else:
+        write_image(tmp_path / "img" / "1.jpg")
+        write_csv(tmp_path / "e.csv", "tweet_id,text,label,split\n1,a,0,train\n" if case == "empty_split"
+                  else "a,b\n1,2\n")
+        spec = custom_spec(tmp_path, "e.csv")
+    argv = ["--csv", spec.csv, "--image-root", spec.image_root, "--image-template",
+            spec.image_template, "--on-bad-rows", policy]
+    if spec.classes:
+        argv += ["--classes", ",".join(spec.classes)]
+    try:
+        apply_bad_row_policy(load_posts(spec), validate(spec), policy)
+        trains = True
+    except DatasetError:
+        trains = False
+    assert (run_cli(argv) == 0) == trains
+    assert trains == {"clean": True, "messy": policy == "skip"}.get(case, False)
+
+
+def test_cli_column_options_and_missing_image_option(tmp_path, capsys):
+    for post_id in ("a1", "a2"):
+        write_image(tmp_path / "pics" / f"{post_id}.jpg")
+    write_csv(tmp_path / "d.csv", "pid;body;y;part\na1;hello;1;train\na2;hi;0;val\na3;yo;0;test\n")
+    argv = ["--csv", str(tmp_path / "d.csv"), "--image-template", "pics/{id}.jpg",
+            "--id-column", "pid", "--text-column", "body", "--label-column", "y",
+            "--split-column", "part"]
+    assert run_cli(argv) == 1  # a3 has no image
     assert "classes: 0, 1" in capsys.readouterr().out
+    assert run_cli([*argv, "--missing-image", "blank"]) == 0
+    assert "1 clean rows have no image file" in capsys.readouterr().out
 
 
 def test_cli_argument_errors_exit_2(tmp_path, capsys):
@@ -276,7 +376,11 @@ def test_cli_argument_errors_exit_2(tmp_path, capsys):
     assert run_cli(["--preset", "msd"]) == 2
     assert "--preset needs --root" in capsys.readouterr().err
     assert run_cli([]) == 2
-    assert run_cli(["--preset", "msd", "--root", str(tmp_path)]) == 2  # no msd.csv there
+    assert "give --preset NAME --root DIR, or --csv" in capsys.readouterr().err
+    assert run_cli(["--preset", "msd", "--root", str(tmp_path)]) == 2  # no CSV there
+    assert capsys.readouterr().err.strip() == (
+        f"error: no CSV for preset msd in {tmp_path}: looked for data_key_msd.csv or msd.csv; "
+        "pass --csv FILE if yours is named differently")
     with pytest.raises(SystemExit) as exc:
         run_cli(["--preset", "unknown"])
     assert exc.value.code == 2

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 from robust_support import bomb_png  # a huge 1-bit PNG written by hand, no pixel buffer
 
-from mmaux.data.images import (IMAGENET_MEAN, IMAGENET_STD, MAX_PIXELS, ImageLoadError,
-                               ImageTransform, load_image, verify_image)
+from mmaux.data.images import (BLANK_IMAGE, IMAGENET_MEAN, IMAGENET_STD, MAX_PIXELS, ImageLoadError,
+                               ImageTransform, check_image, load_image)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ def test_decompression_bomb_30000_squared(tmp_path):
     with pytest.raises(ImageLoadError, match=r"bomb\.png: too many pixels.*Downscale"):
         load_image(path)
     with pytest.raises(ImageLoadError, match="too many pixels"):
-        verify_image(path)
+        check_image(path)
 
 
 def test_own_pixel_limit_below_pillows(tmp_path):
@@ -180,15 +180,25 @@ def test_webp_bytes_and_stream_sources(tmp_path):
     assert load_image(buf).getpixel((0, 0)) == (1, 2, 3)
 
 
-def test_verify_image_is_header_only(tmp_path):
-    path = save(noise(), tmp_path / "ok.jpg")
-    verify_image(path)
-    (tmp_path / "empty.png").write_bytes(b"")
-    with pytest.raises(ImageLoadError, match="empty"):
-        verify_image(tmp_path / "empty.png")
+def test_check_image_decodes_in_full(tmp_path):
+    """Validation's check fails exactly where loading fails: a JPEG cut to a quarter of its bytes
+    has a good header and still fails here (a header-only check would pass it)."""
+    full = save(noise((200, 160)), tmp_path / "ok.jpg", quality=95)
+    check_image(full)
+    cut = tmp_path / "quarter.jpg"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 4])
+    with Image.open(cut) as img:
+        assert img.size == (200, 160)  # the header alone looks fine
+    with pytest.raises(ImageLoadError, match=r"quarter\.jpg: truncated or corrupt image data"):
+        check_image(cut)
     (tmp_path / "t.png").write_text("hello")
     with pytest.raises(ImageLoadError, match="contains text"):
-        verify_image(tmp_path / "t.png")
+        check_image(tmp_path / "t.png")
+
+
+def test_blank_image_is_black_224_rgb():
+    img = load_image(BLANK_IMAGE)
+    assert img.size == (224, 224) and img.getextrema() == ((0, 0), (0, 0), (0, 0))
 
 
 # --- transform -------------------------------------------------------------------------------

@@ -54,8 +54,8 @@ BAD_ROWS = [  # id, text, label, split, the problem kind validate reports
     ("t0", "same id as the first row", "neutral", "train", "duplicate id"),
     ("gone", "its image was never downloaded", "positive", "train", "missing image file"),
     ("angry1", "a label outside the class list", "angry", "test", "unknown label"),
-    ("cut", "a half-downloaded image", "negative", "train", "unreadable or unsupported image"),
-    ("page", "a login page saved as .png", "negative", "val", "unreadable or unsupported image"),
+    ("cut", "a half-downloaded image", "negative", "train", "unreadable, truncated or corrupt image"),
+    ("page", "a login page saved as .png", "negative", "val", "unreadable, truncated or corrupt image"),
 ]
 
 
@@ -89,8 +89,8 @@ def test_validate_reports_every_bad_row_whatever_the_container(tmp_path, capsys,
         assert kind in report and f"(id {post_id})" in report, kind
     assert "no file" in report and "gone.png" in report
     assert "label 'angry' is not a class name or index" in report
-    assert "Verdict: usable (after skipping" in report
-    assert cli(["data", "validate", *_dataset_args(csv), "--bad-rows", "skip"]) == 0
+    assert f"Verdict: NOT usable as is: {len(BAD_ROWS)} bad rows; with --on-bad-rows skip" in report
+    assert cli(["data", "validate", *_dataset_args(csv), "--on-bad-rows", "skip"]) == 0
 
 
 def test_non_utf8_csv_is_reported_by_validate_and_train(tmp_path, capsys):
@@ -114,7 +114,8 @@ def test_train_stops_with_the_list_or_skips_the_bad_rows(cache, tmp_path, capsys
     out = tmp_path / "run"
     assert _train_csv(csv, out, "fail", tiny_bert, tiny_vit) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {len(BAD_ROWS)} bad rows (use the 'skip' policy to drop them)")
+    assert (f"error: {csv}: NOT usable as is: {len(BAD_ROWS)} bad rows; "
+            "with --on-bad-rows skip they are dropped") in err  # after the decoding progress bar
     for post_id, *_ in BAD_ROWS:
         assert f"(id {post_id})" in err
     assert not out.exists()

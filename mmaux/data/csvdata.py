@@ -2,33 +2,43 @@
 
 A CSV has at least an id, a text, a label and a split column (split in train/val/test); the
 image of a post is found by filling `{id}` in a path template relative to the dataset root.
-Presets encode the five datasets of the paper (TIR, MVSA-Single, MHP, MSD, MICD); anything else
-is described by a `CsvDatasetSpec` built from CLI options.
+Presets encode the five datasets of the paper (TIR with its three tasks, MVSA-Single, MHP, MSD,
+MICD) laid out as the authors' code reads them; anything else is described by a `CsvDatasetSpec`
+built from CLI options.
 
 Users bring these datasets, often scraped, re-saved in Excel or half downloaded, so reading is
 forgiving about the container (BOM, `;`/tab/`|` delimiters, `dev`/`validation` split names,
 labels given as indices or names) and strict about content: `validate` lists every problem row
-by kind, and `apply_bad_row_policy` either fails with that list or skips those rows.
+by kind, and `apply_bad_row_policy` either fails with that list or skips those rows. Both
+`validate` (exit status) and `train` take their verdict from `ValidationReport.verdict`.
 
-Assumed CSV file names: `<root>/<preset key>.csv` (tir.csv, mvsa-single.csv, mhp.csv, msd.csv,
-micd.csv); pass `csv=` / `--csv` when yours is named differently.
+CSV file names: a preset looks in its root for the authors' name first (`data_key_imgtxt_random.csv`,
+`data_key_mvsa.csv`, `data_key_mhp.csv`, `data_key_msd.csv`, `data_key_mic.csv`), then for the
+short `<preset>.csv`; `csv=` / `--csv` wins over both.
+
+Posts without an image file: a row problem, except where the spec says `missing_image="blank"`
+(MICD, as the authors do): those posts get `BLANK_IMAGE` and a `has_image` slice column.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+import os
 import re
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
 
-from mmaux.data.images import ImageLoadError, verify_image
+from tqdm.auto import tqdm
+
+from mmaux.data.images import BLANK_IMAGE, ImageLoadError, check_image
 
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {"valid": "val", "validation": "val", "dev": "val"}
@@ -40,8 +50,10 @@ PROBLEM_KINDS = {  # kind -> heading in the report, in report order
     "unknown_label": "unknown label",
     "bad_split": "bad split value (expected train/val/test)",
     "missing_image": "missing image file",
-    "unreadable_image": "unreadable or unsupported image",
+    "unreadable_image": "unreadable, truncated or corrupt image",
 }
+MISSING_IMAGE_POLICIES = ("fail", "blank")  # a post without an image file: a bad row, or BLANK_IMAGE
+BAD_ROW_POLICIES = ("fail", "skip")  # train's --on-bad-rows
 MAX_EXAMPLES = 10  # examples shown per problem kind in ValidationReport.format()
 
 
@@ -54,7 +66,7 @@ class DatasetPreset:
     """Where one of the paper's datasets keeps its columns and images."""
     name: str  # the paper's name, e.g. "MVSA-Single"
     task: str  # what is classified
-    csv_name: str  # default CSV file name inside the dataset root
+    csv_names: tuple[str, ...]  # CSV file names looked for in the root, in order (authors' first)
     image_template: str  # image path relative to the root, with {id}
     classes: tuple[str, ...] = ()  # class names by label index; () = taken from the data
     id_column: str = "tweet_id"
@@ -62,25 +74,42 @@ class DatasetPreset:
     label_column: str = "label"
     split_column: str = "split"
     label_from_argmax: tuple[str, ...] = ()  # label = argmax over these columns (TIR)
+    missing_image: str = "fail"  # a post without an image file: "fail" (bad row) or "blank"
 
 
 TIR_COLUMNS = ("image_adds_text_repr", "image_adds_text_notrepr",
                "image_notadds_text_repr", "image_notadds_text_notrepr")
 
+TIR_CSV = ("data_key_imgtxt_random.csv", "tir.csv")  # one file, three tasks
+TIR_IMAGES = "text-image/T{id}.jpg"
+
 PRESETS: dict[str, DatasetPreset] = {
-    "tir": DatasetPreset("TIR", "text-image relation", "tir.csv", "text-image/T{id}.jpg",
+    "tir": DatasetPreset("TIR", "text-image relation", TIR_CSV, TIR_IMAGES,
                          classes=TIR_COLUMNS, label_from_argmax=TIR_COLUMNS),
-    "mvsa-single": DatasetPreset("MVSA-Single", "sentiment", "mvsa-single.csv",
+    "tir-text-represented": DatasetPreset(
+        "TIR", "is the text represented in the image", TIR_CSV, TIR_IMAGES,
+        classes=("text_notrepr", "text_repr"), label_column="text_is_represented"),
+    "tir-image-adds": DatasetPreset(
+        "TIR", "does the image add to the text's meaning", TIR_CSV, TIR_IMAGES,
+        classes=("image_notadds", "image_adds"), label_column="image_adds"),
+    "mvsa-single": DatasetPreset("MVSA-Single", "sentiment", ("data_key_mvsa.csv", "mvsa-single.csv"),
                                  "MVSA-Single/data/{id}.jpg",
                                  classes=("neutral", "positive", "negative")),
     # MHP and MICD class names are not published with the data: labels are the indices.
-    "mhp": DatasetPreset("MHP", "hate speech", "mhp.csv", "MHP/Data/Images/{id}.jpg",
-                         classes=("0", "1", "2", "3")),
-    "msd": DatasetPreset("MSD", "sarcasm", "msd.csv", "MSD/dataset_image/{id}.jpg",
-                         classes=("not_sarcastic", "sarcastic")),
-    "micd": DatasetPreset("MICD", "influencer content", "micd.csv",
-                          "MIC/spc_imgs_twitter/{id}_1.jpg", classes=("0", "1"), id_column="id"),
+    "mhp": DatasetPreset("MHP", "hate speech", ("data_key_mhp.csv", "mhp.csv"),
+                         "MHP/Data/Images/{id}.jpg", classes=("0", "1", "2", "3")),
+    "msd": DatasetPreset("MSD", "sarcasm", ("data_key_msd.csv", "msd.csv"),
+                         "MSD/dataset_image/{id}.jpg", classes=("not_sarcastic", "sarcastic")),
+    "micd": DatasetPreset("MICD", "influencer content", ("data_key_mic.csv", "micd.csv"),
+                          "MIC/spc_imgs_twitter/{id}_1.jpg", classes=("0", "1"), id_column="id",
+                          missing_image="blank"),
 }
+
+
+def preset_csv(key: str, root: str | Path) -> Path:
+    """The preset's CSV in `root`: the first of its names that exists, else the authors' name."""
+    candidates = [Path(root) / name for name in PRESETS[key].csv_names]
+    return next((path for path in candidates if path.is_file()), candidates[0])
 
 
 @dataclass
@@ -96,20 +125,28 @@ class CsvDatasetSpec:
     classes: tuple[str, ...] = ()  # class names by label index; () = taken from the data
     label_from_argmax: tuple[str, ...] = ()  # label = argmax over these columns instead
     name: str = "custom"  # preset key, or "custom"
+    missing_image: str = "fail"  # a post without an image file: "fail" (bad row) or "blank"
+
+    def __post_init__(self):
+        if self.missing_image not in MISSING_IMAGE_POLICIES:
+            raise DatasetError(f"missing_image must be one of {', '.join(MISSING_IMAGE_POLICIES)}, "
+                               f"got {self.missing_image!r}")
 
     @classmethod
     def from_preset(cls, name: str, root: str | Path, csv: str | Path | None = None
                     ) -> CsvDatasetSpec:
-        """The spec of a paper dataset unpacked at `root` (CSV at root/<key>.csv unless given)."""
+        """The spec of a paper dataset unpacked at `root` (CSV: `csv` if given, else
+        `preset_csv(name, root)`)."""
         key = name.lower()
         if key not in PRESETS:
             raise DatasetError(f"unknown dataset preset {name!r}; known: {', '.join(PRESETS)}")
         preset = PRESETS[key]
-        return cls(csv=str(csv if csv is not None else Path(root) / preset.csv_name),
+        return cls(csv=str(csv if csv is not None else preset_csv(key, root)),
                    image_root=str(root), image_template=preset.image_template,
                    id_column=preset.id_column, text_column=preset.text_column,
                    label_column=preset.label_column, split_column=preset.split_column,
-                   classes=preset.classes, label_from_argmax=preset.label_from_argmax, name=key)
+                   classes=preset.classes, label_from_argmax=preset.label_from_argmax, name=key,
+                   missing_image=preset.missing_image)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -194,6 +231,9 @@ def _normalise(raw: pd.DataFrame, spec: CsvDatasetSpec) -> pd.DataFrame:
         "label_index": np.asarray(labels, dtype=np.int64),
         "split": raw[spec.split_column].str.strip().str.lower().replace(SPLIT_ALIASES),
     }, index=raw.index)
+    if spec.missing_image == "blank":  # posts without an image file get the blank image
+        core["has_image"] = [bool(i) and os.path.isfile(p) for i, p in zip(ids, core["image"])]
+        core.loc[~core["has_image"], "image"] = str(BLANK_IMAGE)
     used = set(spec.required_columns()) | set(core.columns)
     extras = raw[[c for c in raw.columns if c not in used]].apply(_restore_type)
     df = pd.concat([core, extras], axis=1)
@@ -272,13 +312,15 @@ class Problem:
 @dataclass
 class ValidationReport:
     """What `validate` found. `fatal` problems (unreadable CSV, missing columns) stop everything;
-    row problems can be skipped (`bad_rows`)."""
+    row problems can be skipped (`bad_rows`). `verdict(policy)` is the one answer to "will this
+    train?", given by `validate`'s exit status and applied by `train`."""
     csv: str
     classes: list[str] = field(default_factory=list)
     total_rows: int = 0
     fatal: list[str] = field(default_factory=list)
     problems: dict[str, list[Problem]] = field(default_factory=dict)  # kind -> problems
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label -> clean rows
+    without_image: int = 0  # clean rows that get the blank image (missing_image="blank")
 
     @property
     def bad_rows(self) -> set[int]:
@@ -286,18 +328,36 @@ class ValidationReport:
 
     @property
     def usable(self) -> bool:
-        """Training can run (skipping bad rows): nothing fatal and some clean training rows."""
-        return not self.fatal and sum(self.counts.get("train", {}).values()) > 0
+        """Training can run at least with bad rows skipped."""
+        return self.verdict("skip")[0]
 
-    def format(self) -> str:
+    def verdict(self, on_bad_rows: str = "fail", splits: tuple[str, ...] = SPLITS) -> tuple[bool, str]:
+        """(can `train --on-bad-rows <on_bad_rows>` use the `splits` it needs, one line saying so
+        and, when it cannot, what to do)."""
+        if on_bad_rows not in BAD_ROW_POLICIES:
+            raise ValueError(f"on_bad_rows must be one of {', '.join(BAD_ROW_POLICIES)}, got {on_bad_rows!r}")
+        if self.fatal:
+            return False, "NOT usable: fix the problem marked FATAL above"
+        empty = [s for s in splits if not sum(self.counts.get(s, {}).values())]
+        if empty:
+            return False, (f"NOT usable: no clean {'/'.join(empty)} rows (train needs "
+                           f"{'/'.join(splits)} posts); no option fixes that, the data must")
+        bad = len(self.bad_rows)
+        if bad and on_bad_rows == "fail":
+            return False, (f"NOT usable as is: {bad} bad rows; with --on-bad-rows skip they are "
+                           f"dropped and {self.total_rows - bad} rows are used")
+        if bad:
+            return True, (f"usable with --on-bad-rows skip ({bad} bad rows dropped, "
+                          f"{self.total_rows - bad} rows used)")
+        return True, "usable"
+
+    def format(self, on_bad_rows: str = "fail", max_examples: int | None = MAX_EXAMPLES) -> str:
+        """The report; `max_examples` rows per problem kind (None: all)."""
         lines = [f"Dataset {self.csv}"]
         lines += [f"FATAL: {message}" for message in self.fatal]
         if not self.fatal:
-            lines += self._format_counts() + self._format_problems()
-        verdict = "usable" if self.usable else "NOT usable"
-        if self.usable and self.bad_rows:
-            verdict += f" (after skipping {len(self.bad_rows)} bad rows)"
-        return "\n".join(lines + [f"Verdict: {verdict}"])
+            lines += self._format_counts() + self._format_problems(max_examples)
+        return "\n".join(lines + [f"Verdict: {self.verdict(on_bad_rows)[1]}"])
 
     def _format_counts(self) -> list[str]:
         clean = self.total_rows - len(self.bad_rows)
@@ -306,23 +366,28 @@ class ValidationReport:
             per_label = self.counts.get(split, {})
             detail = ", ".join(f"{label} {per_label.get(label, 0)}" for label in self.classes)
             lines.append(f"  {split:<5} {sum(per_label.values()):>7} rows  ({detail})")
+        if self.without_image:
+            lines.append(f"{self.without_image} clean rows have no image file: they get the blank "
+                         f"image (slice column has_image = False)")
         return lines
 
-    def _format_problems(self) -> list[str]:
+    def _format_problems(self, max_examples: int | None) -> list[str]:
         lines = []
         for kind, heading in PROBLEM_KINDS.items():
             found = self.problems.get(kind, [])
             if found:
                 lines.append(f"{heading}: {len(found)} rows")
-                lines += [f"  {problem}" for problem in found[:MAX_EXAMPLES]]
-                if len(found) > MAX_EXAMPLES:
-                    lines.append(f"  ... and {len(found) - MAX_EXAMPLES} more")
+                lines += [f"  {problem}" for problem in found[:max_examples]]
+                if max_examples is not None and len(found) > max_examples:
+                    lines.append(f"  ... and {len(found) - max_examples} more (--all lists them)")
         return lines or ["No problems found."]
 
 
-def validate(spec: CsvDatasetSpec, check_images: bool = True) -> ValidationReport:
-    """Check a dataset without loading any model: columns, ids, texts, labels, splits and (header
-    only, to stay fast) images. Never raises for bad data; everything goes into the report."""
+def validate(spec: CsvDatasetSpec, check_images: bool = True, progress: bool = False,
+             workers: int | None = None) -> ValidationReport:
+    """Check a dataset without loading any model: columns, ids, texts, labels, splits and images,
+    each decoded in full as training will (`workers` threads, default one per CPU; `progress`
+    shows a bar). Never raises for bad data; everything goes into the report."""
     report = ValidationReport(csv=spec.csv)
     try:
         raw = read_table(spec.csv)
@@ -335,22 +400,27 @@ def validate(spec: CsvDatasetSpec, check_images: bool = True) -> ValidationRepor
         return report
     df = _normalise(raw, spec)
     report.classes, report.total_rows = df.attrs["classes"], len(df)
-    found = _row_problems(df, check_images)
-    report.problems = {kind: [p for p in found if p.kind == kind] for kind in PROBLEM_KINDS}
+    found = _row_problems(df)
+    if check_images:
+        found += _image_problems(df, workers, progress)
+    report.problems = {kind: sorted((p for p in found if p.kind == kind), key=lambda p: p.row)
+                       for kind in PROBLEM_KINDS}
     clean = df.drop(index=list(report.bad_rows))
     report.counts = {split: dict(Counter(group["label"]))
                      for split, group in clean.groupby("split", sort=False)}
+    if "has_image" in clean:
+        report.without_image = int((~clean["has_image"]).sum())
     return report
 
 
-def _row_problems(df: pd.DataFrame, check_images: bool) -> list[Problem]:
+def _row_problems(df: pd.DataFrame) -> list[Problem]:
     first_of_id = df.index.to_series().groupby(df["post_id"]).transform("first")
     return [Problem(kind, row.Index, row.post_id, detail)
             for row, first in zip(df.itertuples(), first_of_id)
-            for kind, detail in _check_row(row, first, check_images)]
+            for kind, detail in _check_row(row, first)]
 
 
-def _check_row(row: Any, first_of_id: int, check_images: bool) -> Iterator[tuple[str, str]]:
+def _check_row(row: Any, first_of_id: int) -> Iterator[tuple[str, str]]:
     """(kind, detail) for each problem of one row; `first_of_id` is the first row with its id."""
     if not row.post_id:
         yield "missing_id", "the id column is empty"
@@ -362,51 +432,75 @@ def _check_row(row: Any, first_of_id: int, check_images: bool) -> Iterator[tuple
         yield "unknown_label", f"label {row.label!r} is not a class name or index"
     if row.split not in SPLITS:
         yield "bad_split", f"split {row.split!r}"
-    if check_images and row.post_id:
-        yield from _image_problems(row.image)
 
 
-def _image_problems(path: str) -> Iterator[tuple[str, str]]:
-    if not Path(path).is_file():
-        yield "missing_image", f"no file {path}"
-        return
+def _image_problems(df: pd.DataFrame, workers: int | None, progress: bool) -> list[Problem]:
+    """Missing files, then every distinct image file decoded in full, in parallel threads."""
+    rows = df[df["post_id"] != ""]
+    exists = rows["image"].map(os.path.isfile)
+    problems = [Problem("missing_image", row.Index, row.post_id, f"no file {row.image}")
+                for row in rows[~exists].itertuples()]
+    rows = rows[exists]
+    paths = list(dict.fromkeys(rows["image"]))  # duplicated ids share a file: decode it once
+    workers = workers or len(os.sched_getaffinity(0))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        errors = dict(zip(paths, tqdm(pool.map(_decode_error, paths), total=len(paths),
+                                      desc="decoding images", unit="img", disable=not progress)))
+    problems += [Problem("unreadable_image", row.Index, row.post_id,
+                         f"{row.image}: {errors[row.image]}")
+                 for row in rows.itertuples() if errors[row.image]]
+    return problems
+
+
+def _decode_error(path: str) -> str:
+    """'' when the image decodes as training will load it, else the problem."""
     try:
-        verify_image(path)
+        check_image(path)
     except ImageLoadError as exc:
-        yield "unreadable_image", f"{path}: {exc.problem}"
+        return exc.problem
+    return ""
 
 
-def apply_bad_row_policy(df: pd.DataFrame, report: ValidationReport,
-                         policy: Literal["fail", "skip"]) -> tuple[pd.DataFrame, list[Problem]]:
+def apply_bad_row_policy(df: pd.DataFrame, report: ValidationReport, policy: str,
+                         splits: tuple[str, ...] = SPLITS) -> tuple[pd.DataFrame, list[Problem]]:
     """Apply the user's choice for bad rows: with "fail", raise DatasetError listing them; with
-    "skip", drop them. `df` must be `load_posts` of the validated spec (same row index).
+    "skip", drop them. Raises too whenever `report.verdict` says the `splits` are unusable.
+    `df` must be `load_posts` of the validated spec (same row index).
 
     Returns the remaining rows and the skipped problems (for the caller to print).
     """
     if report.fatal:
         raise DatasetError("\n".join(report.fatal))
+    usable, verdict = report.verdict(policy, splits)
+    if not usable:
+        raise DatasetError(f"{report.csv}: {verdict}\n{report.format(policy)}")
     skipped = sorted((p for found in report.problems.values() for p in found),
                      key=lambda p: p.row)
-    if skipped and policy == "fail":
-        raise DatasetError(f"{len(report.bad_rows)} bad rows (use the 'skip' policy to drop "
-                           f"them):\n{report.format()}")
     return df.drop(index=list(report.bad_rows)), skipped
 
 
 # --- CLI -------------------------------------------------------------------------------------
 
 def add_validate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register `validate`: check a dataset and print the report (exit 0 usable, 1 not, 2 bad
-    arguments)."""
+    """Register `validate`: check a dataset and print the report. Exit status: 0 when `train`
+    with the same --on-bad-rows would accept the dataset, 1 when it would refuse it, 2 for bad
+    arguments."""
     parser = subparsers.add_parser(
         "validate", help="check a CSV dataset (columns, labels, splits, images) and report",
-        description="Check a dataset without loading a model. Give --preset and --root for one "
-                    "of the paper's datasets, or --csv and --image-template for your own.")
+        description="Check a dataset without loading a model; every image is decoded in full. "
+                    "Give --preset and --root for one of the paper's datasets, or --csv and "
+                    "--image-template for your own. Exits 0 exactly when `train` with the same "
+                    "--on-bad-rows would accept the dataset.")
     add_csv_options(parser)
-    parser.add_argument("--no-images", action="store_true", help="skip the image checks")
-    parser.add_argument("--bad-rows", choices=("fail", "skip"), default="fail",
-                        help="'fail' (default): any bad row gives exit code 1; "
-                             "'skip': bad rows are fine as long as the rest is usable")
+    parser.add_argument("--no-images", action="store_true",
+                        help="skip the image checks (the verdict then ignores images)")
+    parser.add_argument("--on-bad-rows", "--bad-rows", dest="on_bad_rows",
+                        choices=BAD_ROW_POLICIES, default="fail",
+                        help="as for train: 'fail' (default) refuses a dataset with any bad row, "
+                             "'skip' drops the bad rows")
+    parser.add_argument("--all", action="store_true",
+                        help=f"list every bad row, not the first {MAX_EXAMPLES} of each kind")
+    parser.add_argument("--workers", type=int, help="image decoding threads (default: one per CPU)")
     parser.set_defaults(func=run_validate)
     return parser
 
@@ -416,7 +510,8 @@ def add_csv_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("CSV dataset (the paper's format)")
     group.add_argument("--preset", choices=sorted(PRESETS), help="one of the paper's datasets")
     group.add_argument("--root", help="dataset root folder (with --preset)")
-    group.add_argument("--csv", help="the CSV file (default for a preset: <root>/<preset>.csv)")
+    group.add_argument("--csv", help="the CSV file (default for a preset: the authors' "
+                                     "<root>/data_key_*.csv, else <root>/<preset>.csv)")
     group.add_argument("--image-template", help="image path relative to the image root, "
                                                 "with {id}, e.g. 'images/{id}.jpg'")
     group.add_argument("--image-root", help="folder the template is relative to "
@@ -424,6 +519,9 @@ def add_csv_options(parser: argparse.ArgumentParser) -> None:
     for column in ("id", "text", "label", "split"):
         group.add_argument(f"--{column}-column", help=f"name of the {column} column")
     group.add_argument("--classes", help="comma-separated class names, by label index")
+    group.add_argument("--missing-image", choices=MISSING_IMAGE_POLICIES,
+                       help="a post without an image file: a bad row ('fail', the default except "
+                            "for micd) or the blank image plus a has_image column ('blank')")
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -433,11 +531,9 @@ def run_validate(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = validate(spec, check_images=not args.no_images)
-    print(report.format())
-    if not report.usable or (report.bad_rows and args.bad_rows == "fail"):
-        return 1
-    return 0
+    report = validate(spec, check_images=not args.no_images, progress=True, workers=args.workers)
+    print(report.format(args.on_bad_rows, max_examples=None if args.all else MAX_EXAMPLES))
+    return 0 if report.verdict(args.on_bad_rows)[0] else 1
 
 
 def spec_from_args(args: argparse.Namespace) -> CsvDatasetSpec:
@@ -446,6 +542,10 @@ def spec_from_args(args: argparse.Namespace) -> CsvDatasetSpec:
         if not args.root:
             raise DatasetError("--preset needs --root, the folder the dataset was unpacked in")
         spec = CsvDatasetSpec.from_preset(args.preset, args.root, csv=args.csv)
+        if not args.csv and not Path(spec.csv).is_file():
+            names = " or ".join(PRESETS[spec.name].csv_names)
+            raise DatasetError(f"no CSV for preset {spec.name} in {args.root}: looked for {names}; "
+                               f"pass --csv FILE if yours is named differently")
     elif args.csv and args.image_template:
         spec = CsvDatasetSpec(csv=args.csv, image_template=args.image_template,
                               image_root=args.image_root or args.root
@@ -467,4 +567,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["image_root"] = args.image_root
     if args.classes:
         overrides["classes"] = tuple(c.strip() for c in args.classes.split(",") if c.strip())
+    if args.missing_image:
+        overrides["missing_image"] = args.missing_image
     return overrides

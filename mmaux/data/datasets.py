@@ -18,8 +18,10 @@ from mmaux.data.csvdata import CsvDatasetSpec, apply_bad_row_policy, load_posts,
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
-# ground-truth columns the analysis slices by, where a dataset has them
-SLICE_COLUMNS = ("evidence", "relation", "image_adds", "text_represented")
+# ground-truth columns the analysis slices by, where a dataset has them (TIR's own, and
+# has_image where posts without an image get the blank one)
+SLICE_COLUMNS = ("evidence", "relation", "image_adds", "text_represented", "text_is_represented",
+                 "has_image")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class DatasetSpec:
         values = dict(values)
         kind = values.pop("kind", None)
         if kind == "synthposts":
+            values.setdefault("version", 1)  # recorded before generator versions were
             return cls(synth=synthposts.SynthSpec(**values))
         if kind == "csv":
             return cls(csv=CsvDatasetSpec.from_dict(values))
@@ -85,7 +88,8 @@ def load_dataset(spec: DatasetSpec, splits=SPLITS, progress: bool = False, on_ba
     else:
         frame = load_posts(spec.csv)
         names = tuple(frame.attrs["classes"])
-        frame, skipped = apply_bad_row_policy(frame, validate(spec.csv), on_bad_rows)
+        report = validate(spec.csv, progress=progress)  # decodes every image: train cannot fail later
+        frame, skipped = apply_bad_row_policy(frame, report, on_bad_rows, tuple(splits))
         for problem in skipped:
             log.warning("skipped row %s (%s): %s %s", problem.row, problem.post_id, problem.kind, problem.detail)
     frame = frame[frame["split"].isin(splits)].reset_index(drop=True)

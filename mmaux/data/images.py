@@ -6,6 +6,9 @@ whole image is decoded inside one `try` so truncated files fail here and not in 
 worker, and every failure is an `ImageLoadError` that names the file, the problem and the fix.
 Odd-but-valid images (1x1, CMYK, 16-bit, palette, alpha, EXIF-rotated, animated) all come out
 as plain RGB.
+
+A post without an image (MICD has some) gets `BLANK_IMAGE`, a black 224 x 224 picture, as the
+authors' code gives those posts an empty image.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 MAX_ASPECT = 4  # longer side / shorter side above which the transform trims the far ends first
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+BLANK_IMAGE = Path(__file__).with_name("blank.png")  # black 224 x 224 RGB, shipped with mmaux
 
 ImageSource = str | Path | bytes | BinaryIO
 
@@ -77,22 +81,11 @@ def _pillow_errors(what: str, head, corrupt: str):
         raise ImageLoadError(what, f"{corrupt} ({exc})", "Re-download or re-export the image") from exc
 
 
-def verify_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> None:
-    """Cheap header-level check for dataset validation: exists, non-empty, a supported format,
-    not too large. Pixels are not decoded, so a truncated JPEG can still pass here."""
-    what = str(path)
-    if _file_size(path, what) == 0:
-        raise ImageLoadError(what, "the file is empty (0 bytes)",
-                             "Re-download or re-export the image")
-    with _pillow_errors(what, lambda: _head(path), "corrupt image header"):
-        with Image.open(path, formats=ALLOWED_FORMATS) as img:
-            _check_pixels(img, what, max_pixels)
-            img.verify()
-
-
-def _head(path: str | Path) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(512)
+def check_image(path: str | Path, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES) -> None:
+    """Decode the file fully, exactly as training will (`load_image`), and drop the pixels: what
+    dataset validation runs on every image, so a file that passes here cannot stop `train`.
+    Raises `ImageLoadError`. Thread-safe; Pillow decodes without holding the GIL."""
+    load_image(path, max_pixels=max_pixels, max_bytes=max_bytes).close()
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
