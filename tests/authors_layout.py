@@ -22,7 +22,8 @@ AUTHORS_CSV = {"tir": "data_key_imgtxt_random.csv", "mvsa-single": "data_key_mvs
 TIR_HEADER = ("index,tweet_id,user_id,text,text_is_represented,image_adds,image_adds_text_repr,"
               "image_adds_text_notrepr,image_notadds_text_repr,image_notadds_text_notrepr,split")
 TIR_PRESETS = ("tir", "tir-text-represented", "tir-image-adds")
-SPLIT_SIZES = {"train": 8, "val": 4, "test": 4}  # every class in every split, up to 4 classes
+# every class in every split; 12 test posts, as the Embeddings page's k-NN overlap needs k + 2 = 12
+SPLIT_SIZES = {"train": 8, "val": 4, "test": 12}
 MICD_WITHOUT_IMAGE = ("9005", "9013")  # one train post, one test post
 WORDS = "love hate this so good bad cat dog photo of my new car the stock market fell".split()
 
