@@ -13,10 +13,9 @@ PREDICTED = "predicted class"
 
 
 @st.cache_data(show_spinner="Computing attributions…", max_entries=64)
-def attribution(folder: str, stamp: tuple, image_path: str, text: str, target: int | None, method: str,
-                image_steps: int) -> attributions.PostAttribution:
-    steps = (attributions.TEXT_IG_STEPS, image_steps)
-    return attributions.attribute_post(ui.predictor(folder), load_image(image_path), text, target, method, steps)
+def attribution(folder: str, stamp: tuple, image_path: str, text: str, target: int | None,
+                method: str) -> attributions.PostAttribution:
+    return attributions.attribute_post(ui.predictor(folder), load_image(image_path), text, target, method)
 
 
 @st.cache_data(show_spinner="Blanking, emptying and swapping…", max_entries=64)
@@ -24,28 +23,51 @@ def one_post_reliance(folder: str, stamp: tuple, image_path: str, text: str, oth
     return reliance.post_reliance(ui.predictor(folder), load_image(image_path), text, load_image(other_image))
 
 
-def show_attribution(column, name, result, image, classes):
+def show_attribution(column, folder, name, result, image, classes, post):
     column.markdown(f"**{name}** explains **{classes[result.target]}** (P = {result.probability:.2f})")
     column.html(attributions.token_html(result.tokens, result.token_scores))
-    pooled = attributions.pooled_map(result.image_scores)
-    column.plotly_chart(figures.image_attribution(image, pooled), key=f"image-{name}")
-    if result.method == "integrated gradients":
-        column.caption(f"Convergence delta |Σ attributions − (F(post) − F(baseline))|: text "
-                       f"{result.text_delta:.4f}, image {result.image_delta:.4f} (logit units; "
-                       f"Σ text {result.token_scores.sum():+.3f}, Σ image {result.image_scores.sum():+.3f}).")
+    if result.method != "integrated gradients":
+        column.plotly_chart(figures.image_attribution(image, attributions.on_grid(result.image_scores)),
+                            key=f"image-{name}")
+        return
+    h, w = result.image_scores.shape
+    title = f"IG over the image encoder's {h} × {w} cells"
+    if result.image.converged:
+        column.plotly_chart(figures.image_attribution(image, attributions.on_grid(result.image_scores), title),
+                            key=f"image-{name}")
+    else:  # the unconverged map, labelled, with occlusion beside it
+        column.warning(f"Image map {result.image.describe()}: its values do not add up; occlusion beside it.")
+        left, right = column.columns(2)
+        left.plotly_chart(figures.image_attribution(image, attributions.on_grid(result.image_scores),
+                                                    f"{title} (did not converge)"), key=f"image-{name}")
+        occluded = attribution(folder, runs_lib.checkpoint_stamp(folder), post["image"], post["text"], result.target,
+                               "occlusion")
+        right.plotly_chart(figures.image_attribution(image, attributions.on_grid(occluded.image_scores), "occlusion"),
+                           key=f"occlusion-{name}")
+    if not result.text.converged:
+        column.warning(f"Text map {result.text.describe()}: its values do not add up.")
+    global_part = f"; pooled image vector {result.image_global:+.3f}" if result.image_global else ""
+    column.caption(f"Integrated gradients, text: {result.text.describe()}. Image: {result.image.describe()}. "
+                   f"Σ text {result.token_scores.sum():+.3f}, Σ image cells {result.image_scores.sum():+.3f}"
+                   f"{global_part} (completeness: each Σ = F(post) − F(baseline) − delta).")
 
 
 def show_difference(results, names, image):
     """Where the two checkpoints' explanations differ, and how much they agree."""
     (name_a, a), (name_b, b) = zip(names, results)
     st.subheader(f"{name_b} − {name_a}")
-    maps = [attributions.normalised(attributions.pooled_map(r.image_scores)) for r in results]
+    native = [r.image_scores for r in results]
+    same_grid = native[0].shape == native[1].shape and min(native[0].shape) < attributions.DISPLAY_CELLS
+    maps = [attributions.normalised(attributions.on_grid(m)) for m in native]
     tokens = [attributions.normalised(r.token_scores) for r in results]
     left, right = st.columns([3, 2])
     left.plotly_chart(figures.image_attribution(image, maps[1] - maps[0], "difference of the normalised maps",
                                                 diverging=False), key="image-difference")
+    compared = [attributions.normalised(m) for m in native] if same_grid else maps
+    cells = "{} × {} cells".format(*compared[0].shape)
     agreement = pd.DataFrame({"text tokens": attributions.compare_maps(*tokens, top_share=0.2),
-                              "image (56 × 56 cells)": attributions.compare_maps(*maps, top_share=0.05)}).T
+                              f"image ({cells})": attributions.compare_maps(
+                                  *compared, top_share=0.1 if same_grid else 0.05)}).T
     right.dataframe(agreement, column_config={"k": st.column_config.NumberColumn(format="%d")})
     right.html(attributions.token_html(b.tokens, tokens[1] - tokens[0]))
     right.caption("Token colours: green = more weight for the class in the second checkpoint. Top-k overlap "
@@ -79,25 +101,23 @@ def show_reliance(folders, names, table, row):
     st.dataframe(averaged.set_index(["checkpoint", "slice", "value"]).round(3))
 
 
-ui.page_header("Attributions", "Integrated gradients (or occlusion) over a post's words and pixels for two "
-               "checkpoints side by side, and how much each prediction relies on the image and on the text.")
+ui.page_header("Attributions", "Integrated gradients (or occlusion) over a post's words and image regions for "
+               "two checkpoints side by side, and how much each prediction relies on the image and on the text.")
 choice = ui.pick_checkpoints_and_post("attributions", max=2)
 folders, names, table, post_id, row = choice.folders, choice.names, choice.table, choice.post_id, choice.row
 classes = runs_lib.class_names(table)
-method = st.sidebar.radio("Method", attributions.METHODS, key="_attr_method")
-image_steps = st.sidebar.select_slider(
-    "Image IG steps", (8, 16, 32, 64), value=attributions.IMAGE_IG_STEPS, disabled=method != "integrated gradients",
-    help="Each step is a forward and backward pass of the image encoder: more steps, a smaller convergence delta, "
-         "proportionally slower (16: about 4 s on 2 CPU cores).")
+method = st.sidebar.radio(
+    "Method", attributions.METHODS, key="_attr_method",
+    help="Integrated gradients: steps are added per post until each map adds up to within 5 % of the logit change "
+         "it explains (or 0.05 logits); a map that does not is labelled and shown beside occlusion.")
 explained = st.sidebar.selectbox("Class explained", [PREDICTED, *classes])
 target = None if explained == PREDICTED else classes.index(explained)
 post = table.iloc[row]
 ui.show_post(post, width=96)
 image = load_image(post["image"])
-results = [attribution(f, runs_lib.checkpoint_stamp(f), post["image"], post["text"], target, method, image_steps)
-           for f in folders]
+results = [attribution(f, runs_lib.checkpoint_stamp(f), post["image"], post["text"], target, method) for f in folders]
 for column, folder, result in zip(st.columns(len(folders)), folders, results):
-    show_attribution(column, names[folder], result, image, classes)
+    show_attribution(column, folder, names[folder], result, image, classes, post)
 if len(folders) == 2:
     show_difference(results, [names[f] for f in folders], image)
 show_reliance(folders, names, table, row)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mmaux.analysis.alignment import (
-    cosine_matrix, expected_calibration_error, knn_overlap, linear_cka, match_auroc,
+    accuracy_by_score, cosine_matrix, expected_calibration_error, knn_overlap, linear_cka, match_auroc,
     mean_pair_cosine, modality_gap, rank_correlation, recall_at_k, reliability_curve,
     score_predicts_correct, shuffled_pairs, silhouette_per_label, topk_overlap,
 )
@@ -129,3 +129,27 @@ def test_score_predicts_correct():
     assert score_predicts_correct([0.9, 0.8, 0.2, 0.4], [1, 0, 0, 1]).auroc == 0.75
     undefined = score_predicts_correct([0.3, 0.6], [1, 1])
     assert math.isnan(undefined.auroc) and "every prediction is right" in undefined.reason
+
+
+def test_reliability_curve_agrees_with_scikit_learn():
+    """The classifier's calibration chart is scikit-learn's `calibration_curve`, bins and all,
+    including confidences that sit exactly on a bin edge."""
+    from sklearn.calibration import calibration_curve
+
+    rng = np.random.default_rng(0)
+    conf = np.r_[rng.uniform(1 / 3, 1, 500), [0.4, 0.5, 0.7, 1.0]]
+    correct = rng.uniform(size=len(conf)) < conf
+    curve = reliability_curve(conf, correct).query("count > 0")
+    accuracy, mean_conf = calibration_curve(correct, conf, n_bins=10)
+    np.testing.assert_allclose(curve["accuracy"], accuracy)
+    np.testing.assert_allclose(curve["mean_confidence"], mean_conf)
+    assert curve["count"].sum() == len(conf)
+    # 0.2 sits on an edge: in [0, 0.2], as scikit-learn bins it; 0.3 in (0.2, 0.4]
+    assert reliability_curve([0.3, 0.2], [1, 0], n_bins=5)["count"].tolist() == [1, 1, 0, 0, 0]
+
+
+def test_accuracy_by_score_uses_equal_count_bins():
+    scores = np.arange(10.0)
+    correct = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+    table = accuracy_by_score(scores, correct, n_bins=2)
+    assert table.to_dict("list") == {"mean_score": [2.0, 7.0], "accuracy": [0.0, 1.0], "count": [5, 5]}

@@ -10,9 +10,10 @@ pytestmark = pytest.mark.slow
 def test_attributions_page_shows_both_checkpoints_and_their_difference(open_page):
     at = open_page("pages/4_Attributions.py", n_checkpoints=2)
     assert not at.exception, at.exception
-    assert len(at.get("plotly_chart")) == 3  # two image maps and their difference
-    deltas = [c.value for c in at.caption if c.value.startswith("Convergence delta")]
-    assert len(deltas) == 2
+    assert len(at.get("plotly_chart")) == 3  # two converged image maps and their difference
+    checks = [c.value for c in at.caption if c.value.startswith("Integrated gradients, text:")]
+    assert len(checks) == 2 and all(c.count("converged in") == 2 for c in checks)  # text and image, each
+    assert not any("did not converge" in w.value for w in at.warning)
     agreement = at.dataframe[0].value
     assert all(math.isfinite(v) for v in agreement["rank correlation"])
     post_drops = at.dataframe[1].value
@@ -26,3 +27,21 @@ def test_attributions_page_averages_reliance_per_slice(open_page):
     per_slice = at.dataframe[-1].value
     assert not per_slice.empty
     assert per_slice["n"].iloc[0] > 0
+
+
+def test_a_map_that_does_not_converge_is_labelled_with_occlusion_beside(open_page, app_runs, monkeypatch):
+    from mmaux.analysis import attributions
+    from mmaux.analysis.runs import load_test_table
+
+    monkeypatch.setattr(attributions, "REL_TOLERANCE", 0.0)  # nothing can converge
+    monkeypatch.setattr(attributions, "ABS_TOLERANCE", 0.0)
+    monkeypatch.setattr(attributions, "IMAGE_LADDER", (2, 4))
+    monkeypatch.setattr(attributions, "TEXT_LADDER", (2,))
+    post = load_test_table(app_runs[1]["folder"].iloc[0])["post_id"].iloc[7]  # not explained by the other tests
+    at = open_page("pages/4_Attributions.py", n_checkpoints=1, state={"post_id": post})
+    assert not at.exception, at.exception
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("Image map did not converge (delta") and "occlusion beside" in w for w in warnings)
+    assert any(w.startswith("Text map did not converge (delta") for w in warnings)
+    maps = [c.proto.spec for c in at.get("plotly_chart")][:2]  # (reliance bars may follow, when cached)
+    assert "(did not converge)" in maps[0] and '"text":"occlusion"' in maps[1]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_auc_score, silhouette_samples
 
 _EPS = 1e-12  # a zero vector normalises to zero (cosine 0 with everything) instead of NaN
@@ -161,19 +162,20 @@ def rank_correlation(attr_a, attr_b) -> float:
 # --- calibration and "does the match score predict correctness?" ---------------------------------
 
 def reliability_curve(confidence, correct, n_bins: int = 10) -> pd.DataFrame:
-    """Reliability diagram data: equal-width confidence bins on [0, 1] (the last bin closed).
+    """Reliability diagram data of a classifier: its confidence (P of the predicted class) against
+    how often it is right, in equal-width bins on [0, 1] binned as scikit-learn's
+    `calibration_curve` bins them (each bin (a, b], the first closed on the left).
 
     One row per bin: bin_centre, mean_confidence, accuracy (NaN for empty bins), count.
     """
     conf = np.asarray(confidence, dtype=float)
     hit = np.asarray(correct, dtype=float)
     _check_pairs(conf, hit)
-    bins = np.clip((conf * n_bins).astype(int), 0, n_bins - 1)
-    count = np.bincount(bins, minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = np.bincount(bins, conf, minlength=n_bins) / count
-        accuracy = np.bincount(bins, hit, minlength=n_bins) / count
-    centre = (np.arange(n_bins) + 0.5) / n_bins
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    count = np.bincount(np.searchsorted(edges[1:-1], conf), minlength=n_bins)
+    accuracy, mean_conf = np.full(n_bins, np.nan), np.full(n_bins, np.nan)
+    accuracy[count > 0], mean_conf[count > 0] = calibration_curve(hit.astype(int), conf, n_bins=n_bins)
+    centre = (edges[:-1] + edges[1:]) / 2
     return pd.DataFrame({"bin_centre": centre, "mean_confidence": mean_conf,
                          "accuracy": accuracy, "count": count})
 
@@ -183,6 +185,19 @@ def expected_calibration_error(confidence, correct, n_bins: int = 10) -> float:
     curve = reliability_curve(confidence, correct, n_bins).query("count > 0")
     gap = (curve["accuracy"] - curve["mean_confidence"]).abs()
     return float((curve["count"] * gap).sum() / curve["count"].sum())
+
+
+def accuracy_by_score(scores, correct, n_bins: int = 10) -> pd.DataFrame:
+    """How often the classifier is right per bin of another score (e.g. the own-pair match score):
+    equal-count bins, one row each: mean_score, accuracy, count. Not a calibration curve: the
+    score is not a probability of being right, so no diagonal belongs beside it."""
+    scores = np.asarray(scores, dtype=float)
+    hit = np.asarray(correct, dtype=float)
+    _check_pairs(scores, hit)
+    bins = pd.qcut(pd.Series(scores).rank(method="first"), q=min(n_bins, len(scores)), labels=False)
+    frame = pd.DataFrame({"score": scores, "hit": hit, "bin": bins})
+    return (frame.groupby("bin").agg(mean_score=("score", "mean"), accuracy=("hit", "mean"), count=("hit", "size"))
+            .reset_index(drop=True))
 
 
 @dataclass(frozen=True)
