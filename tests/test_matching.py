@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from mmaux.analysis import matching
+from mmaux.analysis.alignment import cosine_matrix
 from mmaux.model import MultimodalClassifier
 
 N = 5
@@ -43,8 +44,34 @@ def test_without_itm_head_scores_are_itc_cosines(tiny_late_config, tiny_bert, ma
     scores = matching.match_matrix(model, batch)
     with torch.no_grad():
         out = model(batch)
-    assert scores.kind == "itc" and "ITC cosine" in scores.label
+    assert scores.kind == "itc" and "trained ITC space" in scores.label
     np.testing.assert_allclose(np.diag(scores.values), out.itc_cosine.numpy(), atol=1e-6)
+
+
+def test_a_ce_only_checkpoint_has_no_match_score(tiny_late_config, tiny_bert, make_batch):
+    model = MultimodalClassifier(tiny_late_config(itc=False, itm=False)).eval()
+    batch, _ = make_batch(tiny_bert, 32, n=N)
+    assert matching.score_kind(model) is None
+    with pytest.raises(ValueError, match="no match score"):
+        matching.match_matrix(model, batch)
+
+
+@pytest.mark.parametrize("architecture", ["attention", "mmbt"])
+def test_cross_pair_similarity_runs_every_pair_as_one_post(architecture, tiny_late_config, tiny_bert, make_batch):
+    """Late fusion: the cosine matrix of the posts' own embeddings. Early fusion: each text is
+    embedded after seeing the image it is paired with, so only the diagonal is the own-pair cosine."""
+    torch.manual_seed(0)
+    model = MultimodalClassifier(tiny_late_config(architecture, text_trainable_layers=1)).eval()
+    batch, _ = make_batch(tiny_bert, 32, n=N, max_length=12)
+    sim = matching.cross_pair_similarity(model, batch)
+    with torch.no_grad():
+        out = model(batch)
+    np.testing.assert_allclose(np.diag(sim), out.itc_cosine.numpy(), atol=1e-5)
+    own = cosine_matrix(out.image_emb.numpy(), out.text_emb.numpy())
+    if architecture == "attention":
+        np.testing.assert_allclose(sim, own, atol=1e-5)
+    else:
+        assert not np.allclose(sim, own, atol=1e-3)
 
 
 def test_similar_texts_rank_by_cosine_and_skip_the_post_itself():

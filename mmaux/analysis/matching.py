@@ -1,15 +1,17 @@
 """How well does a model tell an image's own text from other posts' texts?
 
-Scores of arbitrary image × text pairs: the ITM head's P(match) where the checkpoint has one,
-otherwise the cosine of the ITC-projected embeddings (labelled as such, never passed off as a
-match probability). Each post of a batch is encoded once; the pairs are then fused from the
-unimodal outputs with `backbone.fuse_pairs` (late fusion: only the fusion layer runs again;
-MMBT: the joint text layers; ViLT: the whole model, as early fusion has nothing to reuse).
+Scores of arbitrary image × text pairs, only from what training touched: the ITM head's P(match)
+where the checkpoint has one, otherwise the cosine in its ITC space when it was trained with ITC
+(labelled as such, never passed off as a match probability); a CE-only checkpoint has no score.
+Each post of a batch is encoded once; the pairs are then fused from the unimodal outputs with
+`backbone.fuse_pairs` (late fusion: only the fusion layer runs again; MMBT: the joint text
+layers; ViLT: the whole model, as early fusion has nothing to reuse).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,11 +20,12 @@ from sklearn.metrics.pairwise import paired_cosine_distances
 
 from mmaux.analysis.alignment import cosine_matrix, shuffled_pairs
 from mmaux.analysis.diskcache import cached_arrays, checkpoint_key, content_key
+from mmaux.analysis.spaces import trained_spaces
 from mmaux.checkpoint import OUTPUTS, WEIGHTS
 from mmaux.features import PostInputs
 from mmaux.model import MultimodalClassifier, PostBatch
 
-SCORE_LABELS = {"itm": "ITM match probability", "itc": "ITC cosine (no ITM head)"}
+SCORE_LABELS = {"itm": "ITM match probability", "itc": "cosine in the trained ITC space (no ITM head)"}
 PAIR_CHUNK = 256  # pairs fused at once: bounds memory for attention fusion over token grids
 
 
@@ -36,14 +39,18 @@ class PairScores:
         return SCORE_LABELS[self.kind]
 
 
-def score_kind(model: MultimodalClassifier) -> str:
-    return "itm" if model.itm_head is not None else "itc"
+def score_kind(model: MultimodalClassifier) -> str | None:
+    """"itm" with an ITM head, "itc" for a checkpoint trained with ITC, None for neither."""
+    return "itm" if model.itm_head is not None else trained_spaces(model.cfg).score_kind
 
 
 @torch.no_grad()
 def pair_scores(model: MultimodalClassifier, batch: PostBatch, image_index, text_index) -> PairScores:
     """Score of image `image_index[k]` with text `text_index[k]` (rows of `batch`), encoding
-    each post once."""
+    each post once. A checkpoint with neither an ITM head nor ITC training has no score to give."""
+    if score_kind(model) is None:
+        raise ValueError("this checkpoint was trained with neither ITM nor ITC: it has no match score "
+                         "(its ITC projections are untrained)")
     image_index = torch.as_tensor(image_index, dtype=torch.long)
     text_index = torch.as_tensor(text_index, dtype=torch.long)
     enc = model.backbone(batch)
@@ -94,6 +101,33 @@ def true_and_shuffled(model: MultimodalClassifier, inputs: PostInputs, seed: int
         shuffled.append(scores.values[len(rows):])
     kind = score_kind(model)
     return PairScores(np.concatenate(true), kind), PairScores(np.concatenate(shuffled), kind)
+
+
+@torch.no_grad()
+def cross_pair_similarity(model: MultimodalClassifier, batch: PostBatch,
+                          progress: Callable[[float], None] | None = None) -> np.ndarray:
+    """(n, n) cosine in the ITC space of image j (rows) with text i (columns), every pair run
+    through the model as one post. For early fusion (MMBT, ViLT) this is retrieval proper: text i's
+    state has seen image j, not its own image. For late fusion it equals the cosine matrix of the
+    posts' own embeddings. Costs n² joint passes: for a sample of posts."""
+    n = len(batch)
+    rows, cols = (torch.as_tensor(a) for a in np.divmod(np.arange(n * n), n))
+    parts = []
+    for start in range(0, n * n, PAIR_CHUNK):
+        out = model(batch.pair(rows[start:start + PAIR_CHUNK], cols[start:start + PAIR_CHUNK]))
+        parts.append(F.cosine_similarity(out.image_emb, out.text_emb, dim=-1))
+        if progress:
+            progress(min(start + PAIR_CHUNK, n * n) / (n * n))
+    return torch.cat(parts).reshape(n, n).numpy()
+
+
+def cached_cross_pair_similarity(folder: str | Path, model: MultimodalClassifier, inputs: PostInputs, rows,
+                                 progress: Callable[[float], None] | None = None) -> np.ndarray:
+    """`cross_pair_similarity` of posts `rows`, stored on disk per checkpoint content and posts."""
+    rows = np.asarray(rows, dtype=int)
+    key = content_key(checkpoint_key(folder, WEIGHTS, OUTPUTS), inputs.frame["post_id"].astype(str)[rows].tolist())
+    return cached_arrays("cross-pairs", key, lambda: {
+        "sim": cross_pair_similarity(model, inputs.batch(rows), progress)})["sim"]
 
 
 def itc_true_and_shuffled(text_emb: np.ndarray, image_emb: np.ndarray, seed: int = 0) -> tuple[PairScores, PairScores]:
