@@ -76,7 +76,8 @@ def test_latents_follow_the_documented_rules(posts):
         assert row.text_names_image == row.text_represented
         assert (row.mentioned == row.subject) == row.text_represented
         assert row.relation == sp.relation_name(row.image_adds, row.text_represented)
-        assert row.emoji.split("|")[0] == row.subject and 1 <= len(row.emoji.split("|")) <= 3
+        assert row.emoji.split("|")[0] == row.subject and 2 <= len(row.emoji.split("|")) <= 3
+        assert row.subject in sp.subjects() and row.mentioned in sp.subjects()
 
 
 def test_task_labels(posts):
@@ -194,3 +195,88 @@ def test_ensure_takes_a_subset_from_a_cached_superset(tmp_path):
 def test_bad_splits_are_rejected(tmp_path, splits):
     with pytest.raises(ValueError):
         sp.generate(sp.SynthSpec("sentiment", n_test=1), tmp_path, splits=splits)
+
+
+@pytest.fixture(scope="module")
+def layout_sample(tmp_path_factory) -> pd.DataFrame:
+    """The first 1200 training posts of the shipped generation (seed 7), labelled for every task."""
+    folder = tmp_path_factory.mktemp("layout")
+    frame = sp.generate(sp.SynthSpec("sentiment", seed=7, n_train=1200, n_val=0, n_test=0), folder)
+    for task in sp.TASKS:
+        frame[task] = [sp.clean_label(task, post) for post in frame.to_dict("records")]
+    sizes, side = frame["glyph_sizes"].str.split("|"), frame[["width", "height"]].min(axis=1)
+    frame["subject_size"] = sizes.str[0].astype(int) / side
+    frame["extra_size"] = sizes.str[1].astype(int) / side
+    return frame
+
+
+LABELS = ["sentiment", "sarcasm", "relation", "image_adds", "image_sentiment"]
+
+
+@pytest.fixture(scope="module")
+def plans() -> pd.DataFrame:
+    """20000 posts of seed 7 as planned before drawing (glyphs, caption), labelled for every task."""
+    frame = pd.DataFrame([sp.plan_post(7, "train", i)[0] for i in range(20000)])
+    for task in sp.TASKS:
+        frame[task] = [sp.clean_label(task, post) for post in frame.to_dict("records")]
+    return frame.assign(has_caption=frame["caption"] != "")
+
+
+def _independent(values: pd.Series, labels: pd.Series) -> float:
+    from scipy.stats import chi2_contingency
+
+    return chi2_contingency(pd.crosstab(values, labels)).pvalue
+
+
+@pytest.mark.parametrize("layout", ["n_glyphs", "has_caption"])
+@pytest.mark.parametrize("label", LABELS)
+def test_glyph_count_and_caption_are_independent_of_every_label(plans, layout, label):
+    """No shortcut (v1's one-glyph images were always neutral): chi-square over 20000 posts, 1 % level."""
+    assert _independent(plans[layout], plans[label]) > 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["subject_size", "extra_size", "background"])
+@pytest.mark.parametrize("label", LABELS)
+def test_drawn_layout_is_independent_of_every_label(layout_sample, layout, label):
+    """Glyph sizes (relative to the image side, in quartiles) and background kind are
+    independent of every label (chi-square over 1200 drawn posts, 1 % level)."""
+    frame = layout_sample
+    values = frame[layout]
+    if layout.endswith("_size"):
+        values = pd.qcut(values, 4, labels=False)
+    assert _independent(values, frame[label]) > 0.01
+
+
+def test_every_subject_is_shown_and_named_often_enough(layout_sample):
+    """81 subjects: about 100 of 8000 training posts show each one, half of them name it."""
+    assert len(sp.subjects()) == 81
+    assert layout_sample["subject"].nunique() == 81
+    assert set(layout_sample["mentioned"]) <= set(sp.subjects())
+
+
+def test_other_tasks_reuse_the_rendered_posts_with_their_own_labels(tmp_path):
+    """A second task relabels the cached posts (no rendering) into exactly what generating it
+    directly would write."""
+    spec = sp.SynthSpec("sentiment", seed=4, n_train=6, n_val=2, n_test=3, label_noise=0.3)
+    sp.ensure(spec, cache_root=tmp_path / "cache")
+    relation = sp.ensure(sp.SynthSpec("relation", seed=4, n_train=6, n_val=2, n_test=3, label_noise=0.3),
+                         cache_root=tmp_path / "cache")
+    direct = tmp_path / "direct"
+    sp.generate(sp.SynthSpec("relation", seed=4, n_train=6, n_val=2, n_test=3, label_noise=0.3), direct)
+    assert (relation / "posts.csv").read_bytes() == (direct / "posts.csv").read_bytes()
+    assert _digests(relation) == _digests(direct)
+
+
+def test_version_1_posts_are_still_generated_for_older_checkpoints(tmp_path):
+    """Checkpoints record the generator version; v1 (one-glyph neutral images, 243 subjects)
+    stays reproducible for them, and a config without a version means v1."""
+    from mmaux.data.datasets import DatasetSpec
+
+    spec = DatasetSpec.from_dict({"kind": "synthposts", "task": "sentiment", "seed": 7, "n_train": 0,
+                                  "n_val": 0, "n_test": 40, "label_noise": 0.0}).synth
+    assert spec.version == 1
+    frame = sp.generate(spec, tmp_path)
+    assert frame["subject"].nunique() > 30 and not set(frame["subject"]) <= set(sp.subjects())
+    assert (frame["n_glyphs"] == 1).any()
+    assert (frame.loc[frame["n_glyphs"] == 1, "image_sentiment"] == "neutral").all()
