@@ -1,5 +1,6 @@
-"""Checkpoints as runs of an experiment: discover them, join their test outputs with the posts,
-and compare the loss variants of one group (dataset · task · architecture) over seeds.
+"""Checkpoints as runs of an experiment: discover them, join their test (and validation) outputs
+with the posts, summarise each loss variant over seeds, and put runs side by side. Whether a
+variant helps is `mmaux.analysis.effects`' question, answered from these tables.
 
 Pure library (no Streamlit): the dashboard caches these functions' results, tests call them
 directly. Terms used throughout:
@@ -7,27 +8,25 @@ directly. Terms used throughout:
 - a *run* is one checkpoint folder; the runs table (`discover_runs`) has one row per folder,
   broken ones included, with the reason in `error` (empty for a usable run);
 - a *group* is the runs that differ only in loss variant and seed (`GROUP_COLUMNS`);
-- a *test table* is one run's test outputs joined with the test posts (`load_test_table`).
+- a *test table* is one run's test outputs joined with the test posts (`load_test_table`); a
+  *split table* the same for the test or validation split (`load_split_table`).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mmaux.analysis import stats
-from mmaux.checkpoint import (CONFIG, METRICS, OUTPUTS, WEIGHTS, CheckpointError, CheckpointInfo,
+from mmaux.checkpoint import (CONFIG, METRICS, OUTPUTS, VAL_OUTPUTS, WEIGHTS, CheckpointError, CheckpointInfo,
                               check_weights_header, find_checkpoints, member, read_info, read_metrics,
                               read_outputs)
 from mmaux.data.datasets import SLICE_COLUMNS, load_dataset
 
 VARIANTS = ("CE", "CE+ITC", "CE+ITM", "CE+ITC+ITM")  # the 2 × 2 design, baseline first
 BASELINE = VARIANTS[0]
-CELL_OF_VARIANT = {"CE": (False, False), "CE+ITC": (True, False), "CE+ITM": (False, True),
-                   "CE+ITC+ITM": (True, True)}  # variant -> (itc, itm)
 GROUP_COLUMNS = ["dataset", "task", "architecture"]
 METRICS_SHOWN = ("macro_f1", "accuracy", "weighted_f1")  # test metrics copied into the runs table
 RUN_COLUMNS = ["folder", "label", *GROUP_COLUMNS, "variant", "itc", "itm", "seed", "error",
@@ -100,7 +99,7 @@ def checkpoint_stamp(folder: str | Path) -> tuple:
     """(name, mtime, size) of the checkpoint's files: a cache key that changes when any file is
     rewritten, so a cached table is never stale after re-training into the same folder."""
     stamp = []
-    for name in (CONFIG, METRICS, WEIGHTS, OUTPUTS):
+    for name in (CONFIG, METRICS, WEIGHTS, OUTPUTS, VAL_OUTPUTS):
         try:
             st = (Path(folder) / name).stat()
             stamp.append((name, st.st_mtime_ns, st.st_size))
@@ -159,33 +158,29 @@ def _variant_parts(runs: pd.DataFrame):
         yield (tuple(key), variant), part
 
 
-def seed_tests(runs: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
-    """Each auxiliary variant against its group's CE baseline, paired by seed number: mean
-    difference in points and the paired t-test p (`stats.paired_seed_test`; NaN below 2 seeds).
-    Columns: dataset, task, architecture, variant, seeds, diff, p."""
-    rows = []
-    for key, part in groups(usable(runs)):
-        base = part[part["variant"] == BASELINE].set_index("seed")[metric]
-        for variant in VARIANTS[1:]:
-            other = part[part["variant"] == variant].set_index("seed")[metric]
-            seeds = sorted(set(base.index) & set(other.index))
-            if not seeds:
-                continue
-            test = stats.paired_seed_test(100 * base[seeds], 100 * other[seeds])
-            rows.append(dict(zip(GROUP_COLUMNS, key), variant=variant, seeds=test.n_seeds,
-                             diff=test.diff, p=test.p))
-    return pd.DataFrame(rows, columns=[*GROUP_COLUMNS, "variant", "seeds", "diff", "p"])
-
-
 # --- test tables --------------------------------------------------------------------------------
+
+SPLIT_OUTPUTS = {"test": OUTPUTS, "val": VAL_OUTPUTS}  # split -> its outputs file in a checkpoint
+
 
 def load_test_table(folder: str | Path) -> pd.DataFrame:
     """A run's test outputs joined with its test posts (`join_posts`). SynthPosts regenerates its
     test split the first time (seconds), then reads it from the on-disk cache."""
+    return load_split_table(folder, "test")
+
+
+def load_split_table(folder: str | Path, split: str = "test") -> pd.DataFrame | None:
+    """A run's outputs on `split` ("test" or "val") joined with that split's posts (`join_posts`).
+    None when the checkpoint holds no outputs for a validation split (checkpoints written before
+    validation outputs were saved); a missing or broken test file raises `CheckpointError`."""
+    if split not in SPLIT_OUTPUTS:
+        raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLIT_OUTPUTS)}")
+    if split != "test" and not (Path(folder) / SPLIT_OUTPUTS[split]).exists():
+        return None
     info = read_info(folder)
-    outputs, _ = read_outputs(folder)
-    posts = load_dataset(info.dataset, splits=("test",),
-                         on_bad_rows=info.train.get("on_bad_rows", "fail")).split("test")  # as it was trained
+    outputs, _ = read_outputs(folder, SPLIT_OUTPUTS[split])
+    posts = load_dataset(info.dataset, splits=(split,),
+                         on_bad_rows=info.train.get("on_bad_rows", "fail")).split(split)  # as it was trained
     return join_posts(outputs, posts, info.label_names)
 
 
@@ -229,93 +224,6 @@ def align(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict[str, n
     preds = {key: table.set_index("post_id").loc[posts["post_id"], "pred"].to_numpy()
              for key, table in tables.items()}
     return posts, preds
-
-
-# --- comparing the variants of one group --------------------------------------------------------
-
-def cell_predictions(group: pd.DataFrame, tables: Mapping[str, pd.DataFrame]
-                     ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Posts and, per variant present, its predictions stacked over seeds: (n_seeds, n_posts),
-    rows in seed order. `tables` maps folder -> test table for every run of `group`."""
-    group = usable(group).sort_values("seed")
-    posts, preds = align({folder: tables[folder] for folder in group["folder"]})
-    stacked = {variant: np.stack([preds[f] for f in part["folder"]])
-               for variant, part in group.groupby("variant", sort=False)}
-    return posts, {v: stacked[v] for v in VARIANTS if v in stacked}
-
-
-def design_effects(posts: pd.DataFrame, stacked: Mapping[str, np.ndarray], label_count: int,
-                   metric: str = "macro_f1", n_boot: int = 500) -> pd.DataFrame:
-    """Main effects of ITC and ITM and their interaction in points (× 100), with bootstrap CIs
-    over posts and seeds (`stats.factorial_effects`). Empty when a cell of the 2 × 2 is missing."""
-    if any(v not in stacked for v in VARIANTS):
-        return pd.DataFrame(columns=["effect", "estimate", "ci_low", "ci_high", "p"])
-    preds = {CELL_OF_VARIANT[v]: stacked[v] for v in VARIANTS}
-    table = stats.factorial_effects(preds, posts["label_index"].to_numpy(), range(label_count), metric, n_boot)
-    table[["estimate", "ci_low", "ci_high"]] *= 100
-    return table
-
-
-def slice_differences(posts: pd.DataFrame, stacked: Mapping[str, np.ndarray], label_count: int,
-                      slice_column: str, n_boot: int = 500) -> pd.DataFrame:
-    """Each auxiliary variant's macro-F1 difference from CE per slice of `slice_column`, in points,
-    with a paired bootstrap over (post, seed) pairs and BH-adjusted p across the slices
-    (`stats.variant_differences`). Seed i of a variant is paired with seed i of CE; seeds that
-    are not in both are left out."""
-    if BASELINE not in stacked:
-        return pd.DataFrame()
-    tables = []
-    for variant in (v for v in VARIANTS[1:] if v in stacked):
-        seeds = min(len(stacked[BASELINE]), len(stacked[variant]))
-        y = np.tile(posts["label_index"].to_numpy(), seeds)
-        slices = np.tile(posts[slice_column].astype(str).to_numpy(), seeds)
-        tables.append(stats.variant_differences(
-            y, stacked[BASELINE][:seeds].ravel(), {variant: stacked[variant][:seeds].ravel()},
-            range(label_count), slices, n_boot=n_boot))
-    if not tables:  # a group with the CE baseline only
-        return pd.DataFrame()
-    table = pd.concat(tables, ignore_index=True)
-    table[["baseline", "score", "diff", "ci_low", "ci_high"]] *= 100
-    return table
-
-
-def slice_scores(posts: pd.DataFrame, stacked: Mapping[str, np.ndarray], label_count: int,
-                 slice_column: str) -> pd.DataFrame:
-    """Macro-F1 (points) per variant and slice value, mean and std over seeds: the grouped bars.
-    Columns: variant, slice, n, macro_f1, std."""
-    y, slices = posts["label_index"].to_numpy(), posts[slice_column].astype(str).to_numpy()
-    rows = []
-    for variant, preds in stacked.items():
-        per_seed = pd.concat([stats.per_slice_scores(y, p, slices, range(label_count)) for p in preds])
-        for value, part in per_seed.groupby("slice", sort=False):
-            mean, std = stats.summarise_over_seeds(100 * part["macro_f1"])
-            rows.append((variant, value, int(part["n"].iloc[0]), mean, std))
-    return pd.DataFrame(rows, columns=["variant", "slice", "n", "macro_f1", "std"])
-
-
-@dataclass(frozen=True)
-class GroupComparison:
-    """Everything the home page shows about one group's variants (scores in points)."""
-
-    n_posts: int  # test posts common to every run of the group
-    seeds: dict[str, int]  # variant -> number of seeds
-    effects: pd.DataFrame  # `design_effects`: ITC, ITM, ITC×ITM (empty without all four cells)
-    slice_scores: dict[str, pd.DataFrame]  # slice column -> `slice_scores`
-    slice_differences: dict[str, pd.DataFrame]  # slice column -> `slice_differences`
-
-
-def compare_group(group: pd.DataFrame, tables: Mapping[str, pd.DataFrame], n_boot: int = 500,
-                  slices: Iterable[str] = COMPARISON_SLICES) -> GroupComparison:
-    """Seed-pooled comparison of a group's loss variants on their shared test posts.
-    `tables` maps folder -> test table for every usable run of `group`."""
-    posts, stacked = cell_predictions(group, tables)
-    k = len(class_names(next(iter(tables.values()))))
-    present = [c for c in slices if c in posts.columns]
-    return GroupComparison(
-        n_posts=len(posts), seeds={v: len(p) for v, p in stacked.items()},
-        effects=design_effects(posts, stacked, k, n_boot=n_boot),
-        slice_scores={c: slice_scores(posts, stacked, k, c) for c in present},
-        slice_differences={c: slice_differences(posts, stacked, k, c, n_boot=n_boot) for c in present})
 
 
 # --- side by side: one test table per checkpoint ------------------------------------------------

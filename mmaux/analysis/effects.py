@@ -1,0 +1,290 @@
+"""Where each auxiliary loss helps: one estimand, one procedure and one verdict per effect.
+
+Every page, the README table and `bench/checkpoint_table.py` read their effects from
+`effects_table` (or `group_effects` for one group), so they agree to the digit.
+
+- **Estimand.** The effect of a loss variant V on a set of posts is the mean over seeds s of
+  metric(V, s) − metric(CE, s), paired by seed. The 2 × 2 design's ITC and ITM main effects and
+  their interaction are the same kind of seed-paired contrast over the four cells (`CONTRASTS`).
+- **Procedure.** The two-level bootstrap of `stats.seed_post_bootstrap`: each replicate resamples
+  the seeds, then the posts (the same post indices for every arm and seed); the replicates'
+  spread is the standard error, referred to a t distribution whose degrees of freedom shrink
+  when the seeds disagree (`stats.Estimate`).
+- **Metric per slice.** Macro-F1 (or the metric asked for) on the whole split and on slices with
+  several gold classes; recall on a slice holding one gold class (`stats.slice_metric`). A
+  slicing whose every slice is one gold class duplicates the label and says so (`slicing_note`).
+- **Multiplicity.** Benjamini–Hochberg over the family of every effect of a group (all variants
+  × all slices, and the 2 × 2 effects), which is what one view shows at once; the CIs are
+  false-coverage-rate adjusted to match (`stats.fcr_level`), so a CI excludes 0 exactly when
+  p_bh ≤ α.
+- **Replication and verdict.** Each effect is estimated again, by the same procedure, on the
+  validation split. SUPPORTED: the corrected test CI excludes 0 and the validation Δ has the
+  same sign. NOT_REPLICATED: the test CI excludes 0 but the validation Δ does not agree.
+  INCONCLUSIVE: anything else (CI covers 0, no validation outputs, one seed, n < MIN_POSTS);
+  `reason` says which.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mmaux.analysis import runs as runs_lib
+from mmaux.analysis import stats
+
+N_BOOT = 1000  # bootstrap replicates per slice
+ALPHA = 0.05  # false discovery rate of a family
+MIN_POSTS = 30  # slices with fewer posts are flagged and never "supported"
+SUPPORTED, NOT_REPLICATED, INCONCLUSIVE = "supported", "not replicated", "inconclusive"
+VERDICTS = (SUPPORTED, NOT_REPLICATED, INCONCLUSIVE)
+OVERALL = stats.ALL  # slicing and slice value of the whole split
+VS_CE, DESIGN = "vs CE", "2 × 2"  # the two kinds of effect
+CE, ITC, ITM, BOTH = runs_lib.VARIANTS
+CONTRASTS: dict[str, tuple[str, dict[str, float]]] = {  # effect -> (kind, weight per variant)
+    ITC: (VS_CE, {CE: -1, ITC: 1}),
+    ITM: (VS_CE, {CE: -1, ITM: 1}),
+    BOTH: (VS_CE, {CE: -1, BOTH: 1}),
+    "ITC main": (DESIGN, {CE: -0.5, ITC: 0.5, ITM: -0.5, BOTH: 0.5}),  # ½[(F10 − F00) + (F11 − F01)]
+    "ITM main": (DESIGN, {CE: -0.5, ITC: -0.5, ITM: 0.5, BOTH: 0.5}),  # ½[(F01 − F00) + (F11 − F10)]
+    "ITC×ITM": (DESIGN, {CE: 1, ITC: -1, ITM: -1, BOTH: 1}),  # (F11 − F01) − (F10 − F00)
+}
+COLUMNS = [*runs_lib.GROUP_COLUMNS, "effect", "kind", "slicing", "slice", "metric", "n", "seeds", "delta",
+           "ci_low", "ci_high", "ci_level", "p", "p_bh", "family", "family_size", "val_delta", "val_n",
+           "verdict", "reason", "small", "slicing_note"]
+HELP = ("Each effect is the mean over seeds of (variant − CE), the two runs of a seed scored on the same "
+        "posts; its CI and p come from a two-level bootstrap that resamples the seeds and then the posts "
+        "(the same posts for both arms), with a t reference whose degrees of freedom fall when seeds disagree. "
+        "p_bh is Benjamini–Hochberg over every effect of the group shown here, the CI is adjusted to match, "
+        "and an effect is 'supported' only when that CI excludes 0 and the validation split gives the same sign.")
+
+
+# --- one split of one group ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SplitPredictions:
+    """One split's posts and every run's predictions on them, for the runs of one group."""
+
+    posts: pd.DataFrame  # one row per post common to every run: label_index and slice columns
+    preds: dict[tuple[str, int], np.ndarray]  # (variant, seed) -> predicted class index per post
+    labels: tuple[str, ...]  # class names, in class-index order
+
+    @classmethod
+    def from_tables(cls, group: pd.DataFrame, tables: Mapping[str, pd.DataFrame | None],
+                    labels: Iterable[str]) -> SplitPredictions | None:
+        """From `group` (runs: folder, variant, seed) and folder -> split table (post_id,
+        label_index, pred and slice columns; None or absent when the run lacks that split).
+        None when no run of the group has the split."""
+        present = [(row.folder, row.variant, int(row.seed)) for row in group.itertuples()
+                   if tables.get(row.folder) is not None]
+        if not present:
+            return None
+        posts, preds = runs_lib.align({folder: tables[folder] for folder, _, _ in present})
+        return cls(posts, {(variant, seed): preds[folder] for folder, variant, seed in present}, tuple(labels))
+
+    def seeds(self, variant: str) -> list[int]:
+        return sorted(seed for v, seed in self.preds if v == variant)
+
+
+def slicing_note(posts: pd.DataFrame, slicing: str) -> str:
+    """'' for an ordinary slicing; names one whose every slice holds a single gold class (its
+    scores are per-class recalls under another name)."""
+    if slicing == runs_lib.LABEL_SLICE:
+        return "the gold label: each slice is one class, scored by recall"
+    if slicing == OVERALL or slicing not in posts:
+        return ""
+    classes = posts.groupby(posts[slicing].astype(str))["label_index"].nunique()
+    if (classes == 1).all():
+        return "duplicates the label: each slice is one gold class, scored by recall"
+    return ""
+
+
+def _slices(posts: pd.DataFrame, slicings: Iterable[str]):
+    """(slicing, value, mask) for the whole split, then each value of each slicing present."""
+    yield OVERALL, OVERALL, np.ones(len(posts), dtype=bool)
+    for slicing in slicings:
+        if slicing not in posts:
+            continue
+        values = posts[slicing].astype(str)
+        for value in sorted(values.unique()):
+            yield slicing, value, (values == value).to_numpy()
+
+
+def split_estimates(split: SplitPredictions, slicings: Iterable[str] = runs_lib.COMPARISON_SLICES,
+                    metric: str = "macro_f1", n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
+    """Every effect of `CONTRASTS` whose variants are present, on the whole split (all effects)
+    and on every slice (the vs-CE effects), unadjusted. Scores in points (× 100).
+
+    Columns: effect, kind, slicing, slice, metric, n, seeds, delta, se, df, p. One bootstrap draw
+    of posts per slice serves every run (common random numbers), and one draw of seeds per seed
+    count, all from `seed`, so the table is repeatable."""
+    y_all = split.posts["label_index"].to_numpy()
+    keys = list(split.preds)
+    stacked = np.stack([split.preds[k] for k in keys]) if keys else np.zeros((0, len(y_all)), int)
+    rows = []
+    for slicing, value, mask in _slices(split.posts, slicings):
+        y, preds = y_all[mask], stacked[:, mask]
+        if len(y) == 0:
+            continue
+        used = metric if slicing == OVERALL else stats.slice_metric(y, metric)
+        averaged = (list(range(len(split.labels))) if slicing == OVERALL
+                    else stats.slice_labels(y, range(len(split.labels))))
+        y_code, pred_code = stats._encode(averaged, y, preds)
+        post_idx = np.random.default_rng([seed, len(y)]).integers(0, len(y), size=(n_boot, len(y)))
+        point, boot = stats.resampled_scores(y_code, pred_code, used, len(averaged), post_idx)
+        score = {key: (point[i], boot[:, i]) for i, key in enumerate(keys)}
+        for effect, (kind, weights) in CONTRASTS.items():
+            if kind == DESIGN and slicing != OVERALL:
+                continue
+            estimate = _contrast(split, score, weights, len(y), n_boot, seed)
+            if estimate is None:
+                continue
+            rows.append((effect, kind, slicing, value, used, len(y), estimate.seeds, 100 * estimate.delta,
+                         100 * estimate.se, estimate.df, estimate.p))
+    return pd.DataFrame(rows, columns=["effect", "kind", "slicing", "slice", "metric", "n", "seeds", "delta",
+                                       "se", "df", "p"])
+
+
+def _contrast(split: SplitPredictions, score: Mapping, weights: Mapping[str, float], posts: int,
+              n_boot: int, seed: int) -> stats.Estimate | None:
+    """The `stats.Estimate` of one contrast over the seeds every one of its variants has."""
+    if any(v not in {k[0] for k in split.preds} for v in weights):
+        return None
+    seeds = sorted(set.intersection(*(set(split.seeds(v)) for v in weights)))
+    if not seeds:
+        return None
+    point = sum(w * np.array([score[v, s][0] for s in seeds]) for v, w in weights.items())
+    boot = sum(w * np.stack([score[v, s][1] for s in seeds], axis=1) for v, w in weights.items())
+    seed_idx = np.random.default_rng([seed, len(seeds), 1]).integers(0, len(seeds), size=(n_boot, len(seeds)))
+    return stats.contrast_estimate(point, boot, seed_idx, posts)
+
+
+# --- a group: test, validation, family, verdicts ------------------------------------------------
+
+def group_effects(test: SplitPredictions, val: SplitPredictions | None = None,
+                  slicings: Iterable[str] = runs_lib.COMPARISON_SLICES, metric: str = "macro_f1",
+                  n_boot: int = N_BOOT, alpha: float = ALPHA, seed: int = 0, family: str = "") -> pd.DataFrame:
+    """The effects of one group, BH-corrected as one family, replicated on `val`, with verdicts.
+
+    Columns (scores in points): effect, kind, slicing, slice, metric, n, seeds, delta, ci_low,
+    ci_high (FCR-adjusted, at ci_level), p, p_bh, family, family_size, val_delta, val_n (NaN and
+    0 without validation outputs), verdict, reason, small (n < MIN_POSTS), slicing_note."""
+    slicings = list(slicings)
+    table = split_estimates(test, slicings, metric, n_boot, seed)
+    key = ["effect", "slicing", "slice"]
+    if val is not None:
+        replicate = split_estimates(val, slicings, metric, n_boot, seed)[[*key, "delta", "n"]]
+        table = table.merge(replicate.rename(columns={"delta": "val_delta", "n": "val_n"}), on=key, how="left")
+    else:
+        table = table.assign(val_delta=np.nan, val_n=0)
+    table["val_n"] = table["val_n"].fillna(0).astype(int)
+    table["p_bh"] = stats.bh_adjust(table["p"].to_numpy())
+    level = stats.fcr_level(table["p_bh"], alpha)
+    bounds = [_interval(row, level) for row in table.itertuples()]
+    table["ci_low"], table["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    table["ci_level"] = level
+    table["family"], table["family_size"] = family, len(table)
+    table["small"] = table["n"] < MIN_POSTS
+    table["slicing_note"] = [slicing_note(test.posts, s) for s in table["slicing"]]
+    verdicts = [verdict(row, alpha) for row in table.itertuples()]
+    table["verdict"], table["reason"] = [v for v, _ in verdicts], [r for _, r in verdicts]
+    return table
+
+
+def _interval(row, level: float) -> tuple[float, float]:
+    """The row's CI at `level`, clipped to the values the contrast can take (±100 points for a
+    difference of two scores, ±200 for the interaction): with 2 degrees of freedom a t interval
+    can reach past them."""
+    low, high = stats.Estimate(row.delta, row.se, row.df, row.seeds, row.n).interval(level)
+    bound = 50 * sum(abs(w) for w in CONTRASTS[row.effect][1].values())
+    return max(low, -bound), min(high, bound)
+
+
+def verdict(row, alpha: float = ALPHA) -> tuple[str, str]:
+    """(verdict, reason) of one effect row (needs delta, p_bh, seeds, n, val_delta, val_n)."""
+    problems = []
+    if row.seeds < 2:
+        problems.append("one seed: seed variation cannot be estimated")
+    if row.n < MIN_POSTS:
+        problems.append(f"n = {int(row.n)} < {MIN_POSTS} posts")
+    significant = not problems and row.p_bh <= alpha
+    if not problems and not significant:
+        problems.append("corrected CI covers 0")
+    if pd.isna(row.val_delta):
+        problems.append("no validation outputs")
+        return INCONCLUSIVE, "; ".join(problems)
+    if not significant:
+        return INCONCLUSIVE, "; ".join(problems)
+    if np.sign(row.val_delta) == np.sign(row.delta):
+        return SUPPORTED, f"corrected CI excludes 0; validation Δ {row.val_delta:+.1f} agrees"
+    return NOT_REPLICATED, f"validation Δ {row.val_delta:+.1f} does not share the sign of the test Δ"
+
+
+# --- every group of a runs table ----------------------------------------------------------------
+
+TableLoader = Callable[[str, str], pd.DataFrame | None]  # (folder, split) -> split table or None
+
+
+def effects_table(runs: pd.DataFrame, load: TableLoader = runs_lib.load_split_table,
+                  slicings: Iterable[str] = runs_lib.COMPARISON_SLICES, metric: str = "macro_f1",
+                  n_boot: int = N_BOOT, alpha: float = ALPHA, seed: int = 0) -> pd.DataFrame:
+    """One tidy frame of every group × effect × slice of the usable `runs` (`COLUMNS`).
+
+    `load(folder, "test" | "val")` gives a run's split table (`runs.load_split_table`: post_id,
+    label_index, pred, slice columns, p_<class> columns) or None when the run has no outputs for
+    that split; the dashboard passes a cached loader. Each group is one BH family."""
+    frames = []
+    for key, group in runs_lib.groups(runs_lib.usable(runs)):
+        group = group.sort_values("seed")
+        test_tables = {f: load(f, "test") for f in group["folder"]}
+        labels = runs_lib.class_names(next(t for t in test_tables.values() if t is not None))
+        test = SplitPredictions.from_tables(group, test_tables, labels)
+        val = SplitPredictions.from_tables(group, {f: load(f, "val") for f in group["folder"]}, labels)
+        frame = group_effects(test, val, slicings, metric, n_boot, alpha, seed, family=runs_lib.group_name(key))
+        frames.append(frame.assign(**dict(zip(runs_lib.GROUP_COLUMNS, key))))
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def slice_scores(split: SplitPredictions, slicing: str, metric: str = "macro_f1") -> pd.DataFrame:
+    """Each variant's score per slice value of `slicing` (and on the whole split), mean and std
+    over seeds, in points; the score is recall on a slice of one gold class (`metric` says).
+    Columns: variant, slice, n, metric, score, std."""
+    y = split.posts["label_index"].to_numpy()
+    classes = list(range(len(split.labels)))
+    rows = []
+    for variant in (v for v in runs_lib.VARIANTS if split.seeds(v)):
+        per_seed = pd.concat([stats.per_slice_scores(y, split.preds[variant, s], split.posts[slicing].astype(str),
+                                                     classes) for s in split.seeds(variant)])
+        for value, part in per_seed.groupby("slice", sort=False):
+            used = metric if value == stats.ALL else part["metric"].iloc[0]
+            column = "macro_f1" if used == "macro_f1" else "accuracy"
+            mean, std = stats.summarise_over_seeds(100 * part[column])
+            rows.append((variant, value, int(part["n"].iloc[0]), used, mean, std))
+    return pd.DataFrame(rows, columns=["variant", "slice", "n", "metric", "score", "std"])
+
+
+# --- words ---------------------------------------------------------------------------------------
+
+def family_caption(frame: pd.DataFrame) -> str:
+    """'BH family: the 39 effects of SynthPosts · sarcasm · attention (…); CIs at 99.9 %.'"""
+    if frame.empty:
+        return ""
+    row = frame.iloc[0]
+    return (f"BH family: the {int(row.family_size)} effects of {row.family} (every variant × slice, and the "
+            f"2 × 2 effects); CIs are FCR-adjusted to {100 * row.ci_level:.2f} %.")
+
+
+def finding(row) -> str:
+    """A supported effect as a sentence; refuses any other verdict (only supported effects are
+    phrased as findings)."""
+    if row.verdict != SUPPORTED:
+        raise ValueError(f"only supported effects are findings; this one is {row.verdict!r}")
+    where = "all posts" if row.slicing == OVERALL else f"posts with {row.slicing} = {row.slice}"
+    what = f"{row.effect} (vs CE)" if row.kind == VS_CE else f"the {row.effect} effect"
+    direction = "raises" if row.delta > 0 else "lowers"
+    return (f"{what} {direction} {stats.METRIC_NAMES.get(row.metric, row.metric)} on {where} by "
+            f"{abs(row.delta):.1f} points (CI {row.ci_low:+.1f} to {row.ci_high:+.1f}, n = {row.n}; "
+            f"validation {row.val_delta:+.1f}).")
