@@ -1,12 +1,11 @@
-"""mmaux dashboard, home page: every checkpoint and how ITC and ITM change its scores."""
+"""mmaux dashboard, home page: which auxiliary loss helps which posts, with a verdict per effect."""
 import pandas as pd
 import streamlit as st
 
 from mmaux import figures, ui
+from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
-from mmaux.checkpoint import CheckpointError
-
-N_BOOT = 500  # bootstrap resamples per test: enough for a stable 95% CI, cheap to recompute
+from mmaux.analysis import stats
 
 ABOUT = """
 **ITC** (image-text contrastive): text and image are projected into one space, and each post's
@@ -19,68 +18,102 @@ so each loss's *main effect* and their *interaction* can be estimated.
 (text only, image only, both agreeing, both conflicting) are known for every post, so scores can
 be broken down by what the model had to use.
 """
+VERDICT_HELP = (f"**{effects.SUPPORTED}**: the corrected test CI excludes 0 and the validation split gives the same "
+                f"sign. **{effects.NOT_REPLICATED}**: the test CI excludes 0 but the validation split disagrees. "
+                f"**{effects.INCONCLUSIVE}**: anything else (the reason column says what).")
+EFFECT_COLUMNS = {"effect": "effect", "slice": "slice", "n": "n", "metric": "metric", "delta": "Δ (points)",
+                  "ci_low": "CI low", "ci_high": "CI high", "p": "p", "p_bh": "p (BH)", "val_delta": "Δ val",
+                  "verdict": "verdict", "reason": "reason"}
+NUMBER_FORMATS = {"Δ (points)": "%+.2f", "CI low": "%+.2f", "CI high": "%+.2f", "p": "%.3f", "p (BH)": "%.3f",
+                  "Δ val": "%+.2f"}
 
 
-@st.cache_data(show_spinner="Comparing the loss variants…", max_entries=32)
-def compare(group: pd.DataFrame, stamps: tuple) -> runs_lib.GroupComparison | None:
-    """The group's comparison, cached until one of its checkpoints changes (`stamps`)."""
-    try:
-        tables = {folder: ui.test_table(folder) for folder in group["folder"]}
-    except (CheckpointError, OSError, ValueError):
-        return None
-    return runs_lib.compare_group(group, tables, n_boot=N_BOOT)
+def effect_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Effect rows as shown: the columns of EFFECT_COLUMNS, small slices marked in `n`."""
+    shown = frame.assign(n=frame["n"].astype(str) + frame["small"].map({True: " ⚠ < 30", False: ""}),
+                         metric=frame["metric"].map(stats.METRIC_NAMES).fillna(frame["metric"]))
+    return shown[list(EFFECT_COLUMNS)].rename(columns=EFFECT_COLUMNS)
 
 
-def variant_table(group: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std over seeds per variant, with the seed-paired difference from CE."""
-    tests = runs_lib.seed_tests(group)[["variant", "diff", "p"]]
-    table = runs_lib.seed_summary(group).merge(tests, how="left", on="variant")
-    return table[["variant", "seeds", "macro_f1", "accuracy", "weighted_f1", "diff", "p"]].rename(columns={
-        "macro_f1": "macro-F1", "weighted_f1": "weighted-F1", "diff": "Δ macro-F1 vs CE", "p": "p (paired t, seeds)"})
+def effect_table(frame: pd.DataFrame, key: str) -> None:
+    st.dataframe(effect_rows(frame), hide_index=True, key=key,
+                 column_config={c: st.column_config.NumberColumn(format=f) for c, f in NUMBER_FORMATS.items()})
 
 
-def show_group(key: tuple, group: pd.DataFrame) -> None:
+def show_findings(frames: dict[tuple, pd.DataFrame]) -> None:
+    """Only supported effects are phrased as findings; otherwise say why there are none."""
+    st.subheader("Findings")
+    every = pd.concat(frames.values(), ignore_index=True) if frames else pd.DataFrame(columns=effects.COLUMNS)
+    supported = every[every["verdict"] == effects.SUPPORTED]
+    if len(supported):
+        for row in supported.itertuples():
+            st.success(f"**{row.family}**: {effects.finding(row)}")
+    else:
+        counts = every["verdict"].value_counts()
+        reasons = every["reason"].value_counts().head(3)
+        st.info(f"No effect is supported yet. Of {len(every)} effects: "
+                + ", ".join(f"{counts.get(v, 0)} {v}" for v in effects.VERDICTS) + ". Most common reasons: "
+                + "; ".join(f"{reason} ({n})" for reason, n in reasons.items()) + ".")
+    st.caption(effects.HELP + " " + VERDICT_HELP)
+
+
+def variant_table(group: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over seeds per variant, with its effect on all posts (Δ vs CE) and verdict."""
+    overall = frame[(frame["kind"] == effects.VS_CE) & (frame["slicing"] == effects.OVERALL)]
+    overall = overall.rename(columns={"effect": "variant"})[["variant", "delta", "ci_low", "ci_high", "p_bh", "verdict"]]
+    table = runs_lib.seed_summary(group).merge(overall, how="left", on="variant")
+    return table[["variant", "seeds", "macro_f1", "accuracy", "weighted_f1", "delta", "ci_low", "ci_high", "p_bh",
+                  "verdict"]].rename(columns={"macro_f1": "macro-F1", "weighted_f1": "weighted-F1",
+                                              "delta": "Δ macro-F1 vs CE", "ci_low": "CI low", "ci_high": "CI high",
+                                              "p_bh": "p (BH)"})
+
+
+def show_group(key: tuple, group: pd.DataFrame, frame: pd.DataFrame | None) -> None:
     st.subheader(runs_lib.group_name(key))
-    st.dataframe(variant_table(group), hide_index=True, column_config={
-        "Δ macro-F1 vs CE": st.column_config.NumberColumn(format="%+.1f"),
-        "p (paired t, seeds)": st.column_config.NumberColumn(format="%.3f")})
-    result = compare(group, tuple(runs_lib.checkpoint_stamp(f) for f in group["folder"]))
-    if result is None:
-        st.warning("Some test outputs of this group cannot be read (see the Predictions page for which); "
-                   "the comparison is skipped.")
+    if frame is None:
+        st.dataframe(runs_lib.seed_summary(group), hide_index=True)
         return
+    st.dataframe(variant_table(group, frame), hide_index=True, column_config={
+        "Δ macro-F1 vs CE": st.column_config.NumberColumn(format="%+.2f"),
+        "CI low": st.column_config.NumberColumn(format="%+.2f"), "CI high": st.column_config.NumberColumn(format="%+.2f"),
+        "p (BH)": st.column_config.NumberColumn(format="%.3f")})
+    st.caption(effects.family_caption(frame))
     left, right = st.columns([2, 3])
     with left:
-        st.markdown(f"**2 × 2 design** ({result.n_posts} test posts; seeds: "
-                    + ", ".join(f"{v} {n}" for v, n in result.seeds.items()) + ")")
-        if result.effects.empty:
-            st.info("The main effects need all four variants (CE, +ITC, +ITM, +ITC+ITM) in this group.")
+        design = frame[frame["kind"] == effects.DESIGN]
+        st.markdown(f"**2 × 2 design** (seeds paired: {int(design['seeds'].max()) if len(design) else 0})")
+        if design.empty:
+            st.info("The main effects need all four variants (CE, +ITC, +ITM, +ITC+ITM) with common seeds.")
         else:
-            st.plotly_chart(figures.effects_chart(result.effects), key=f"effects-{key}")
-            st.dataframe(result.effects.round(3), hide_index=True)
-            st.caption("Effects on macro-F1 in points; 95% CIs and p from a bootstrap over test posts and seeds.")
+            st.plotly_chart(figures.effects_forest(design), key=f"effects-{key}")
+            effect_table(design, f"design-{key}")
     with right:
-        show_slices(key, result)
+        show_slices(key, group, frame)
+    if st.button("See the posts behind these effects →", key=f"posts-{key}"):
+        st.session_state[ui.SELECTED_KEY] = runs_lib.default_comparison(group)
+        st.switch_page("pages/1_Predictions.py")
 
 
-def show_slices(key: tuple, result: runs_lib.GroupComparison) -> None:
-    if not result.slice_scores:
+def show_slices(key: tuple, group: pd.DataFrame, frame: pd.DataFrame) -> None:
+    slicings = [s for s in frame["slicing"].unique() if s != effects.OVERALL]
+    if not slicings:
         st.info("These test posts carry no slice columns.")
         return
-    tabs = st.tabs([f"by {c}" for c in result.slice_scores])
-    for tab, (column, scores) in zip(tabs, result.slice_scores.items()):
+    tables = {f: ui.test_table(f) for f in group["folder"]}
+    split = effects.SplitPredictions.from_tables(group, tables, runs_lib.class_names(next(iter(tables.values()))))
+    for tab, slicing in zip(st.tabs([f"by {s}" for s in slicings]), slicings):
         with tab:
-            st.plotly_chart(figures.slice_bars(scores, column), key=f"slices-{key}-{column}")
-            differences = result.slice_differences[column]
-            if not differences.empty:
-                st.dataframe(differences[["variant", "slice", "n", "diff", "ci_low", "ci_high", "p", "p_bh"]].round(3),
-                             hide_index=True)
-                st.caption("Δ macro-F1 vs CE (points) per slice: paired bootstrap over (post, seed) pairs; "
-                           "p_bh is Benjamini–Hochberg-adjusted across the slices of each variant.")
+            rows = frame[(frame["slicing"] == slicing)]
+            note = rows["slicing_note"].iloc[0]
+            if note:
+                st.caption(f"**{slicing}** {note}.")
+            st.plotly_chart(figures.slice_bars(effects.slice_scores(split, slicing), slicing),
+                            key=f"slices-{key}-{slicing}")
+            effect_table(rows, f"slices-table-{key}-{slicing}")
 
 
-ui.page_header("Checkpoints", "Every checkpoint found, grouped by dataset · task · architecture: scores per loss "
-                              "variant over seeds, the ITC × ITM design, and scores per slice of the test posts.")
+ui.page_header("Checkpoints", "Which auxiliary loss helps which kind of post: every effect with its corrected CI and "
+                              "a verdict, then scores per loss variant over seeds, the ITC × ITM design and the slices.")
 with st.expander("What are ITC, ITM and SynthPosts?"):
     st.markdown(ABOUT)
 runs = ui.sidebar_runs()
@@ -90,6 +123,8 @@ if not broken.empty:
     st.dataframe(broken[["folder", "error"]], hide_index=True)
 usable = runs_lib.usable(runs)
 st.markdown(f"**{len(usable)} checkpoints** in {usable.groupby(runs_lib.GROUP_COLUMNS).ngroups} group(s).")
+found = {key: ui.group_effects(group) for key, group in runs_lib.groups(usable)}
+show_findings({key: frame for key, frame in found.items() if frame is not None})
 for key, group in runs_lib.groups(usable):
-    show_group(key, group)
+    show_group(key, group, found[key])
 ui.footer()

@@ -68,6 +68,35 @@ def reliability(curves: Mapping[str, pd.DataFrame], x_title: str) -> go.Figure:
     return fig
 
 
+def calibration(curves: Mapping[str, pd.DataFrame], eces: Mapping[str, float]) -> go.Figure:
+    """The classifier's reliability diagram: accuracy against confidence per bin, one line per
+    checkpoint (its ECE in the legend), the diagonal = perfectly calibrated."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"),
+                             name="calibrated", hoverinfo="skip"))
+    for name, curve in curves.items():
+        shown = curve[curve["count"] > 0]
+        fig.add_trace(go.Scatter(x=shown["mean_confidence"], y=shown["accuracy"], mode="lines+markers",
+                                 name=f"{name} (ECE {eces[name]:.3f})", customdata=shown["count"],
+                                 hovertemplate="confidence %{x:.2f}: %{y:.2f} right (n=%{customdata})"))
+    fig.update_layout(height=HEIGHT, margin=dict(t=10, b=10), xaxis_title="confidence (P of the predicted class)",
+                      yaxis_title="share classified right", xaxis_range=[0, 1], yaxis_range=[0, 1.02],
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def accuracy_by_score(tables: Mapping[str, pd.DataFrame], x_title: str) -> go.Figure:
+    """Share classified right per bin of another score (tables: mean_score, accuracy, count), one
+    line per checkpoint. No diagonal: the score is not a probability of being right."""
+    fig = go.Figure()
+    for name, table in tables.items():
+        fig.add_trace(go.Scatter(x=table["mean_score"], y=table["accuracy"], mode="lines+markers", name=name,
+                                 customdata=table["count"], hovertemplate="%{y:.2f} right (n=%{customdata})"))
+    fig.update_layout(height=HEIGHT, margin=dict(t=10, b=10), xaxis_title=x_title, yaxis_title="share classified right",
+                      yaxis_range=[0, 1.02], legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
 # --- embedding maps -----------------------------------------------------------------------------
 
 def embedding_maps(panels: Mapping[str, pd.DataFrame], colour: str, lines: bool, highlight: str | None) -> go.Figure:
@@ -169,11 +198,13 @@ def slice_bars(scores: pd.DataFrame, slice_title: str) -> go.Figure:
     """Grouped bars of macro-F1 per slice value, one bar per variant, ± std over seeds.
     `scores` is `runs.slice_scores` output (variant, slice, n, macro_f1, std)."""
     frame = scores.assign(slice=scores["slice"].astype(str) + " (n=" + scores["n"].astype(str) + ")")
-    fig = go.Figure([go.Bar(x=part["slice"], y=part["macro_f1"], name=variant, marker_color=VARIANT_COLORS.get(variant),
+    column = "score" if "score" in frame else "macro_f1"  # effects.slice_scores: recall on one-class slices
+    fig = go.Figure([go.Bar(x=part["slice"], y=part[column], name=variant, marker_color=VARIANT_COLORS.get(variant),
                             error_y=dict(type="data", array=part["std"]))
                      for variant, part in frame.groupby("variant", sort=False)])
     fig.update_layout(barmode="group", height=HEIGHT, margin=dict(t=30, b=10), xaxis_title=slice_title,
-                      yaxis_title="macro-F1 (points)")
+                      yaxis_title="macro-F1 (recall on one-class slices), points" if column == "score"
+                      else "macro-F1 (points)")
     return fig
 
 
@@ -187,6 +218,25 @@ def effects_chart(effects: pd.DataFrame) -> go.Figure:
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
     fig.update_layout(height=200, margin=dict(t=10, b=10), xaxis_title="effect on macro-F1 (points)",
                       yaxis=dict(autorange="reversed"))
+    return fig
+
+
+VERDICT_COLOURS = {"supported": "#2ca02c", "not replicated": "#ff7f0e", "inconclusive": "#7f7f7f"}
+
+
+def effects_forest(effects: pd.DataFrame) -> go.Figure:
+    """Forest plot of `effects.effects_table` rows: Δ with its corrected CI, one row per effect ·
+    slice, coloured by verdict, zero marked."""
+    names = effects["effect"] + np.where(effects["slice"] == "all", "", " · " + effects["slice"].astype(str))
+    fig = go.Figure([go.Scatter(
+        x=part["delta"], y=names[part.index], mode="markers", name=verdict,
+        marker=dict(size=9, color=VERDICT_COLOURS.get(verdict, "#1f77b4")),
+        error_x=dict(type="data", symmetric=False, array=part["ci_high"] - part["delta"],
+                     arrayminus=part["delta"] - part["ci_low"]))
+        for verdict, part in effects.groupby("verdict", sort=False)])
+    fig.add_vline(x=0, line_dash="dot", line_color="grey")
+    fig.update_layout(height=120 + 22 * len(effects), margin=dict(t=10, b=10), xaxis_title="Δ (points)",
+                      yaxis=dict(autorange="reversed"), legend_title_text="verdict")
     return fig
 
 

@@ -34,6 +34,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
 from mmaux.checkpoint import CheckpointError, read_outputs
 from mmaux.data.images import ImageLoadError, load_image
@@ -238,6 +239,36 @@ def test_tables(folders: Sequence[str]) -> dict[str, pd.DataFrame]:
     if bar is not None:
         bar.empty()
     return tables
+
+
+@st.cache_data(show_spinner="Reading validation outputs…", max_entries=64)
+def _val_table(folder: str, stamp: tuple) -> pd.DataFrame | None:
+    return runs_lib.load_split_table(folder, "val")
+
+
+def split_table(folder: str, split: str) -> pd.DataFrame | None:
+    """`test_table` for split "test"; for "val" the validation outputs joined with the validation
+    posts, or None when the checkpoint has none (`runs_lib.load_split_table`)."""
+    if split == "test":
+        return test_table(folder)
+    return _val_table(str(folder), runs_lib.checkpoint_stamp(folder))
+
+
+@st.cache_data(show_spinner="Estimating the effects (bootstrap over seeds and posts)…", max_entries=32)
+def _group_effects(group: pd.DataFrame, stamps: tuple) -> pd.DataFrame:
+    return effects.effects_table(group, split_table)
+
+
+def group_effects(group: pd.DataFrame) -> pd.DataFrame | None:
+    """`effects.effects_table` of one group's runs (every variant × slice, one BH family, with
+    verdicts), cached until one of its checkpoints changes; None, with a warning, when some of
+    its outputs cannot be read."""
+    try:
+        return _group_effects(group, tuple(runs_lib.checkpoint_stamp(f) for f in group["folder"]))
+    except (CheckpointError, OSError, ValueError) as err:
+        name = runs_lib.group_name(tuple(group[runs_lib.GROUP_COLUMNS].iloc[0]))
+        st.warning(f"The effects of {name} cannot be estimated: {err}")
+        return None
 
 
 @functools.lru_cache(maxsize=8192)

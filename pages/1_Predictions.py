@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from mmaux import figures, ui
+from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis import stats
 
@@ -62,13 +63,49 @@ def show_table(posts: pd.DataFrame, tables, names) -> pd.DataFrame:
 
 
 def show_counts(posts, preds, baseline, variant, column, names) -> None:
-    """Fixed and broken posts per slice with McNemar's test, BH-adjusted across slices."""
+    """Posts the variant fixed and broke relative to the baseline, per slice: these two runs only."""
     groups = posts[column].astype(str).to_numpy() if column else None
     table = stats.fixed_broken(posts["label_index"], preds[baseline], preds[variant], groups)
     st.markdown(f"**{names[variant]}** vs **{names[baseline]}**: posts fixed and broken"
                 + (f" per {column}" if column else ""))
-    st.dataframe(table.round(4), hide_index=True)
-    st.caption("p: McNemar's test on the discordant posts (exact below 25); p_bh: Benjamini–Hochberg across slices.")
+    st.dataframe(table, hide_index=True)
+    st.caption("Counts for these two runs only. Whether the variant helps is estimated over every seed below.")
+
+
+def show_effects(runs: pd.DataFrame, baseline: str, variant: str, column: str | None) -> None:
+    """The effect of the compared variant against CE in its group, on every seed (the estimate,
+    family and verdicts of the home page), for the chosen slicing."""
+    usable = runs_lib.usable(runs)
+    by_folder = usable.set_index("folder")
+    chosen = [f for f in (variant, baseline) if by_folder.loc[f, "variant"] != runs_lib.BASELINE]
+    if not chosen:
+        st.info("Both checkpoints are CE runs: there is no auxiliary-loss effect to show.")
+        return
+    row = by_folder.loc[chosen[0]]
+    key = tuple(row[runs_lib.GROUP_COLUMNS])
+    frame = ui.group_effects(usable[(usable[runs_lib.GROUP_COLUMNS] == list(key)).all(axis=1)].reset_index(drop=True))
+    if frame is None:
+        return
+    rows = frame[(frame["effect"] == row["variant"]) & frame["slicing"].isin([effects.OVERALL, column])]
+    st.markdown(f"**Effect of {row['variant']} vs CE** in {runs_lib.group_name(key)}, over all seeds"
+                + (f", per {column}" if column else ""))
+    if column and column not in set(frame["slicing"]):
+        st.caption(f"Effects are estimated per {', '.join(s for s in frame['slicing'].unique() if s != effects.OVERALL)}; "
+                   f"{column} is not among them, so only the whole test set is shown.")
+    if rows.empty:
+        st.info(f"{row['variant']} and CE share no seed in this group: no effect can be estimated.")
+        return
+    shown = rows.assign(n=rows["n"].astype(str) + rows["small"].map({True: " ⚠ < 30", False: ""}),
+                        metric=rows["metric"].map(stats.METRIC_NAMES).fillna(rows["metric"]))
+    st.dataframe(shown[["slice", "n", "metric", "delta", "ci_low", "ci_high", "p_bh", "val_delta", "verdict", "reason"]],
+                 hide_index=True, column_config={
+                     "delta": st.column_config.NumberColumn("Δ (points)", format="%+.2f"),
+                     "ci_low": st.column_config.NumberColumn("CI low", format="%+.2f"),
+                     "ci_high": st.column_config.NumberColumn("CI high", format="%+.2f"),
+                     "p_bh": st.column_config.NumberColumn("p (BH)", format="%.3f"),
+                     "val_delta": st.column_config.NumberColumn("Δ val", format="%+.2f")})
+    note = rows["slicing_note"].iloc[-1]
+    st.caption(effects.family_caption(frame) + (f" {column} {note}." if column and note else "") + " " + effects.HELP)
 
 
 def show_detail(posts: pd.DataFrame, shown: pd.DataFrame, tables, names, classes) -> None:
@@ -120,6 +157,7 @@ shown = show_table(posts[mask], tables, names)
 left, right = st.columns([2, 3])
 with left:
     show_counts(posts, preds, baseline, variant, column, names)
+    show_effects(runs, baseline, variant, column)
 with right:
     st.markdown(f"**Confusion matrices** ({int(in_slice.sum())} posts of the chosen slice and labels)")
     st.plotly_chart(figures.confusion_grid(posts.loc[in_slice, "label_index"],

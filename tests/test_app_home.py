@@ -1,10 +1,15 @@
 """The home page (app.py) on the shipped checkpoints, an empty root and a broken checkpoint."""
 import os
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from apptest_support import checkpoint_root, empty_root, page, texts
+from mmaux.analysis import effects, runs
+from mmaux.ui import SELECTED_KEY
 
 
 @pytest.fixture(scope="module")
@@ -12,21 +17,52 @@ def root():
     return checkpoint_root()
 
 
-def test_home_shows_scores_effects_and_slices(root, monkeypatch):
+@pytest.fixture(scope="module")
+def expected(root):
+    """The effects the page must show, from the library directly (same procedure, same seeds)."""
+    table = runs.discover_runs(root.split(os.pathsep))
+    return effects.effects_table(table)
+
+
+def test_home_shows_findings_verdicts_and_the_family(root, expected, monkeypatch):
     at = page("app.py", root, monkeypatch).run()
     assert not at.exception
     frames = [df.value for df in at.dataframe]
     summaries = [f for f in frames if "macro-F1" in f.columns]
-    assert summaries and all(len(f) for f in summaries)
+    assert len(summaries) == expected["family"].nunique()
     assert all("±" in value for f in summaries for value in f["macro-F1"])
-    effects = [f for f in frames if "effect" in f.columns]
-    for table in effects:
-        assert list(table["effect"]) == ["ITC", "ITM", "ITC×ITM"]
-        assert np.isfinite(table[["estimate", "ci_low", "ci_high", "p"]].to_numpy(float)).all()
-    differences = [f for f in frames if "p_bh" in f.columns]
-    assert differences and all(((f["p_bh"] >= f["p"] - 1e-12) | f["p"].isna()).all() for f in differences)
+    # the variant tables show each variant's effect on all posts, as effects_table computes it
+    overall = expected[(expected["kind"] == effects.VS_CE) & (expected["slicing"] == effects.OVERALL)]
+    shown = pd.concat([f.dropna(subset=["verdict"]) for f in summaries], ignore_index=True)
+    np.testing.assert_allclose(shown["Δ macro-F1 vs CE"], overall["delta"])
+    np.testing.assert_allclose(shown[["CI low", "CI high", "p (BH)"]], overall[["ci_low", "ci_high", "p_bh"]])
+    assert list(shown["verdict"]) == list(overall["verdict"])
+    # every other effect (2 × 2, per slice) is in an effect table once, with its verdict word
+    rows = pd.concat([f for f in frames if "verdict" in f.columns and "effect" in f.columns], ignore_index=True)
+    assert len(rows) + len(overall) == len(expected) and set(rows["verdict"]) <= set(effects.VERDICTS)
+    assert (rows["p (BH)"].to_numpy() >= rows["p"].to_numpy() - 1e-12).all()
+    captions = texts(at.caption)
+    for family, size in expected.drop_duplicates("family")[["family", "family_size"]].itertuples(index=False):
+        assert f"BH family: the {size} effects of {family}" in captions
+    assert "two-level bootstrap that resamples the seeds and then the posts" in captions
+    # findings: only supported effects are phrased as findings
+    supported = expected[expected["verdict"] == effects.SUPPORTED]
+    assert len(at.success) == len(supported)
+    if supported.empty:
+        assert "No effect is supported yet" in texts(at.info)
+    if not any((Path(f) / runs.SPLIT_OUTPUTS["val"]).exists() for f in runs.discover_runs([root])["folder"]):
+        assert (rows["verdict"] == effects.INCONCLUSIVE).all()
+        assert rows["reason"].str.contains("no validation outputs").all()
     assert len(at.get("plotly_chart")) >= 2
-    assert "OpenMoji" in texts(at.caption) and "synthetic test bed" in texts(at.caption)
+    assert "OpenMoji" in captions and "synthetic test bed" in captions
+
+
+def test_posts_button_opens_predictions_on_the_group(root, monkeypatch):
+    at = page("app.py", root, monkeypatch).run()
+    at.button[0].click().run()
+    assert not at.exception
+    first_group = runs.groups(runs.usable(runs.discover_runs(root.split(os.pathsep))))[0][1]
+    assert at.session_state[SELECTED_KEY] == runs.default_comparison(first_group)
 
 
 def test_home_with_empty_root_says_so(tmp_path, monkeypatch):

@@ -1,7 +1,12 @@
 """The Predictions page: side-by-side table, flip filters, counts, confusion matrices, detail."""
+import os
+
+import numpy as np
 import pytest
 
 from apptest_support import checkpoint_root, empty_root, page, texts
+from mmaux.analysis import effects, runs
+from mmaux.ui import SELECTED_KEY
 
 PAGE = "pages/1_Predictions.py"
 
@@ -26,6 +31,7 @@ def test_default_comparison_shows_posts_counts_and_confusion(root, monkeypatch):
     assert table[checkpoint_columns[0]].str.match(r"^[✓✗] \S+ \d\.\d\d$").all()
     counts = next(df.value for df in at.dataframe if "fixed" in df.value.columns)
     assert counts["group"].iloc[-1] == "all" and counts["n"].iloc[-1] > 0
+    assert list(counts.columns) == ["group", "n", "fixed", "broken", "net"]  # counts: no per-run test
     assert len(at.get("plotly_chart")) == 2  # confusion matrices, detail probabilities
     assert "OpenMoji" in texts(at.caption)
 
@@ -42,6 +48,26 @@ def test_fixed_filter_shows_only_posts_the_variant_fixed(root, monkeypatch):
     assert len(table) == min(100, int(counts.loc["all", "fixed"]))  # as many rows as fixed posts
     if len(table):
         assert (table[baseline].str.startswith("✗") & table[variant].str.startswith("✓")).all()
+
+
+def test_effect_of_the_variant_is_the_home_pages(root, monkeypatch):
+    """The compared variant's effect vs CE over all seeds, per slice, with the home page's
+    numbers and verdicts (one procedure, one family)."""
+    at = page(PAGE, root, monkeypatch).run()
+    at = next(s for s in at.selectbox if s.label == "Slice by").select("evidence").run()
+    assert not at.exception
+    shown = next(df.value for df in at.dataframe if "verdict" in df.value.columns)
+    folders = at.session_state[SELECTED_KEY]
+    table = runs.discover_runs(root.split(os.pathsep))
+    variant_folder = next(s for s in at.selectbox if s.label == "Compared with").value
+    row = table.set_index("folder").loc[variant_folder]
+    group = runs.usable(table)[(runs.usable(table)[runs.GROUP_COLUMNS] == list(row[runs.GROUP_COLUMNS])).all(axis=1)]
+    expected = effects.effects_table(group)
+    expected = expected[(expected["effect"] == row["variant"]) & expected["slicing"].isin(["all", "evidence"])]
+    assert list(shown["slice"]) == list(expected["slice"]) and len(folders) >= 2
+    np.testing.assert_allclose(shown[["delta", "ci_low", "ci_high", "p_bh"]], expected[["delta", "ci_low", "ci_high", "p_bh"]])
+    assert list(shown["verdict"]) == list(expected["verdict"])
+    assert f"BH family: the {expected['family_size'].iloc[0]} effects of" in texts(at.caption)
 
 
 def test_post_from_query_param_opens_its_detail(root, monkeypatch):
