@@ -1,69 +1,130 @@
-"""The README's table of the shipped checkpoints, generated from their metrics and test outputs.
+"""The README's results tables, generated from the checkpoints by the procedure the dashboard uses.
 
-Per task × architecture × loss variant: test macro-F1 mean ± std over seeds, the difference from
-the CE baseline with two p-values (paired t-test across seeds; paired bootstrap over test posts
-with seeds pooled), then the 2 × 2 analysis (main effects of ITC and ITM, their interaction).
+Reads every checkpoint under MMAUX_CHECKPOINTS (os.pathsep-separated; default checkpoints/) or
+--root, and prints in markdown:
+1. per group (dataset · task · architecture) × loss variant: seeds and test scores, mean ± std;
+2. one row per group × effect × slice (`mmaux.analysis.effects.effects_table`): Δ in points,
+   its CI (two-level seeds × posts bootstrap, FCR-adjusted for the group's BH family), p after
+   Benjamini–Hochberg, the validation Δ and the verdict word.
+With --readme, also rewrites the block between the README's checkpoint-table markers.
 
-    python bench/checkpoint_table.py [--root checkpoints]
+    python bench/checkpoint_table.py [--root DIR] [--readme] [--n-boot 1000]
 """
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 
+from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
-from mmaux.analysis.stats import ALL
-from mmaux.paths import DEFAULT_CHECKPOINTS
+from mmaux.analysis.stats import METRIC_NAMES
+from mmaux.paths import DEFAULT_CHECKPOINTS, REPO_ROOT
+
+README = REPO_ROOT / "README.md"
+BEGIN, END = "<!-- checkpoint-table:begin -->", "<!-- checkpoint-table:end -->"
 
 
-def _fmt(value, digits=1):
-    return "" if pd.isna(value) else f"{value:+.{digits}f}" if digits == 1 else f"{value:.{digits}f}"
+def default_roots() -> list[str]:
+    return [r for r in os.environ.get("MMAUX_CHECKPOINTS", "").split(os.pathsep) if r] or [str(DEFAULT_CHECKPOINTS)]
 
 
-def group_rows(group: pd.DataFrame, summary: pd.DataFrame, tests: pd.DataFrame):
-    """Markdown rows of one group, and its 2 × 2 effects."""
-    tables = {f: runs_lib.load_test_table(f) for f in group["folder"]}
-    comparison = runs_lib.compare_group(group, tables, n_boot=1000, slices=("evidence",))
-    overall = comparison.slice_differences.get("evidence", pd.DataFrame())
-    overall = overall[overall["slice"] == ALL].set_index("variant") if len(overall) else overall
-    rows = []
-    for row in summary.itertuples():
-        test = tests[tests["variant"] == row.variant]
-        diff = p_seed = p_boot = ""
-        if len(test):
-            diff, p_seed = _fmt(test["diff"].iloc[0]), _fmt(test["p"].iloc[0], 3)
-            p_boot = _fmt(overall.loc[row.variant, "p"], 3) if row.variant in overall.index else ""
-        rows.append(f"| {row.task} | {row.architecture} | {row.variant} | {row.seeds} | {row.macro_f1} | "
-                    f"{row.accuracy} | {diff} | {p_seed} | {p_boot} |")
-    return rows, comparison.effects
+def _num(value, digits=1, sign=True) -> str:
+    return "" if pd.isna(value) else f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
-def _of_group(table: pd.DataFrame, key: tuple) -> pd.DataFrame:
-    return table[(table[runs_lib.GROUP_COLUMNS] == pd.Series(key, index=runs_lib.GROUP_COLUMNS)).all(axis=1)]
+def _p(value) -> str:
+    return "" if pd.isna(value) else "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def scores_table(usable: pd.DataFrame) -> list[str]:
+    lines = ["| dataset | task | architecture | variant | seeds | macro-F1 | accuracy |", "|---|---|---|---|---|---|---|"]
+    for row in runs_lib.seed_summary(usable).itertuples():
+        lines.append(f"| {row.dataset} | {row.task} | {row.architecture} | {row.variant} | {row.seeds} | "
+                     f"{row.macro_f1} | {row.accuracy} |")
+    return lines
+
+
+def effects_rows(frame: pd.DataFrame) -> list[str]:
+    lines = ["| group | effect | slicing | slice | n | metric | Δ (points) | CI (FCR-adjusted) | "
+             "p (BH) | Δ val | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in frame.itertuples():
+        n = f"{r.n} ⚠" if r.small else str(r.n)
+        slicing = r.slicing + (" (= label)" if r.slicing_note.startswith("duplicates") else "")
+        lines.append(f"| {r.family} | {r.effect} | {slicing} | {r.slice} | {n} | "
+                     f"{METRIC_NAMES.get(r.metric, r.metric)} | {_num(r.delta, 2)} | "
+                     f"[{_num(r.ci_low)}, {_num(r.ci_high)}] | {_p(r.p_bh)} | {_num(r.val_delta, 2)} | {r.verdict} |")
+    return lines
+
+
+def summary(frame: pd.DataFrame) -> list[str]:
+    """What the procedure supports, in words: the supported effects, or why there are none."""
+    counts = frame["verdict"].value_counts()
+    line = (f"{len(frame)} effects in {frame['family'].nunique()} families: "
+            + ", ".join(f"{counts.get(v, 0)} {v}" for v in effects.VERDICTS) + ".")
+    supported = frame[frame["verdict"] == effects.SUPPORTED]
+    if len(supported):
+        return [line, ""] + [f"- **{r.family}**: {effects.finding(r)}" for r in supported.itertuples()]
+    reasons = frame["reason"].value_counts()
+    return [line + " No effect is supported, so none is stated as a finding. Reasons: "
+            + "; ".join(f"{reason} ({n})" for reason, n in reasons.items()) + "."]
+
+
+def block(usable: pd.DataFrame, frame: pd.DataFrame, roots: list[str]) -> list[str]:
+    overall = frame[frame["slicing"] == effects.OVERALL]
+    families = "; ".join(f"{name}: {size}" for name, size in
+                         frame.drop_duplicates("family")[["family", "family_size"]].itertuples(index=False))
+    return [
+        f"Generated by `python bench/checkpoint_table.py --readme` from {len(usable)} checkpoints under "
+        f"`{os.pathsep.join(roots)}`.", "",
+        *summary(frame), "",
+        "Test scores (× 100, mean ± std over seeds):", "",
+        *scores_table(usable), "",
+        "Effects on the whole test set (vs CE, and the 2 × 2 main effects and interaction). Δ is the mean over "
+        "seeds of (variant − CE) paired by seed; the CI comes from the two-level bootstrap (seeds, then posts) and "
+        "is adjusted for the Benjamini–Hochberg family of its group (tests per family: " + families + "); "
+        "Δ val is the same estimate on the validation split.", "",
+        *effects_rows(overall), "",
+        "<details><summary>Every group × effect × slice (⚠: n < 30; \"= label\": the slicing duplicates the "
+        "label, each slice is one class scored by recall)</summary>", "",
+        *effects_rows(frame[frame["slicing"] != effects.OVERALL]), "", "</details>",
+    ]
+
+
+def write_readme(lines: list[str], path: Path = README) -> None:
+    text = path.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        sys.exit(f"{path}: no {BEGIN} … {END} block to replace; add the two markers where the table belongs")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(head + BEGIN + "\n" + "\n".join(lines) + "\n" + END + tail, encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default=str(DEFAULT_CHECKPOINTS))
+    parser.add_argument("--root", action="append", help="checkpoint root (repeatable); default MMAUX_CHECKPOINTS "
+                                                        "or checkpoints/")
+    parser.add_argument("--readme", action="store_true", help="also rewrite the README's generated block")
+    parser.add_argument("--n-boot", type=int, default=effects.N_BOOT, help="bootstrap replicates per slice")
     args = parser.parse_args()
-    runs = runs_lib.discover_runs([args.root])
-    broken = runs[runs["error"].notna() & (runs["error"] != "")] if "error" in runs else runs.iloc[:0]
+    roots = args.root or default_roots()
+    start = time.perf_counter()
+    runs = runs_lib.discover_runs(roots)
     usable = runs_lib.usable(runs)
-    summary, tests = runs_lib.seed_summary(usable), runs_lib.seed_tests(usable)
-    lines = ["| task | architecture | variant | seeds | macro-F1 | accuracy | Δ macro-F1 vs CE | p (seeds, t-test) "
-             "| p (posts, bootstrap) |", "|---|---|---|---|---|---|---|---|---|"]
-    effects = ["| task | architecture | effect | estimate (F1 points) | 95% CI | p |", "|---|---|---|---|---|---|"]
-    for key, group in runs_lib.groups(usable):
-        rows, design = group_rows(group, _of_group(summary, key), _of_group(tests, key))
-        lines += rows
-        for e in design.itertuples():
-            effects.append(f"| {key[1]} | {key[2]} | {e.effect} | {e.estimate:+.2f} | "
-                           f"[{e.ci_low:+.2f}, {e.ci_high:+.2f}] | {e.p:.3f} |")
-    print(f"{len(usable)} usable checkpoints under {args.root}" + (f", {len(broken)} broken" if len(broken) else ""))
+    if usable.empty:
+        sys.exit(f"no usable checkpoints under {os.pathsep.join(roots)}")
+    frame = effects.effects_table(usable, n_boot=args.n_boot)
+    lines = block(usable, frame, roots)
     print("\n".join(lines))
-    print()
-    print("\n".join(effects))
+    broken = len(runs) - len(usable)
+    print(f"\n({len(usable)} usable checkpoints" + (f", {broken} broken" if broken else "")
+          + f"; {time.perf_counter() - start:.0f} s)", file=sys.stderr)
+    if args.readme:
+        write_readme(lines)
 
 
 if __name__ == "__main__":
