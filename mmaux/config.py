@@ -13,7 +13,7 @@ from mmaux.losses import LossConfig
 
 EARLY_FUSIONS = ("mmbt", "vilt")
 ARCHITECTURES = tuple(LATE_FUSIONS) + EARLY_FUSIONS
-TEXT_TUNING = ("full", "frozen", "lora")
+TEXT_TUNING = ("full", "frozen", "lora", "adapter")
 VISION_TUNING = ("frozen", "full")
 
 
@@ -24,9 +24,10 @@ class ModelConfig:
     text_encoder: str = BUILTIN_TEXT  # "minilm", a Hugging Face hub id or a local folder
     image_encoder: str = BUILTIN_IMAGE  # "efficientnet-lite0", a hub id or a local folder
     vilt_model: str = ""  # hub id or folder of a ViltModel; only for architecture "vilt"
-    text_tuning: str = "full"  # full fine-tuning (the paper) | frozen | lora (peft adapters)
+    text_tuning: str = "full"  # full fine-tuning (the paper) | frozen | lora (peft) | adapter (see below)
     text_trainable_layers: int = 0  # 0: all layers; k: only the top k are tuned (or get LoRA)
     lora_rank: int = 8  # r for text_tuning "lora" (LoRA on query and value)
+    adapter_dim: int = 128  # bottleneck of the token adapter over the frozen text stack ("adapter")
     vision_tuning: str = "frozen"  # the paper freezes the vision encoder
     max_text_length: int = 128  # tokens (the paper: 128, 40 for ViLT)
     hidden_dim: int = 256  # width of the fused vector (late fusion)
@@ -39,7 +40,7 @@ class ModelConfig:
         self._check_choice("architecture", ARCHITECTURES)
         self._check_choice("text_tuning", TEXT_TUNING)
         self._check_choice("vision_tuning", VISION_TUNING)
-        for name in ("num_labels", "lora_rank", "max_text_length", "hidden_dim", "proj_dim", "mmbt_image_tokens"):
+        for name in ("num_labels", "lora_rank", "adapter_dim", "max_text_length", "hidden_dim", "proj_dim", "mmbt_image_tokens"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not isinstance(self.text_trainable_layers, int) or self.text_trainable_layers < 0:
@@ -51,6 +52,9 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.architecture == "vilt" and not self.vilt_model:
             raise ValueError("architecture 'vilt' needs vilt_model (a ViltModel hub id or folder)")
+        if self.loss.itm_negatives == "hard" and not self.loss.itc:
+            raise ValueError("itm_negatives 'hard' samples by the ITC similarity: enable ITC too "
+                             "(an untrained ITC space would make them random)")
         if self.architecture == "vilt" and (self.text_tuning != "full" or self.vision_tuning != "frozen"):
             raise ValueError("architecture 'vilt' is one joint transformer, fine-tuned whole: "
                              "leave text_tuning='full' and vision_tuning='frozen' (its default)")

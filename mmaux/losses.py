@@ -68,11 +68,15 @@ def itc_loss(text_emb: torch.Tensor, image_emb: torch.Tensor, logit_scale: torch
     i.e. each text must pick its own image among the batch's images and vice versa.
     `logit_scale` is the *log* of the scale (a learned scalar owned by the model).
     """
-    text = F.normalize(text_emb, dim=-1)
-    image = F.normalize(image_emb, dim=-1)
-    logits = logit_scale.clamp(max=LOGIT_SCALE_MAX).exp() * text @ image.t()
+    logits = itc_logits(text_emb, image_emb, logit_scale)
     targets = torch.arange(logits.shape[0], device=logits.device)
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
+
+
+def itc_logits(a_emb: torch.Tensor, b_emb: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """s · â b̂ᵀ (A, B): cosine similarities divided by the temperature 1/s, s = exp(min(logit_scale, ln 100))."""
+    scale = logit_scale.clamp(max=LOGIT_SCALE_MAX).exp()
+    return scale * F.normalize(a_emb, dim=-1) @ F.normalize(b_emb, dim=-1).t()
 
 
 def sample_itm_pairs(
@@ -86,7 +90,9 @@ def sample_itm_pairs(
     Each post independently gets, with probability `p_mismatch`, the text of another post of
     the batch (never its own). Without `similarity` the other post is uniform over the rest
     (the paper's "random" negatives); with an image × text `similarity` (B, B) it is drawn
-    from softmax(similarity) over the other posts ("hard" negatives, as in ALBEF/BLIP).
+    from softmax(similarity) over the other posts ("hard" negatives, as in ALBEF/BLIP, where
+    `similarity` is the ITC logits: cosine divided by the learned temperature, see `itc_logits`;
+    raw cosines in [-1, 1] would make the softmax nearly uniform).
     A batch of one has no other post, so its pair is always a match.
 
     Returns `text_index` (B,) — the post whose text goes with image i — and `labels` (B,),

@@ -29,7 +29,7 @@ from mmaux.encoders import (
     masked_mean,
 )
 from mmaux.fusion import LATE_FUSIONS
-from mmaux.losses import LOGIT_SCALE_INIT, itc_loss, itm_loss, joint_loss, sample_itm_pairs
+from mmaux.losses import LOGIT_SCALE_INIT, itc_logits, itc_loss, itm_loss, joint_loss, sample_itm_pairs
 
 TEXT_FIELDS = ("input_ids", "attention_mask", "text_states")
 IMAGE_FIELDS = ("pixel_values", "image_tokens", "image_pooled")
@@ -97,6 +97,30 @@ class ModelOutput:
         return F.cosine_similarity(self.text_emb, self.image_emb, dim=-1)
 
 
+class TokenAdapter(nn.Module):
+    """A bottleneck adapter (Houlsby et al. 2019) on every text token:
+
+        x + W_up GELU(W_down LN(x)),   W_up initialised to 0 (the adapter starts as identity).
+
+    With `text_tuning="adapter"` the pretrained text stack stays frozen (its output is cached)
+    and this is the part of the text encoder that trains, so ITC and ITM shape the very text
+    tokens that fusion reads: the auxiliary losses reach the classifier, as in the paper where
+    the text encoder is fine-tuned, at a fraction of a transformer layer's cost.
+    """
+
+    def __init__(self, width: int, bottleneck: int, dropout: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.down = nn.Linear(width, bottleneck)
+        self.up = nn.Linear(bottleneck, width)
+        self.dropout = nn.Dropout(dropout)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, T, D)
+        return tokens + self.up(self.dropout(F.gelu(self.down(self.norm(tokens)))))
+
+
 class DualEncoderBackbone(nn.Module):
     """Shared by late fusion and MMBT: a text encoder whose bottom `frozen_text_layers` are
     frozen (their output may come cached in `batch.text_states`) and an image encoder."""
@@ -106,19 +130,25 @@ class DualEncoderBackbone(nn.Module):
         self.text = load_text_encoder(cfg.text_encoder)
         self.image = load_image_encoder(cfg.image_encoder)
         n_layers, k = self.text.num_layers, cfg.text_trainable_layers
-        # the first layer that training changes: none when frozen, the top k, or all
-        self.tuned_from = n_layers if cfg.text_tuning == "frozen" else max(n_layers - k, 0) if k else 0
+        # the first layer that training changes: none when frozen or adapted, the top k, or all
+        frozen_stack = cfg.text_tuning in ("frozen", "adapter")
+        self.tuned_from = n_layers if frozen_stack else max(n_layers - k, 0) if k else 0
         # layers run before the live part (their output is cacheable); MMBT runs at least its
         # top layer live, jointly over text and image tokens
         self.frozen_text_layers = min(self.tuned_from, n_layers - 1) if cfg.architecture == "mmbt" else self.tuned_from
+        # the trained part of the text encoder with text_tuning "adapter", right after the cache
+        self.text_adapter = (TokenAdapter(self.text.hidden_size, cfg.adapter_dim, cfg.dropout)
+                             if cfg.text_tuning == "adapter" else None)
 
     def text_prefix(self, batch: PostBatch) -> torch.Tensor:
-        """States (B, T, D) entering the first trainable text layer."""
+        """States (B, T, D) entering the first live text layer (through the adapter, if any)."""
         if batch.text_states is not None:
-            return batch.text_states
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.frozen_text_layers == 0):
-            return self.text.run_layers(self.text.embed(batch.input_ids), batch.attention_mask,
-                                        0, self.frozen_text_layers)
+            states = batch.text_states
+        else:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and self.frozen_text_layers == 0):
+                states = self.text.run_layers(self.text.embed(batch.input_ids), batch.attention_mask,
+                                              0, self.frozen_text_layers)
+        return states if self.text_adapter is None else self.text_adapter(states)
 
     def image_features(self, batch: PostBatch) -> ImageFeatures:
         if batch.image_tokens is not None:
@@ -230,6 +260,7 @@ class MultimodalClassifier(nn.Module):
         self.itm_head = nn.Linear(b.fused_dim, 2) if cfg.loss.itm else None  # ITM
         self.register_buffer("class_weights", torch.ones(cfg.num_labels))  # CE, set from train split
         self._apply_tuning()
+        self.train()  # frozen modules in eval mode from the start: features computed now are final
 
     # --- freezing -------------------------------------------------------------------------
     def _apply_tuning(self):
@@ -240,7 +271,7 @@ class MultimodalClassifier(nn.Module):
         if self.cfg.vision_tuning == "frozen":
             b.image.requires_grad_(False)
         text, n_frozen = b.text, b.tuned_from
-        if self.cfg.text_tuning == "frozen":
+        if self.cfg.text_tuning in ("frozen", "adapter"):
             text.requires_grad_(False)
         elif self.cfg.text_tuning == "lora":
             from peft import LoraConfig, inject_adapter_in_model
@@ -315,8 +346,8 @@ class MultimodalClassifier(nn.Module):
         """
         n = len(batch)
         similarity = None
-        if self.cfg.loss.itm_negatives == "hard":
-            similarity = F.normalize(out.image_emb, dim=-1) @ F.normalize(out.text_emb, dim=-1).t()
+        if self.cfg.loss.itm_negatives == "hard":  # ITC logits: cosine over the learned temperature
+            similarity = itc_logits(out.image_emb, out.text_emb, self.logit_scale)
         text_index, labels = sample_itm_pairs(n, 0.5, similarity, generator)
         text_index, labels = text_index.to(enc.fused.device), labels.to(enc.fused.device)
         own = torch.arange(n, device=enc.fused.device)
@@ -326,6 +357,27 @@ class MultimodalClassifier(nn.Module):
             rows = (labels == 0).nonzero().squeeze(1)
             fused = enc.fused.index_copy(0, rows, self.backbone.fuse_pairs(enc.state, rows, text_index[rows]))
         return self.itm_head(fused), labels
+
+    def auxiliary_reach(self, batch: PostBatch, labels: torch.Tensor, generator=None) -> dict[str, bool]:
+        """For each enabled auxiliary loss: does its gradient reach a trained parameter that also
+        changes the task logits? If not, the loss cannot change what the classifier does (e.g.
+        ITC on frozen text and image encoders in late fusion: the projections feed nothing else),
+        and "with vs without" it compares a model with itself."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        was_training = self.training
+        self.eval()  # no dropout: the answer does not depend on a random mask
+        try:
+            out = self(batch, labels=labels, generator=generator)
+            to_logits = torch.autograd.grad(out.logits.sum(), params, allow_unused=True, retain_graph=True)
+            reach = {}
+            for name in ("itc", "itm"):
+                if name in out.losses:
+                    grads = torch.autograd.grad(out.losses[name], params, allow_unused=True, retain_graph=True)
+                    reach[name] = any(g is not None and t is not None and bool(g.any()) and bool(t.any())
+                                      for g, t in zip(grads, to_logits))
+            return reach
+        finally:
+            self.train(was_training)
 
     def param_groups(self, encoder_lr: float, head_lr: float, weight_decay: float) -> list[dict]:
         """AdamW groups: pretrained encoder weights at `encoder_lr`, new layers at `head_lr`;

@@ -288,3 +288,67 @@ def test_model_config_dict_round_trip_and_errors():
         ModelConfig.from_dict(cfg.to_dict() | {"loss": {"itc": True, "gamma": 1}})
     with pytest.raises(ValueError, match="JSON object"):
         ModelConfig.from_dict([("num_labels", 2)])
+
+
+# --- the auxiliary losses reach the classifier --------------------------------------------------
+
+def _aux_only_grads(model, batch, labels, name):
+    """Gradients of one auxiliary loss alone (the CE weight at 0)."""
+    model.zero_grad()
+    out = model.train()(batch, labels, generator=torch.Generator().manual_seed(0))
+    out.losses[name].backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None and p.grad.any()}
+
+
+@pytest.mark.parametrize("architecture", ["attention", "concat", "gmu", "mmbt"])
+@pytest.mark.parametrize("loss", ["itc", "itm"])
+def test_each_aux_loss_alone_moves_a_parameter_that_changes_the_logits(architecture, loss, tiny_late_config,
+                                                                     tiny_bert, make_batch):
+    """With text_tuning="adapter" (the cpu recipe), ITC alone and ITM alone give a non-zero
+    gradient on the text adapter, and changing the adapter along it changes the task logits."""
+    model = MultimodalClassifier(tiny_late_config(architecture, text_tuning="adapter", adapter_dim=4))
+    batch, labels = make_batch(tiny_bert, 32, n=6)
+    with torch.no_grad():  # leave the identity start, so the adapter's down-projection gets a gradient too
+        model.backbone.text_adapter.up.weight.normal_(0, 0.1)
+    grads = _aux_only_grads(model, batch, labels, loss)
+    assert "backbone.text_adapter.down.weight" in grads
+    model.eval()
+    with torch.no_grad():
+        before = model(batch).logits
+        model.backbone.text_adapter.down.weight -= 10.0 * grads["backbone.text_adapter.down.weight"]
+        after = model(batch).logits
+    assert not torch.allclose(before, after)
+    assert model.auxiliary_reach(batch, labels) == {"itc": True, "itm": True}
+
+
+def test_itc_cannot_reach_a_late_fusion_classifier_over_frozen_encoders(tiny_late_config, tiny_bert, make_batch):
+    """The configuration the old shipped checkpoints used: ITC trains only its own projections."""
+    model = MultimodalClassifier(tiny_late_config("attention", text_tuning="frozen"))
+    batch, labels = make_batch(tiny_bert, 32, n=6)
+    assert set(_aux_only_grads(model, batch, labels, "itc")) == {"text_proj.weight", "image_proj.weight",
+                                                                 "logit_scale"}
+    assert model.auxiliary_reach(batch, labels) == {"itc": False, "itm": True}
+
+
+def test_adapter_starts_as_identity_and_trains_alone(tiny_late_config, tiny_bert, make_batch):
+    model = MultimodalClassifier(tiny_late_config("attention", text_tuning="adapter", adapter_dim=4))
+    tokens = torch.randn(2, 5, model.backbone.text.hidden_size)
+    assert torch.equal(model.backbone.text_adapter(tokens), tokens)
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert not any(n.startswith(("backbone.text.", "backbone.image.")) for n in trained)
+    assert model.backbone.frozen_text_layers == model.backbone.text.num_layers  # the whole stack is cacheable
+    assert {n for n in model.trained_state_dict() if "text_adapter" in n} == {
+        f"backbone.text_adapter.{p}.{w}" for p in ("norm", "down", "up") for w in ("weight", "bias")}
+
+
+def test_frozen_encoders_are_in_eval_mode_from_construction(tiny_late_config):
+    """Features computed right after building a model (as training caches them) are eval-mode ones."""
+    model = MultimodalClassifier(tiny_late_config("attention", text_tuning="adapter"))
+    assert model.training and model.backbone.text_adapter.training
+    assert not any(m.training for m in model.backbone.image.modules())
+    assert not any(m.training for m in model.backbone.text.modules())
+
+
+def test_hard_itm_negatives_need_itc(tiny_late_config):
+    with pytest.raises(ValueError, match="enable ITC"):
+        tiny_late_config("attention", loss=LossConfig(itm=True, itm_negatives="hard"))
