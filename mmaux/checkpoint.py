@@ -31,6 +31,7 @@ from mmaux.encoders import encoder_fingerprint, encoder_weight_files
 from mmaux.model import MultimodalClassifier
 
 CONFIG, WEIGHTS, METRICS, OUTPUTS = "config.json", "model.safetensors", "metrics.json", "test_outputs.parquet"
+VAL_OUTPUTS = "val_outputs.parquet"  # per validation post (no embeddings): effects are replicated on it
 EMBEDDING_COLUMNS = ("text_emb", "image_emb", "fused")
 CLASSIFIER = "classifier.1.weight"  # the task head's weight: one row per label
 WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
@@ -236,8 +237,9 @@ def round_weights(model: MultimodalClassifier, dtype: str):
 
 
 def save_checkpoint(folder: str | Path, model: MultimodalClassifier, info: CheckpointInfo, metrics: dict,
-                    outputs: pd.DataFrame, arrays: dict[str, np.ndarray]):
-    """Write the four files. Refuses to overwrite an existing checkpoint."""
+                    outputs: pd.DataFrame, arrays: dict[str, np.ndarray], val_outputs: pd.DataFrame | None = None):
+    """Write the four files (and the validation outputs, when given). Refuses to overwrite an
+    existing checkpoint."""
     folder = Path(folder)
     if (folder / CONFIG).exists():
         raise CheckpointError(f"{folder}: already holds a checkpoint; choose another output folder or delete it")
@@ -247,6 +249,8 @@ def save_checkpoint(folder: str | Path, model: MultimodalClassifier, info: Check
               folder / WEIGHTS, metadata={"format": "pt", "mmaux_version": mmaux.__version__})
     (folder / METRICS).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     write_outputs(folder / OUTPUTS, outputs, arrays)
+    if val_outputs is not None:
+        write_outputs(folder / VAL_OUTPUTS, val_outputs, {})
     (folder / CONFIG).write_text(json.dumps(info.to_dict(), indent=2), encoding="utf-8")  # last: marks complete
 
 
@@ -260,9 +264,10 @@ def write_outputs(path: Path, frame: pd.DataFrame, arrays: dict[str, np.ndarray]
     pq.write_table(table, path, compression="zstd")
 
 
-def read_outputs(folder: str | Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """The test outputs: a frame of per-post columns and the embedding arrays (float32)."""
-    path = member(Path(folder), OUTPUTS)
+def read_outputs(folder: str | Path, name: str = OUTPUTS) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The test outputs (or `name`, e.g. VAL_OUTPUTS): a frame of per-post columns and the
+    embedding arrays (float32)."""
+    path = member(Path(folder), name)
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as err:

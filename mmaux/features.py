@@ -27,6 +27,9 @@ from mmaux.model import MultimodalClassifier, PostBatch
 from mmaux.paths import cache_dir
 
 ENCODE_BATCH = 32
+# Bump whenever the code that computes cached features changes (it is part of every cache key,
+# so a cache written by other code is never read). 2: frozen encoders always in eval mode.
+FEATURE_VERSION = 2
 
 
 class PostInputs:
@@ -93,10 +96,11 @@ def cached_text_states(model: MultimodalClassifier, input_ids, attention_mask, p
     """Output (N, T, D) of the frozen bottom text layers, computed once per content."""
     text = model.backbone.text
     n_frozen = model.backbone.frozen_text_layers
-    key = _key("text", encoder_fingerprint(model.cfg.text_encoder), n_frozen,
+    key = _key("text", FEATURE_VERSION, encoder_fingerprint(model.cfg.text_encoder), n_frozen,
                input_ids.numpy().tobytes(), attention_mask.numpy().tobytes())
 
     def compute():
+        text.eval()  # frozen means eval mode: no dropout (see MultimodalClassifier.frozen_modules)
         states = []
         for start in tqdm(range(0, len(input_ids), ENCODE_BATCH), desc="text features", disable=not progress):
             ids, mask = input_ids[start:start + ENCODE_BATCH], attention_mask[start:start + ENCODE_BATCH]
@@ -111,10 +115,11 @@ def cached_image_features(model: MultimodalClassifier, paths, progress=False):
     image = model.backbone.image
     transform = model.image_spec.transform()
     paths = list(paths)
-    key = _key("image", encoder_fingerprint(model.cfg.image_encoder), *astuple(model.image_spec),
+    key = _key("image", FEATURE_VERSION, encoder_fingerprint(model.cfg.image_encoder), *astuple(model.image_spec),
                *[file_sha256(p) for p in paths])
 
     def compute():
+        image.eval()  # frozen means eval mode: batch-norm running statistics, no drop-connect
         tokens, pooled = [], []
         for start in tqdm(range(0, len(paths), ENCODE_BATCH), desc="image features", disable=not progress):
             batch = transform.to_batch([load_image(p) for p in paths[start:start + ENCODE_BATCH]])

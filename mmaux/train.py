@@ -6,6 +6,7 @@ Runs under Hugging Face Accelerate, so the same code trains on one CPU, under
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -97,6 +98,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     loader = DataLoader(range(len(inputs)), batch_size=cfg.batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(cfg.seed),
                         collate_fn=lambda index: (inputs.batch(index), labels[index]))
+    reach = _check_reach(model, inputs, labels, cfg)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     itm_generator = torch.Generator().manual_seed(cfg.seed * 1000 + accelerator.process_index)
 
@@ -114,20 +116,34 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     core = accelerator.unwrap_model(model)
     core.load_state_dict(best[2], strict=False)
     round_weights(core, cfg.weights_dtype)
-    val_metrics = evaluate_inputs(core, val_inputs, posts.label_names)[0]
+    val_metrics, val_outputs, _ = evaluate_inputs(core, val_inputs, posts.label_names)
     test_metrics, outputs, arrays = evaluate_inputs(core, test_inputs, posts.label_names)
     if accelerator.is_main_process:
         info = CheckpointInfo(model=cfg.model, dataset=cfg.dataset, label_names=posts.label_names,
                               encoders=encoder_hashes(cfg.model), seed=cfg.seed, train=cfg.record(),
                               data_fingerprint=fingerprint(posts.frame), weights_dtype=cfg.weights_dtype)
         metrics = {"val": val_metrics, "test": test_metrics, "best_epoch": best[1],
-                   "history": [asdict(h) for h in history],
+                   "history": [asdict(h) for h in history], "aux_reaches_classifier": reach,
                    "train_seconds": round(time.perf_counter() - started, 1)}
-        save_checkpoint(out_dir, core, info, metrics, outputs, arrays)
+        save_checkpoint(out_dir, core, info, metrics, outputs, arrays, val_outputs)
         print(f"{info.label}: best epoch {best[1]}, val macro-F1 {val_metrics['macro_f1']:.3f}, "
               f"test macro-F1 {test_metrics['macro_f1']:.3f} ({metrics['train_seconds']:.0f} s) -> {out_dir}")
     accelerator.wait_for_everyone()
     return out_dir
+
+
+def _check_reach(model: MultimodalClassifier, inputs: PostInputs, labels, cfg: TrainConfig) -> dict[str, bool]:
+    """Probe on the first training posts whether each enabled auxiliary loss can change the
+    classifier; warn loudly when one cannot (the checkpoint records the answer)."""
+    index = torch.arange(min(len(inputs), max(cfg.batch_size, 2)))
+    reach = model.auxiliary_reach(inputs.batch(index), labels[index], torch.Generator().manual_seed(cfg.seed))
+    for name, reaches in reach.items():
+        if not reaches:
+            warnings.warn(f"{name.upper()} cannot reach the classifier in this configuration (its gradient "
+                          f"touches no trained parameter that changes the task logits): '+{name.upper()}' "
+                          f"will train the same classifier as CE. Tune the text encoder (e.g. "
+                          f"--text-tuning adapter) to compare them. Recorded in metrics.json.", stacklevel=2)
+    return reach
 
 
 def _train_epoch(model, optimizer, loader, accelerator, generator, epoch: int, progress: bool) -> float:
