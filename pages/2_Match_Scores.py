@@ -1,18 +1,31 @@
-"""ITM match scores and alignment health: does each checkpoint tell a post's own text from others?"""
+"""Match scores and alignment: does each checkpoint tell a post's own text from others, in what it
+trained (an ITM head, an ITC space), against chance and a random projection? And is its
+classifier calibrated?"""
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from mmaux import figures, ui
-from mmaux.analysis import alignment, matching
+from mmaux.analysis import alignment, matching, spaces
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis.embeddings import stratified_sample
+from mmaux.checkpoint import read_info
+
+CROSS_PAIR_POSTS = 100  # early fusion: posts whose every image × text pair is run jointly (n² passes)
+
+
+@st.cache_data(show_spinner="Reading the frozen encoders' features…", max_entries=16)
+def frozen(folder: str, stamp: tuple) -> tuple[np.ndarray, np.ndarray] | None:
+    return spaces.frozen_features(ui.predictor(folder).model, ui.post_inputs(folder))
 
 
 @st.cache_data(show_spinner="Scoring texts…", max_entries=64)
 def ranked(folder: str, stamp: tuple, row: int, n: int) -> tuple[pd.DataFrame, str]:
-    """The post's image against its own text and the n most / least similar other texts."""
-    most, least = matching.similar_texts(ui.test_arrays(folder)["text_emb"], row, n)
+    """The post's image against its own text and the n texts most / least like it (by the
+    pretrained text encoder's features, the same for every checkpoint with that encoder)."""
+    features = frozen(folder, stamp)
+    text = features[0] if features is not None else ui.test_arrays(folder)["text_emb"]
+    most, least = matching.similar_texts(text, row, n)
     scores = matching.rank_texts_for_image(ui.predictor(folder).model, ui.post_inputs(folder), row, np.r_[most, least])
     texts = ui.test_table(folder)["text"].to_numpy()[np.r_[row, most, least]]
     groups = ["own text"] + ["most similar texts"] * len(most) + ["least similar texts"] * len(least)
@@ -26,28 +39,60 @@ def heatmap(folder: str, stamp: tuple, rows: tuple[int, ...]) -> tuple[np.ndarra
 
 
 @st.cache_data(show_spinner="Scoring true and shuffled pairs of every test post…", max_entries=16)
-def health(folder: str, stamp: tuple) -> tuple[dict, np.ndarray, np.ndarray, pd.DataFrame, str]:
-    """Per checkpoint: retrieval recall@k from the stored ITC embeddings, true vs shuffled pair
-    scores with their AUROC, and whether the score predicts a right classification."""
-    arrays, table = ui.test_arrays(folder), ui.test_table(folder)
-    if table["itm_match"].notna().all():
+def health(folder: str, stamp: tuple) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, str]:
+    """One checkpoint's alignment numbers, each with the random projection's and chance beside
+    it; its own-pair and shuffled-pair scores; the score's label."""
+    trained, arrays = spaces.checkpoint_spaces(folder), ui.test_arrays(folder)
+    features = frozen(folder, stamp)
+    random = None if features is None else spaces.alignment_numbers(
+        *spaces.random_baseline(*features, dim=read_info(folder).model.proj_dim))
+    values, base, suffix = {}, {}, " (text has seen its image)" if trained.early_fusion else ""
+    if trained.itm:
         true, shuffled = matching.cached_true_and_shuffled(folder, ui.predictor(folder).model, ui.post_inputs(folder))
-        confidence = true.values
+        values["ITM true vs shuffled AUROC"] = alignment.match_auroc(true.values, shuffled.values)
+        base["ITM true vs shuffled AUROC"] = "true vs shuffled AUROC"
     else:
         true, shuffled = matching.itc_true_and_shuffled(arrays["text_emb"], arrays["image_emb"])
-        confidence = (true.values + 1) / 2  # cosine [-1, 1] read as a [0, 1] score for the curve
-    predicts = alignment.score_predicts_correct(true.values, table["correct"])
-    numbers = {"score": true.label, "true vs shuffled AUROC": alignment.match_auroc(true.values, shuffled.values),
-               **alignment.recall_at_k(alignment.cosine_matrix(arrays["image_emb"], arrays["text_emb"])),
-               "score → right AUROC": predicts.auroc}
-    curve = alignment.reliability_curve(confidence, table["correct"])
-    return numbers, true.values, shuffled.values, curve, predicts.reason
+    if trained.itc:
+        for name, value in spaces.alignment_numbers(arrays["text_emb"], arrays["image_emb"]).items():
+            values[f"ITC {name}{suffix}"], base[f"ITC {name}{suffix}"] = value, name
+    table = spaces.reference_table(values, random, len(arrays["text_emb"]), base)
+    return table, true.values, shuffled.values, true.label
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cross_pairs(folder: str, stamp: tuple, rows: tuple[int, ...]) -> pd.DataFrame:
+    """Early fusion: retrieval with each text scored against other posts' images through the
+    joint layers, on a sample; the random projection's and chance beside it."""
+    bar = st.progress(0.0, text="Running every image × text pair of the sample through the joint layers…")
+    sim = matching.cached_cross_pair_similarity(folder, ui.predictor(folder).model, ui.post_inputs(folder), rows,
+                                                progress=bar.progress)
+    bar.empty()
+    features = frozen(folder, stamp)
+    random = None if features is None else alignment.recall_at_k(alignment.cosine_matrix(
+        *reversed(spaces.random_baseline(features[0][list(rows)], features[1][list(rows)],
+                                         dim=read_info(folder).model.proj_dim))))
+    return spaces.reference_table(alignment.recall_at_k(sim), random, len(rows))
+
+
+def notes(folders, names, trained):
+    """One line per checkpoint for what it lacks, and the early-fusion caveat."""
+    for folder in folders:
+        t, name = trained[folder], names[folder]
+        if t.score_kind is None:
+            st.info(f"**{name}**: {spaces.NO_SCORE}; its fused representation is on the Embeddings page.")
+        elif not t.itm:
+            st.info(f"**{name}**: {spaces.NO_ITM}; its score is the cosine in its trained ITC space (−1 to 1), "
+                    "not a match probability.")
+        if t.early_fusion and t.itc:
+            st.warning(f"**{name}** is {spaces.EARLY_FUSION_NOTE}. Cross-pair retrieval below scores each text "
+                       "against other posts' images instead.")
 
 
 def one_post(folders, names, row, n):
     st.subheader("One post against other texts")
     st.caption(f"The post's image scored with its own text, the {n} other texts most similar to it and the {n} "
-               "least similar (cosine of each checkpoint's ITC text embeddings).")
+               "least similar (by the pretrained text encoder's features, the same texts for every checkpoint).")
     for column, folder in zip(st.columns(len(folders)), folders):
         frame, label = ranked(folder, runs_lib.checkpoint_stamp(folder), row, n)
         column.markdown(f"**{names[folder]}**")
@@ -64,40 +109,77 @@ def pair_heatmaps(folders, names, rows):
         column.plotly_chart(figures.match_heatmap(matrix, ids, label), key=f"heat-{folder}")
 
 
-def alignment_health(folders, names):
-    st.subheader("Alignment health over the test set")
+def alignment_health(folders, names, trained):
+    st.subheader("Alignment over the test set, against references")
     results = {names[f]: health(f, runs_lib.checkpoint_stamp(f)) for f in folders}
-    table = pd.DataFrame({name: r[0] for name, r in results.items()}).T
-    st.dataframe(table, column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                       for c in table.columns if c != "score"})
-    st.caption("true vs shuffled AUROC: telling each image's own text from another post's. i2t/t2i@k: retrieval "
-               "recall from ITC cosine (stored test embeddings). score → right AUROC: does a higher own-pair "
-               "score mean the classifier is right? (0.5 = unrelated)")
-    for name, r in results.items():
-        if r[4]:
-            st.caption(f"{name}: {r[4]}")
+    table = pd.concat({name: r[0] for name, r in results.items()}, names=["checkpoint"]).reset_index(0)
+    st.dataframe(table, hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                                        for c in ("value", "random projection", "chance")})
+    st.caption("Each number beside the same number for a seeded random projection of the same frozen features "
+               "(the pretrained encoders' pooled text and image vectors, before anything trained: what the measure "
+               "reads when nothing is aligned) and beside chance (k / n for recall@k, 0.5 for an AUROC; the "
+               "modality gap has none). i2t/t2i@k: retrieval recall from cosine in the trained ITC space.")
     left, right = st.columns([3, 2])
     left.plotly_chart(figures.true_vs_shuffled({n: (r[1], r[2]) for n, r in results.items()},
-                                               {n: r[0]["score"] for n, r in results.items()}), key="distributions")
-    right.plotly_chart(figures.reliability({n: r[3] for n, r in results.items()},
-                                           "own-pair score (ITC cosine rescaled to [0, 1])"), key="reliability")
+                                               {n: r[3] for n, r in results.items()}), key="distributions")
+    early = [f for f in folders if trained[f].early_fusion and trained[f].itc]
+    if early and right.checkbox(f"Cross-pair retrieval of early fusion over {CROSS_PAIR_POSTS} posts (each text "
+                                "scored with other posts' images through the joint layers; up to a minute per "
+                                "checkpoint the first time, cached)", key="_cross_pairs"):
+        rows = tuple(int(r) for r in stratified_sample(ui.test_table(early[0])["label_index"], CROSS_PAIR_POSTS))
+        for folder in early:
+            right.markdown(f"**{names[folder]}**: cross-pair retrieval, {len(rows)} posts")
+            right.dataframe(cross_pairs(folder, runs_lib.checkpoint_stamp(folder), rows), hide_index=True)
 
 
-ui.page_header("ITM match scores", "How strongly each checkpoint's ITM head (or, without one, its ITC cosine) "
-               "ties an image to its own text rather than to other posts' texts, and whether that predicts a "
-               "right classification.")
+def calibration(folders, names, trained):
+    st.subheader("Is the classifier calibrated, and is it right more often on well-matched posts?")
+    tables = {names[f]: ui.test_table(f) for f in folders}
+    curves = {n: alignment.reliability_curve(t["confidence"], t["correct"]) for n, t in tables.items()}
+    eces = {n: alignment.expected_calibration_error(t["confidence"], t["correct"]) for n, t in tables.items()}
+    left, right = st.columns(2)
+    left.markdown("**Reliability diagram** of the classifier (10 equal-width confidence bins)")
+    left.plotly_chart(figures.calibration(curves, eces), key="calibration")
+    rows = {}
+    for kind, label in matching.SCORE_LABELS.items():
+        scored = [f for f in folders if trained[f].score_kind == kind]
+        if not scored:
+            continue
+        by_score, column = {}, "itm_match" if kind == "itm" else "itc_cosine"
+        for folder in scored:
+            table = tables[names[folder]]
+            by_score[names[folder]] = alignment.accuracy_by_score(table[column], table["correct"])
+            predicts = alignment.score_predicts_correct(table[column], table["correct"])
+            rows[names[folder]] = {"ECE": eces[names[folder]], "own-pair score → right AUROC": predicts.auroc,
+                                   "note": predicts.reason}
+        right.markdown(f"**Share classified right by own-pair {label}** (10 equal-count bins; not a calibration "
+                       "curve, so no diagonal)")
+        right.plotly_chart(figures.accuracy_by_score(by_score, f"own-pair {label}"), key=f"by-score-{kind}")
+    summary = pd.DataFrame({n: {"ECE": e} for n, e in eces.items()}).T
+    if rows:
+        summary = summary.combine_first(pd.DataFrame(rows).T)
+    st.dataframe(summary, column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                         for c in ("ECE", "own-pair score → right AUROC")})
+    st.caption("ECE: expected calibration error (0 = confidence equals accuracy). Own-pair score → right AUROC: "
+               "does a higher own-pair score mean the classifier is right? (0.5 = unrelated)")
+
+
+ui.page_header("Match scores", "How strongly each checkpoint ties an image to its own text rather than to other "
+               "posts' texts, in what it trained (its ITM head, or its ITC space), with chance and a random "
+               "projection beside every number; and whether its classifier's confidence is calibrated.")
 choice = ui.pick_checkpoints_and_post("match", max=4)
 folders, names, table, post_id, row = choice.folders, choice.names, choice.table, choice.post_id, choice.row
 n_texts = st.sidebar.slider("Other texts each way", 1, 10, 5)
 sample_size = st.sidebar.slider("Posts in the heatmap", 4, 30, 12)
-without_itm = [names[f] for f in folders if ui.test_table(f)["itm_match"].isna().all()]
-if without_itm:
-    st.info("No ITM head in " + ", ".join(without_itm) + ": their scores are the cosine of the ITC embeddings "
-            "(−1 to 1), not a match probability.")
+trained = {f: spaces.checkpoint_spaces(f) for f in folders}
+scored = [f for f in folders if trained[f].score_kind]
+notes(folders, names, trained)
 sample = stratified_sample(table["label_index"], sample_size - 1, seed=0)
 rows = tuple(int(r) for r in np.r_[row, sample[sample != row]][:sample_size])
 ui.show_post(table.iloc[row])
-one_post(folders, names, row, n_texts)
-pair_heatmaps(folders, names, rows)
-alignment_health(folders, names)
+if scored:
+    one_post(scored, names, row, n_texts)
+    pair_heatmaps(scored, names, rows)
+    alignment_health(scored, names, trained)
+calibration(folders, names, trained)
 ui.footer()

@@ -1,21 +1,75 @@
-"""AppTest of the ITM match scores page on real checkpoints (one without and one with ITM)."""
+"""AppTest of the Match scores page on real checkpoints: a CE checkpoint makes no alignment
+claim, every alignment number has its random-projection and chance references beside it, and the
+classifier's calibration chart is scikit-learn's calibration curve."""
+import base64
+import json
 import math
 
+import numpy as np
+import plotly.io
 import pytest
+from sklearn.calibration import calibration_curve
+from streamlit.testing.v1 import AppTest
+
+from mmaux.analysis.runs import GROUP_COLUMNS, load_test_table
+from mmaux.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
 
-def test_match_page_shows_scores_heatmaps_and_health(open_page):
-    at = open_page("pages/2_Match_Scores.py", n_checkpoints=2)
+def _values(encoded) -> np.ndarray:
+    """A plotly JSON array: a list, or {"dtype", "bdata": base64} for a numpy array."""
+    if isinstance(encoded, dict):
+        return np.frombuffer(base64.b64decode(encoded["bdata"]), dtype=np.dtype(encoded["dtype"]))
+    return np.asarray(encoded, dtype=float)
+
+
+def _open(app_runs, monkeypatch, cells, state=None):
+    """The page with one checkpoint per (itc, itm) cell of one late-fusion group, seed 0 first."""
+    root, runs = app_runs
+    monkeypatch.setenv("MMAUX_CHECKPOINTS", root)
+    late = runs[runs["architecture"] != "mmbt"]
+    group = late[(late[GROUP_COLUMNS] == late[GROUP_COLUMNS].iloc[0]).all(axis=1)].sort_values("seed")
+    chosen = [group[(group["itc"] == itc) & (group["itm"] == itm)]["folder"].iloc[0] for itc, itm in cells]
+    at = AppTest.from_file(str(REPO_ROOT / "pages/2_Match_Scores.py"), default_timeout=180)
+    at.session_state["selected_checkpoints"] = chosen
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    return at.run(), chosen
+
+
+def test_a_ce_checkpoint_makes_no_alignment_claim_and_itm_has_its_references(app_runs, monkeypatch):
+    at, (ce, itm) = _open(app_runs, monkeypatch, [(False, False), (False, True)])
     assert not at.exception, at.exception
-    charts = at.get("plotly_chart")
-    assert len(charts) >= 2 * 2 + 2  # ranked texts and heatmap per checkpoint, distributions, reliability
+    assert any("no match score" in info.value for info in at.info)
     health = at.dataframe[0].value
-    assert len(health) == 2
-    for column in ("true vs shuffled AUROC", "i2t@1", "t2i@10"):
-        assert all(math.isfinite(v) for v in health[column])
-    assert any("No ITM head" in info.value for info in at.info)
+    assert set(health["number"]) == {"ITM true vs shuffled AUROC"}  # only the ITM checkpoint, no ITC space
+    assert len(health) == 1 and health["chance"].iloc[0] == 0.5
+    assert math.isfinite(health["random projection"].iloc[0]) and math.isfinite(health["value"].iloc[0])
+    # the calibration chart is scikit-learn's calibration_curve of the classifier's confidence
+    figure = next(plotly.io.from_json(c.proto.spec) for c in at.get("plotly_chart") if "ECE" in c.proto.spec)
+    lines = [t for t in figure.data if "ECE" in (t.name or "")]
+    assert len(lines) == 2  # both checkpoints' classifiers are calibrated, CE too
+    table = load_test_table(ce)
+    accuracy, confidence = calibration_curve(table["correct"].astype(int), table["confidence"], n_bins=10)
+    np.testing.assert_allclose(_values(lines[0].x), confidence, rtol=1e-6)
+    np.testing.assert_allclose(_values(lines[0].y), accuracy, rtol=1e-6)
+    assert not any(t.get("line", {}).get("dash") == "dot" for c in at.get("plotly_chart")
+                   for t in json.loads(c.proto.spec)["data"] if "ECE" not in c.proto.spec)  # no other diagonal
+
+
+def test_an_itc_checkpoint_shows_retrieval_beside_chance_and_random(app_runs, monkeypatch):
+    at, _ = _open(app_runs, monkeypatch, [(True, False)])
+    assert not at.exception, at.exception
+    health = at.dataframe[0].value.set_index("number")
+    n = len(load_test_table(app_runs[1]["folder"].iloc[0]))
+    assert health.loc["ITC i2t@10", "chance"] == pytest.approx(10 / n)
+    assert "ITM true vs shuffled AUROC" not in health.index
+    # the random projection of the frozen features retrieves at chance (± 4 binomial standard errors)
+    p = 10 / n
+    assert abs(health.loc["ITC i2t@10", "random projection"] - p) <= 4 * math.sqrt(p * (1 - p) / n)
+    assert math.isnan(health.loc["ITC modality gap", "chance"])
+    assert math.isfinite(health.loc["ITC modality gap", "random projection"])
 
 
 def test_match_page_follows_the_post_choice(open_page):

@@ -112,9 +112,12 @@ def chance_numbers(n: int, ks=RECALL_KS) -> dict[str, float]:
             "true vs shuffled AUROC": 0.5}
 
 
-def reference_table(values: dict[str, float], random: dict[str, float] | None, n: int) -> pd.DataFrame:
-    """One row per number: the checkpoint's value, the random projection's, and chance."""
-    chance = chance_numbers(n)
-    rows = [{"number": k, "value": v, "random projection": (random or {}).get(k, float("nan")),
-             "chance": chance.get(k, float("nan"))} for k, v in values.items()]
-    return pd.DataFrame(rows)
+def reference_table(values: dict[str, float], random: dict[str, float] | None, n: int,
+                    base: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per number: the checkpoint's value, the random projection's, and chance. `base`
+    maps a displayed name to the number it is (e.g. "ITM true vs shuffled AUROC" -> "true vs
+    shuffled AUROC"), for looking up its references."""
+    chance, random, base = chance_numbers(n), random or {}, base or {}
+    rows = [{"number": name, "value": value, "random projection": random.get(base.get(name, name), float("nan")),
+             "chance": chance.get(base.get(name, name), float("nan"))} for name, value in values.items()]
+    return pd.DataFrame(rows, columns=["number", "value", "random projection", "chance"])
