@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -15,9 +16,15 @@ from PIL import Image
 
 from mmaux.data.csvdata import (PRESETS, TIR_COLUMNS, CsvDatasetSpec, DatasetError,
                                 add_validate_parser, apply_bad_row_policy, load_posts, validate)
-from mmaux.data.images import BLANK_IMAGE
+from mmaux.data.images import BLANK_IMAGE, check_image
 
 SPLITS_IN_ORDER = [s for s, n in SPLIT_SIZES.items() for _ in range(n)]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """validate remembers decoded images in the cache: never the user's."""
+    monkeypatch.setenv("MMAUX_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
 def write_image(path: Path, color=(200, 30, 30)) -> None:
@@ -247,6 +254,30 @@ def test_validation_finds_each_problem_kind(messy):
 
 def test_parallel_decoding_finds_the_same_as_one_thread(messy):
     assert validate(messy, workers=1).problems == validate(messy, workers=4).problems
+
+
+def test_images_that_decoded_are_not_decoded_again_until_they_change(messy, monkeypatch):
+    from mmaux.data import csvdata
+
+    decoded = []
+    monkeypatch.setattr(csvdata, "check_image", lambda path: decoded.append(Path(path).name)
+                        or check_image(path))
+    first = validate(messy)
+    assert sorted(decoded) == sorted(["1.jpg", "2.jpg", "4.jpg", "5.jpg", "6.jpg", "7.jpg", "11.jpg",
+                                      "8.jpg", "9.jpg", "12.jpg"])
+    decoded.clear()
+    assert validate(messy).problems == first.problems
+    assert sorted(decoded) == ["12.jpg", "8.jpg", "9.jpg"]  # only the bad ones, to report them again
+    decoded.clear()
+    truncated_jpeg(Path(messy.image_root) / "img" / "11.jpg")  # changed since: decoded again
+    assert [p.post_id for p in validate(messy).problems["unreadable_image"]] == ["8", "9", "11", "12"]
+    assert "11.jpg" in decoded
+    decoded.clear()
+    assert len(validate(messy, cache=False).problems["unreadable_image"]) == 4 and len(decoded) == 10
+    for cache_file in Path(os.environ["MMAUX_CACHE"], "decoded-images").iterdir():
+        cache_file.write_text("[not json")  # a damaged cache means: decode again
+    decoded.clear()
+    assert validate(messy).problems["unreadable_image"][0].post_id == "8" and len(decoded) == 10
 
 
 def test_report_text_lists_counts_and_examples(messy):

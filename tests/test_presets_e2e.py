@@ -63,7 +63,7 @@ def _checkpoints(runs_root: Path, key: str) -> list[str]:
 
 
 @pytest.mark.parametrize("key", sorted(PRESETS))
-def test_validate_accepts_the_authors_layout(data_root, key, capsys):
+def test_validate_accepts_the_authors_layout(cache, data_root, key, capsys):
     assert cli(["data", "validate", "--preset", key, "--root", str(data_root)]) == 0
     out = capsys.readouterr().out
     assert out.endswith("Verdict: usable\n")
@@ -105,7 +105,7 @@ def test_every_page_opens_the_presets_checkpoints(runs_root, key, monkeypatch):
 
 # --- the installed command and the bench scripts, from another folder ---------------------------
 
-def test_mmaux_command_runs_where_the_data_lives(data_root):
+def test_mmaux_command_runs_where_the_data_lives(cache, data_root):
     """The `mmaux` console command, run from the folder holding the data, with a relative --root."""
     command = Path(sys.executable).parent / "mmaux"
     assert command.exists(), f"{command} missing: the Makefile installs mmaux (pip install -e .)"

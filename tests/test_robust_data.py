@@ -80,7 +80,7 @@ def _dataset_args(csv: Path) -> list[str]:
 
 @pytest.mark.parametrize("delimiter,bom", [(",", False), (";", True), ("\t", False), ("|", True)],
                          ids=["comma", "semicolon+BOM", "tab", "pipe+BOM"])
-def test_validate_reports_every_bad_row_whatever_the_container(tmp_path, capsys, delimiter, bom):
+def test_validate_reports_every_bad_row_whatever_the_container(cache, tmp_path, capsys, delimiter, bom):
     csv = messy_dataset(tmp_path, delimiter, bom)
     assert cli(["data", "validate", *_dataset_args(csv)]) == 1  # bad rows, default policy fail
     report = capsys.readouterr().out
@@ -93,7 +93,7 @@ def test_validate_reports_every_bad_row_whatever_the_container(tmp_path, capsys,
     assert cli(["data", "validate", *_dataset_args(csv), "--on-bad-rows", "skip"]) == 0
 
 
-def test_non_utf8_csv_is_reported_by_validate_and_train(tmp_path, capsys):
+def test_non_utf8_csv_is_reported_by_validate_and_train(cache, tmp_path, capsys):
     csv = messy_dataset(tmp_path)
     csv.write_bytes(csv.read_bytes().replace(b"post number 1", "café numéro 1".encode("latin-1")))
     assert cli(["data", "validate", *_dataset_args(csv)]) == 1

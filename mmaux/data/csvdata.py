@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
+import json
 import os
 import re
 import sys
@@ -39,6 +41,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mmaux.data.images import BLANK_IMAGE, ImageLoadError, check_image
+from mmaux.paths import cache_dir
 
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {"valid": "val", "validation": "val", "dev": "val"}
@@ -384,10 +387,15 @@ class ValidationReport:
 
 
 def validate(spec: CsvDatasetSpec, check_images: bool = True, progress: bool = False,
-             workers: int | None = None) -> ValidationReport:
+             workers: int | None = None, image_splits: tuple[str, ...] | None = None,
+             cache: bool = True) -> ValidationReport:
     """Check a dataset without loading any model: columns, ids, texts, labels, splits and images,
     each decoded in full as training will (`workers` threads, default one per CPU; `progress`
-    shows a bar). Never raises for bad data; everything goes into the report."""
+    shows a bar). Never raises for bad data; everything goes into the report.
+
+    `image_splits`: check only the images of these splits (all rows when None); `cache`: skip
+    files that decoded fine before and are unchanged since (same path, size and mtime), so that
+    validate → train → evaluate → dashboard decode each image once."""
     report = ValidationReport(csv=spec.csv)
     try:
         raw = read_table(spec.csv)
@@ -402,7 +410,8 @@ def validate(spec: CsvDatasetSpec, check_images: bool = True, progress: bool = F
     report.classes, report.total_rows = df.attrs["classes"], len(df)
     found = _row_problems(df)
     if check_images:
-        found += _image_problems(df, workers, progress)
+        rows = df if image_splits is None else df[df["split"].isin(image_splits)]
+        found += _image_problems(rows, workers, progress, _DecodedImages(spec) if cache else None)
     report.problems = {kind: sorted((p for p in found if p.kind == kind), key=lambda p: p.row)
                        for kind in PROBLEM_KINDS}
     clean = df.drop(index=list(report.bad_rows))
@@ -434,22 +443,62 @@ def _check_row(row: Any, first_of_id: int) -> Iterator[tuple[str, str]]:
         yield "bad_split", f"split {row.split!r}"
 
 
-def _image_problems(df: pd.DataFrame, workers: int | None, progress: bool) -> list[Problem]:
-    """Missing files, then every distinct image file decoded in full, in parallel threads."""
+def _image_problems(df: pd.DataFrame, workers: int | None, progress: bool,
+                    decoded: _DecodedImages | None) -> list[Problem]:
+    """Missing files, then every distinct image file decoded in full, in parallel threads
+    (skipping those `decoded` remembers)."""
     rows = df[df["post_id"] != ""]
     exists = rows["image"].map(os.path.isfile)
     problems = [Problem("missing_image", row.Index, row.post_id, f"no file {row.image}")
                 for row in rows[~exists].itertuples()]
     rows = rows[exists]
     paths = list(dict.fromkeys(rows["image"]))  # duplicated ids share a file: decode it once
-    workers = workers or len(os.sched_getaffinity(0))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        errors = dict(zip(paths, tqdm(pool.map(_decode_error, paths), total=len(paths),
-                                      desc="decoding images", unit="img", disable=not progress)))
+    todo = [p for p in paths if decoded is None or not decoded.known_good(p)]
+    with ThreadPoolExecutor(max_workers=workers or len(os.sched_getaffinity(0))) as pool:
+        errors = dict(zip(todo, tqdm(pool.map(_decode_error, todo), total=len(todo),
+                                     desc="decoding images", unit="img", disable=not progress)))
+    if decoded is not None:
+        decoded.remember([p for p in todo if not errors[p]])
     problems += [Problem("unreadable_image", row.Index, row.post_id,
                          f"{row.image}: {errors[row.image]}")
-                 for row in rows.itertuples() if errors[row.image]]
+                 for row in rows.itertuples() if errors.get(row.image)]
     return problems
+
+
+class _DecodedImages:
+    """Image files of one dataset that decoded in full, by path -> [size, mtime_ns], kept as JSON
+    in the cache folder (written atomically; unreadable or unwritable means "decode again")."""
+
+    def __init__(self, spec: CsvDatasetSpec):
+        key = f"{os.path.abspath(spec.csv)}\0{os.path.abspath(spec.image_root)}"
+        self.file = cache_dir("decoded-images") / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+        try:
+            self.good = {str(k): list(v) for k, v in json.loads(self.file.read_text()).items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            self.good = {}
+
+    @staticmethod
+    def _stamp(path: str) -> list[int] | None:
+        try:
+            stat = os.stat(path)
+        except OSError:  # vanished meanwhile: decoding will say so
+            return None
+        return [stat.st_size, stat.st_mtime_ns]
+
+    def known_good(self, path: str) -> bool:
+        return path in self.good and self.good[path] == self._stamp(path)
+
+    def remember(self, paths: list[str]) -> None:
+        stamps = {path: self._stamp(path) for path in paths}
+        if not stamps:
+            return
+        self.good.update({path: stamp for path, stamp in stamps.items() if stamp})
+        temporary = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
+        try:
+            temporary.write_text(json.dumps(self.good))
+            os.replace(temporary, self.file)
+        except OSError:
+            temporary.unlink(missing_ok=True)
 
 
 def _decode_error(path: str) -> str:
@@ -501,6 +550,8 @@ def add_validate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     parser.add_argument("--all", action="store_true",
                         help=f"list every bad row, not the first {MAX_EXAMPLES} of each kind")
     parser.add_argument("--workers", type=int, help="image decoding threads (default: one per CPU)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="decode every image again, also those that decoded before unchanged")
     parser.set_defaults(func=run_validate)
     return parser
 
@@ -531,7 +582,8 @@ def run_validate(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = validate(spec, check_images=not args.no_images, progress=True, workers=args.workers)
+    report = validate(spec, check_images=not args.no_images, progress=True, workers=args.workers,
+                      cache=not args.no_cache)
     print(report.format(args.on_bad_rows, max_examples=None if args.all else MAX_EXAMPLES))
     return 0 if report.verdict(args.on_bad_rows)[0] else 1
 

@@ -88,7 +88,8 @@ def load_dataset(spec: DatasetSpec, splits=SPLITS, progress: bool = False, on_ba
     else:
         frame = load_posts(spec.csv)
         names = tuple(frame.attrs["classes"])
-        report = validate(spec.csv, progress=progress)  # decodes every image: train cannot fail later
+        # every image of these splits decoded (once: remembered in the cache), so train cannot fail later
+        report = validate(spec.csv, progress=progress, image_splits=tuple(splits))
         frame, skipped = apply_bad_row_policy(frame, report, on_bad_rows, tuple(splits))
         for problem in skipped:
             log.warning("skipped row %s (%s): %s %s", problem.row, problem.post_id, problem.kind, problem.detail)
