@@ -339,6 +339,19 @@ def post_inputs(folder: str):
     return _post_inputs(str(folder), runs_lib.checkpoint_stamp(folder))
 
 
+@st.cache_data(show_spinner="Reading the frozen encoders' features…", max_entries=16)
+def _frozen_features(folder: str, stamp: tuple):
+    from mmaux.analysis.spaces import frozen_features
+
+    return frozen_features(predictor(folder).model, post_inputs(folder))
+
+
+def frozen_features(folder: str):
+    """(text, image) pooled features of the test posts from the frozen encoders (what the random-
+    projection reference projects), or None for ViLT (`spaces.frozen_features`)."""
+    return _frozen_features(str(folder), runs_lib.checkpoint_stamp(folder))
+
+
 def pick_post(table: pd.DataFrame, key: str) -> str:
     """Sidebar choice of one test post (default: the post selected on any page, else the first);
     a choice here becomes the selected post everywhere, and a post selected elsewhere on the

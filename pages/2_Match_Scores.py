@@ -14,9 +14,8 @@ from mmaux.checkpoint import read_info
 CROSS_PAIR_POSTS = 100  # early fusion: posts whose every image × text pair is run jointly (n² passes)
 
 
-@st.cache_data(show_spinner="Reading the frozen encoders' features…", max_entries=16)
 def frozen(folder: str, stamp: tuple) -> tuple[np.ndarray, np.ndarray] | None:
-    return spaces.frozen_features(ui.predictor(folder).model, ui.post_inputs(folder))
+    return ui.frozen_features(folder)
 
 
 @st.cache_data(show_spinner="Scoring texts…", max_entries=64)
@@ -43,20 +42,22 @@ def health(folder: str, stamp: tuple) -> tuple[pd.DataFrame, np.ndarray, np.ndar
     """One checkpoint's alignment numbers, each with the random projection's and chance beside
     it; its own-pair and shuffled-pair scores; the score's label."""
     trained, arrays = spaces.checkpoint_spaces(folder), ui.test_arrays(folder)
-    features = frozen(folder, stamp)
-    random = None if features is None else spaces.alignment_numbers(
-        *spaces.random_baseline(*features, dim=read_info(folder).model.proj_dim))
-    values, base, suffix = {}, {}, " (text has seen its image)" if trained.early_fusion else ""
+    extra = {}
     if trained.itm:
         true, shuffled = matching.cached_true_and_shuffled(folder, ui.predictor(folder).model, ui.post_inputs(folder))
-        values["ITM true vs shuffled AUROC"] = alignment.match_auroc(true.values, shuffled.values)
-        base["ITM true vs shuffled AUROC"] = "true vs shuffled AUROC"
+        extra["ITM true vs shuffled AUROC"] = ("true vs shuffled AUROC", alignment.match_auroc(true.values,
+                                                                                                shuffled.values))
     else:
         true, shuffled = matching.itc_true_and_shuffled(arrays["text_emb"], arrays["image_emb"])
     if trained.itc:
-        for name, value in spaces.alignment_numbers(arrays["text_emb"], arrays["image_emb"]).items():
-            values[f"ITC {name}{suffix}"], base[f"ITC {name}{suffix}"] = value, name
-    table = spaces.reference_table(values, random, len(arrays["text_emb"]), base)
+        table = spaces.itc_references(arrays["text_emb"], arrays["image_emb"], frozen(folder, stamp),
+                                      trained.early_fusion, extra)
+    else:  # ITM only: its AUROC against the random projection's
+        features = frozen(folder, stamp)
+        random = None if features is None else spaces.alignment_numbers(
+            *spaces.random_baseline(*features, dim=read_info(folder).model.proj_dim))
+        table = spaces.reference_table({k: v for k, (_, v) in extra.items()}, random, len(arrays["text_emb"]),
+                                       {k: number for k, (number, _) in extra.items()})
     return table, true.values, shuffled.values, true.label
 
 

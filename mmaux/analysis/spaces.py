@@ -121,3 +121,18 @@ def reference_table(values: dict[str, float], random: dict[str, float] | None, n
     rows = [{"number": name, "value": value, "random projection": random.get(base.get(name, name), float("nan")),
              "chance": chance.get(base.get(name, name), float("nan"))} for name, value in values.items()]
     return pd.DataFrame(rows, columns=["number", "value", "random projection", "chance"])
+
+
+def itc_references(text_emb, image_emb, frozen: tuple[np.ndarray, np.ndarray] | None, early_fusion: bool,
+                   extra: dict[str, tuple[str, float]] | None = None) -> pd.DataFrame:
+    """`reference_table` of a trained ITC space's numbers (named "ITC …", flagged for early
+    fusion), against the random projection of the `frozen` features to the same dimension.
+    `extra`: more rows, displayed name -> (the number it is, value), e.g. an ITM AUROC."""
+    random = None if frozen is None else alignment_numbers(*random_baseline(*frozen, dim=np.shape(text_emb)[1]))
+    suffix = " (text has seen its image)" if early_fusion else ""
+    values, base = {}, {}
+    for name, (number, value) in (extra or {}).items():
+        values[name], base[name] = value, number
+    for name, value in alignment_numbers(text_emb, image_emb).items():
+        values[f"ITC {name}{suffix}"], base[f"ITC {name}{suffix}"] = value, name
+    return reference_table(values, random, len(text_emb), base)
