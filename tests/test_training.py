@@ -40,15 +40,17 @@ def trained(env, tmp_path_factory) -> Path:
     return out
 
 
-def test_checkpoint_has_the_four_files_and_no_pickle(trained):
+def test_checkpoint_has_its_files_and_no_pickle(trained):
     names = sorted(p.name for p in trained.iterdir())
-    assert names == ["config.json", "metrics.json", "model.safetensors", "test_outputs.parquet"]
+    assert names == ["config.json", "metrics.json", "model.safetensors", "test_outputs.parquet",
+                     "val_outputs.parquet"]
     info = read_info(trained)
     assert info.label_names == ("neutral", "positive", "negative")
     assert info.model.loss.itc and info.model.loss.itm and info.weights_dtype == "float16"
     assert set(info.encoders) == {"minilm", "efficientnet-lite0"}
     metrics = read_metrics(trained)
     assert {"val", "test", "best_epoch", "history"} <= set(metrics)
+    assert metrics["aux_reaches_classifier"] == {"itc": True, "itm": True}  # the cpu recipe's adapter
     assert 0.0 <= metrics["test"]["macro_f1"] <= 1.0
     assert set(metrics["test"]["per_slice"]) >= {"evidence", "relation"}
 
@@ -59,15 +61,18 @@ def test_saved_weights_exclude_untouched_encoder_weights(trained):
     keys = set(load_file(trained / "model.safetensors"))
     assert not any(k.startswith(("backbone.image.", "backbone.text.")) for k in keys)  # cpu recipe: both frozen
     assert {"classifier.1.weight", "text_proj.weight", "image_proj.weight", "logit_scale",
-            "itm_head.weight", "backbone.fusion.query.weight"} <= keys
+            "itm_head.weight", "backbone.fusion.query.weight", "backbone.text_adapter.down.weight"} <= keys
 
 
-def test_reload_in_fresh_process_gives_identical_predictions(trained, env):
-    """`evaluate --json` in a new interpreter reproduces metrics.json and the stored outputs."""
-    result = subprocess.run([sys.executable, "-m", "mmaux", "evaluate", "--checkpoint", str(trained), "--json"],
-                            capture_output=True, text=True, env=env, timeout=300)
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_reload_in_fresh_process_with_empty_cache_reproduces_metrics(trained, env, tmp_path, split):
+    """`evaluate --json` in a new interpreter, with an empty feature cache (as in a fresh clone),
+    reproduces metrics.json: the features cached in training are the eval-mode features."""
+    fresh = {**env, "MMAUX_CACHE": str(tmp_path / "empty-cache")}
+    result = subprocess.run([sys.executable, "-m", "mmaux", "evaluate", "--checkpoint", str(trained), "--json",
+                             "--split", split], capture_output=True, text=True, env=fresh, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == read_metrics(trained)["test"]
+    assert json.loads(result.stdout) == read_metrics(trained)[split]
 
 
 def test_stored_outputs_match_the_reloaded_model(trained):
@@ -80,6 +85,9 @@ def test_stored_outputs_match_the_reloaded_model(trained):
     outputs, arrays = predict(model, PostInputs(model, frame), info.label_names)
     stored, stored_arrays = read_outputs(trained)
     assert (outputs["pred"].to_numpy() == stored["pred"].to_numpy()).all()
+    val_frame = load_dataset(info.dataset, splits=("val",)).split("val")
+    val_outputs, _ = predict(model, PostInputs(model, val_frame, use_cache=False), info.label_names)
+    assert (val_outputs["pred"].to_numpy() == read_outputs(trained, "val_outputs.parquet")[0]["pred"].to_numpy()).all()
     np.testing.assert_allclose(outputs["p_positive"], stored["p_positive"], atol=1e-6)
     np.testing.assert_allclose(arrays["text_emb"], stored_arrays["text_emb"], atol=2e-3)  # stored as float16
     assert stored["itm_match"].between(0, 1).all()
