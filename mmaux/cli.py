@@ -223,6 +223,9 @@ def _add_sweep_parser(commands):
     p.add_argument("--variants", default="ce,itc,itm,itc+itm", help=f"comma-separated of {', '.join(VARIANTS)}")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
     p.add_argument("--out", required=True, help="root folder of the checkpoints")
+    p.add_argument("--prepare-only", action="store_true",
+                   help="only generate the data and fill the feature caches the runs need (then sweeps "
+                        "of several groups can run side by side without computing them twice)")
     _add_model_options(p)
     p.set_defaults(func=_run_sweep)
 
@@ -248,6 +251,14 @@ def _run_sweep(args) -> int:
 
     args = _with_recipe(args)
     runs = sweep_runs(args)
+    if args.prepare_only:
+        from mmaux.train import prepare_inputs
+
+        num_labels = _num_labels(args)
+        for arch in dict.fromkeys(run[0] for run in runs):
+            prepare_inputs(_train_config(args, arch, "none", 0, Path(args.out), num_labels).model,
+                           _dataset_from_args(args))
+        return 0
     todo = [run for run in runs if not (run[3] / CONFIG).exists()]
     print(f"sweep: {len(runs)} runs, {len(runs) - len(todo)} already done")
     num_labels = _num_labels(args)

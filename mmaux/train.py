@@ -132,6 +132,14 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     return out_dir
 
 
+def prepare_inputs(model_cfg: ModelConfig, dataset: DatasetSpec, progress: bool = True) -> None:
+    """Generate the dataset and fill the feature caches that training `model_cfg` on it reads."""
+    model = MultimodalClassifier(model_cfg)
+    posts = load_dataset(dataset, progress=progress)
+    for split in ("train", "val", "test"):
+        PostInputs(model, posts.split(split), True, progress)
+
+
 def _check_reach(model: MultimodalClassifier, inputs: PostInputs, labels, cfg: TrainConfig) -> dict[str, bool]:
     """Probe on the first training posts whether each enabled auxiliary loss can change the
     classifier; warn loudly when one cannot (the checkpoint records the answer)."""

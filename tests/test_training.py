@@ -196,3 +196,12 @@ def test_two_process_accelerate_launch(env, tmp_path):
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert read_metrics(out)["test"]["n"] == 12
+
+
+def test_an_aux_loss_that_cannot_reach_the_classifier_is_warned_about_and_recorded(env, tmp_path):
+    """Late fusion over frozen, cached encoders: ITC trains only its own projections."""
+    out = tmp_path / "inert"
+    with pytest.warns(UserWarning, match="ITC cannot reach the classifier"):
+        assert cli(["train", *TINY, "--epochs", "1", "--text-tuning", "frozen", "--aux", "itc",
+                    "--out", str(out)]) == 0
+    assert read_metrics(out)["aux_reaches_classifier"] == {"itc": False}
