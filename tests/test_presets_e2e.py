@@ -3,7 +3,7 @@
 (AppTest) on those checkpoints. And the installed `mmaux` command and the bench scripts run from
 another folder than the repository.
 
-The five datasets share one data folder (`authors_layout.py`: 16 posts each, small JPEGs drawn at
+The five datasets share one data folder (`authors_layout.py`: 24 posts each, small JPEGs drawn at
 test time); TIR's file serves three presets. About a second per checkpoint on 2 cores.
 """
 from __future__ import annotations
