@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+# The dashboard listens on this machine only; `make run ADDRESS=0.0.0.0` serves every network interface.
+ADDRESS ?= 127.0.0.1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
@@ -24,9 +26,9 @@ $(VENV)/.test: requirements-test.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $@
 
-## Open the dashboard on the shipped checkpoints and the built-in benchmark.
+## Open the dashboard on the shipped checkpoints and the built-in benchmark (http://127.0.0.1:$(PORT)).
 run: $(VENV)/.runtime
-	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+	$(BIN)/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.headless true
 
 ## Install everything the tests need (Python tools and headless Chromium) and run the whole suite.
 test: $(VENV)/.test browser-deps

@@ -13,6 +13,7 @@ its label set do not match what it was trained with.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -281,12 +282,41 @@ def read_outputs(folder: str | Path, name: str = OUTPUTS) -> tuple[pd.DataFrame,
     return table.to_pandas(), arrays
 
 
-def find_checkpoints(root: str | Path, max_depth: int = 4) -> list[Path]:
-    """Folders under `root` that hold a config.json, model.safetensors or test_outputs.parquet (a
-    checkpoint, good or broken: one that lost its config.json is listed too, to say so)."""
+MAX_SEARCH_ENTRIES = 20_000  # directory entries one checkpoint search may look at before it stops
+
+
+class SearchTooLarge(CheckpointError):
+    """A checkpoint root holding more entries than a search may look at (e.g. `/` typed in)."""
+
+
+def find_checkpoints(root: str | Path, max_depth: int = 4, max_entries: int = MAX_SEARCH_ENTRIES) -> list[Path]:
+    """Folders under `root`, at most `max_depth` levels down, that hold a config.json,
+    model.safetensors or test_outputs.parquet (a checkpoint, good or broken: one that lost its
+    config.json is listed too, to say so).
+
+    The walk never descends past `max_depth` (nor into links to folders or hidden folders such
+    as .git and .venv), and raises
+    `SearchTooLarge` once it has looked at `max_entries` entries, so a root such as `/` costs
+    milliseconds and says why it was not searched instead of globbing the whole disk."""
     root = Path(root)
     if not root.is_dir():
         return []
-    found = {p.parent for name in (CONFIG, WEIGHTS, OUTPUTS) for p in root.glob("**/" + name)
-             if len(p.relative_to(root).parts) <= max_depth + 1}
+    markers, found, seen = {CONFIG, WEIGHTS, OUTPUTS}, set(), 0
+    stack = [(root, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > max_entries:
+                        raise SearchTooLarge(f"{root}: more than {max_entries} files and folders within {max_depth} "
+                                             "levels, so it is not searched for checkpoints; give the folder that "
+                                             "holds your checkpoint folders instead")
+                    if entry.name in markers:
+                        found.add(folder)
+                    elif depth < max_depth and not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                        stack.append((Path(entry.path), depth + 1))
+        except OSError:  # unreadable folder: nothing to list from it
+            continue
     return sorted(found)

@@ -36,7 +36,7 @@ from PIL import Image
 
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
-from mmaux.checkpoint import CheckpointError, read_outputs
+from mmaux.checkpoint import CheckpointError, SearchTooLarge, find_checkpoints, read_outputs
 from mmaux.data.images import ImageLoadError, load_image
 from mmaux.paths import DEFAULT_CHECKPOINTS
 from mmaux.predict import Predictor
@@ -101,7 +101,8 @@ def parse_roots(text: str) -> list[str]:
 
 
 def sidebar_roots() -> list[str]:
-    """Draw the root chooser in the sidebar and return every root to search."""
+    """Draw the root chooser in the sidebar and return the roots to search: a root that is not a
+    folder, or too large to search (`SearchTooLarge`), gets one sidebar warning and is left out."""
     def remember():
         st.session_state[ROOTS_KEY] = parse_roots(st.session_state["_roots_text"])
 
@@ -109,11 +110,36 @@ def sidebar_roots() -> list[str]:
         st.caption("Checkpoint folders: " + ", ".join(f"`{r}`" for r in default_roots()))
         st.text_area("Add checkpoint folders (one per line)", value="\n".join(st.session_state.get(ROOTS_KEY, [])),
                      key="_roots_text", on_change=remember, height=68)
-    roots = checkpoint_roots()
-    for root in roots:
+    searched = []
+    for root in checkpoint_roots():
         if not Path(root).is_dir():
             st.sidebar.warning(f"`{root}` is not a folder; nothing is read from it.")
-    return roots
+            continue
+        try:
+            checkpoint_folders(root)
+        except SearchTooLarge as err:
+            st.sidebar.warning(str(err))
+            continue
+        searched.append(root)
+    return searched
+
+
+SEARCH_TTL_S = 30  # a root's folder list is reused this long; new checkpoint folders show up after it
+
+
+@st.cache_data(show_spinner="Looking for checkpoint folders…", ttl=SEARCH_TTL_S, max_entries=64)
+def _checkpoint_folders(root: str, mtime_ns: int) -> list[str]:
+    return [str(f) for f in find_checkpoints(root)]
+
+
+def checkpoint_folders(root: str) -> list[str]:
+    """`find_checkpoints(root)` (depth-pruned, bounded), cached between reruns for
+    `SEARCH_TTL_S` seconds or until the root folder itself changes. Raises `SearchTooLarge`."""
+    try:
+        mtime = Path(root).stat().st_mtime_ns
+    except OSError:
+        return []
+    return _checkpoint_folders(str(root), mtime)
 
 
 @st.cache_data(show_spinner="Reading checkpoints…", max_entries=16)
@@ -122,8 +148,10 @@ def _runs(roots: tuple[str, ...], stamp: tuple) -> pd.DataFrame:
 
 
 def load_runs(roots: Sequence[str]) -> pd.DataFrame:
-    """The runs table of `runs_lib.discover_runs`, cached until a checkpoint file changes."""
-    return _runs(tuple(roots), runs_lib.roots_stamp(roots))
+    """The runs table of `runs_lib.discover_runs`, cached until a checkpoint file changes (the
+    folder lists come from `checkpoint_folders`, so a rerun does not walk the roots again)."""
+    stamp = tuple((f, runs_lib.checkpoint_stamp(f)) for root in roots for f in checkpoint_folders(root))
+    return _runs(tuple(roots), stamp)
 
 
 def sidebar_runs(warn: bool = True) -> pd.DataFrame:

@@ -75,8 +75,9 @@ def test_broken_checkpoint_is_a_warning_row(root, tmp_path, monkeypatch):
     broken = tmp_path / "extra" / "ce-seed9"
     broken.mkdir(parents=True)
     (broken / "config.json").write_text("{ truncated")
-    at = page("app.py", root + os.pathsep + str(tmp_path / "extra"), monkeypatch).run()
+    at = page("app.py", os.pathsep.join([root, str(tmp_path / "extra"), "/"]), monkeypatch).run()
     assert not at.exception
     assert "cannot be used" in texts(at.warning)
+    assert "/: more than 20000 files and folders" in texts(at.sidebar.warning)  # `/` is refused, not walked
     rows = [df.value for df in at.dataframe if "error" in df.value.columns]
     assert rows and "not valid JSON" in rows[0]["error"].iloc[0]
