@@ -15,7 +15,7 @@ from sklearn.metrics import confusion_matrix
 
 HEIGHT = 360
 VARIANT_COLORS = {"CE": "#7f7f7f", "CE+ITC": "#1f77b4", "CE+ITM": "#ff7f0e", "CE+ITC+ITM": "#2ca02c"}
-MODALITY_SYMBOLS = {"image": "circle", "text": "x"}
+MODALITY_SYMBOLS = {"image": "circle", "text": "x", "fused": "circle"}
 GROUP_COLOURS = {"own text": "#2ca02c", "most similar texts": "#ff7f0e", "least similar texts": "#7f7f7f"}
 
 
@@ -108,12 +108,14 @@ def embedding_maps(panels: Mapping[str, pd.DataFrame], colour: str, lines: bool,
                   for f in panels.values())
     categories = sorted({str(v) for f in panels.values() for v in f[colour]})
     palette = dict(zip(categories, px.colors.qualitative.Plotly * 4))
+    present = {m for f in panels.values() for m in f["modality"].unique()}
+    modalities = [m for m in MODALITY_SYMBOLS if m in present]  # image and text, or the fused posts
     for col, frame in enumerate(panels.values(), start=1):
         if lines:
             fig.add_trace(_pair_lines(frame), 1, col)
-        traces = [_points(frame, modality, colour, col == 1) for modality in MODALITY_SYMBOLS] if numeric else \
+        traces = [_points(frame, modality, colour, col == 1) for modality in modalities] if numeric else \
             [_category_points(frame, modality, colour, value, palette[value], col == 1)
-             for modality in MODALITY_SYMBOLS for value in categories]
+             for modality in modalities for value in categories]
         for trace in traces:
             fig.add_trace(trace, 1, col)
         if highlight is not None:
@@ -127,7 +129,7 @@ def embedding_maps(panels: Mapping[str, pd.DataFrame], colour: str, lines: bool,
 
 
 def _pair_lines(frame: pd.DataFrame) -> go.Scattergl:
-    images, texts = (frame[frame["modality"] == m].set_index("post_id") for m in MODALITY_SYMBOLS)
+    images, texts = (frame[frame["modality"] == m].set_index("post_id") for m in ("image", "text"))
     texts = texts.loc[images.index]
     xs = np.column_stack([images["x"], texts["x"], np.full(len(images), np.nan)]).ravel()
     ys = np.column_stack([images["y"], texts["y"], np.full(len(images), np.nan)]).ravel()

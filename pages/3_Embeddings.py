@@ -1,14 +1,17 @@
-"""Embedding space: the test posts' ITC image and text embeddings on comparable 2-d maps."""
+"""Embedding space: the test posts in each checkpoint's trained spaces, on comparable 2-d maps: the
+fused representation (every checkpoint) and the ITC space (only checkpoints trained with ITC)."""
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from mmaux import figures, ui
-from mmaux.analysis import embeddings
+from mmaux.analysis import embeddings, spaces
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis.alignment import silhouette_per_label
 
 MATCH_SCORE = "match score"
-COLOURS = ("label", "correct", MATCH_SCORE)
+COLOURS = ("label", "correct")
+SPACE_NAMES = {"fused": "fused (what the classifier reads)", "itc": "ITC (image and text)"}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -17,16 +20,24 @@ def layout(folder: str, stamp: tuple, params: embeddings.LayoutParams) -> embedd
 
 
 @st.cache_data(show_spinner="Measuring the spaces…", max_entries=64)
-def space_numbers(folder: str, stamp: tuple) -> tuple[dict, pd.DataFrame]:
-    """Modality gap, true/random pair cosine, and silhouette per label of each modality."""
+def fused_silhouettes(folder: str, stamp: tuple) -> pd.Series:
+    return silhouette_per_label(ui.test_arrays(folder)["fused"], ui.test_table(folder)["label"])
+
+
+@st.cache_data(show_spinner="Measuring the aligned space…", max_entries=64)
+def itc_numbers(folder: str, stamp: tuple) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """A trained ITC space's alignment numbers beside its references, its pair cosines, and the
+    silhouette per label of each modality."""
     arrays, labels = ui.test_arrays(folder), ui.test_table(folder)["label"]
+    references = spaces.itc_references(arrays["text_emb"], arrays["image_emb"], ui.frozen_features(folder),
+                                       spaces.checkpoint_spaces(folder).early_fusion)
     silhouettes = pd.DataFrame({m: silhouette_per_label(arrays[f"{m}_emb"], labels) for m in embeddings.MODALITIES})
-    return embeddings.space_summary(arrays["text_emb"], arrays["image_emb"]), silhouettes
+    return references, embeddings.space_summary(arrays["text_emb"], arrays["image_emb"]), silhouettes
 
 
 @st.cache_data(show_spinner="Comparing neighbourhoods…", max_entries=64)
-def comparison(first: str, other: str, stamps: tuple) -> tuple[pd.DataFrame, dict]:
-    return embeddings.compare_spaces(ui.test_arrays(first), ui.test_arrays(other))
+def comparison(first: str, other: str, stamps: tuple, space: str) -> tuple[pd.DataFrame, dict]:
+    return embeddings.compare_spaces(ui.test_arrays(first), ui.test_arrays(other), space=space)
 
 
 def compute_missing(folders, params, names):
@@ -43,13 +54,19 @@ def compute_missing(folders, params, names):
         status.update(label="Layouts computed and cached", state="complete")
 
 
+def match_score(folder: str, table: pd.DataFrame) -> pd.Series:
+    """The checkpoint's trained own-pair score: ITM P(match), or the cosine in its trained ITC space."""
+    kind = spaces.checkpoint_spaces(folder).score_kind
+    return table["itm_match"] if kind == "itm" else table["itc_cosine"] if kind == "itc" else np.nan
+
+
 def panels(folders, names, params, colour) -> dict[str, pd.DataFrame]:
     """Each checkpoint's layout aligned to the first's, joined with the colouring columns."""
     layouts = [layout(f, runs_lib.checkpoint_stamp(f), params) for f in folders]
     frames = {}
     for folder, fitted in zip(folders, layouts):
         table = ui.test_table(folder)
-        table[MATCH_SCORE] = table["itm_match"].fillna(table["itc_cosine"])
+        table[MATCH_SCORE] = match_score(folder, table)
         table["correct"] = table["correct"].map({True: "right", False: "wrong"})
         frame = embeddings.align_to(fitted, layouts[0]).frame()
         frames[names[folder]] = frame.merge(table[["post_id", colour]], on="post_id", how="left")
@@ -67,49 +84,87 @@ def draw_maps(container, frames, colour, lines, post_id, key):
         st.rerun()
 
 
-def numbers(folders, names):
-    st.subheader("The spaces in numbers")
-    summaries, silhouettes = {}, {}
-    for folder in folders:
-        summaries[names[folder]], silhouettes[names[folder]] = space_numbers(folder, runs_lib.checkpoint_stamp(folder))
-    table = pd.DataFrame(summaries).T
+def maps(folders, names, params, colour, lines, post_id, n_posts):
+    holder = st.empty()
+    if params.method == "umap" and not all(embeddings.is_cached(f, params) for f in folders):
+        waiting = st.empty()  # progress and the interim PCA note, cleared once UMAP is ready
+        with waiting.container():
+            quick = embeddings.LayoutParams(method="pca", n_posts=params.n_posts, space=params.space)
+            compute_missing(folders, quick, names)
+            draw_maps(holder.container(), panels(folders, names, quick, colour), colour, lines, post_id,
+                      f"maps-pca-{params.space}")
+            st.caption("PCA shown while the UMAP layouts are computed; they are cached for next time "
+                       "(`python -m mmaux embed --checkpoint DIR` computes them ahead).")
+            compute_missing(folders, params, names)
+        waiting.empty()
+        holder.empty()
+    draw_maps(holder.container(), panels(folders, names, params, colour), colour, lines, post_id,
+              f"maps-{params.method}-{params.space}")
+    what = "posts (fused vectors)" if params.space == "fused" else "posts × 2 modalities (● image, × text)"
+    st.caption(f"{params.method.upper()} of {n_posts} {what} per checkpoint, each Procrustes-aligned (rotation, "
+               "reflection, scale) to the first panel. Match score: ITM P(match), or the cosine in a trained ITC "
+               "space for checkpoints without an ITM head.")
+
+
+def fused_table(folders, names):
+    st.subheader("The fused representation in numbers")
+    stamps = {f: runs_lib.checkpoint_stamp(f) for f in folders}
+    table = pd.DataFrame({names[f]: fused_silhouettes(f, stamps[f]) for f in folders}).T.add_prefix("silhouette ")
     first = folders[0]
     for folder in folders[1:]:
-        per_post, cka = comparison(first, folder, (runs_lib.checkpoint_stamp(first), runs_lib.checkpoint_stamp(folder)))
+        per_post, cka = comparison(first, folder, (stamps[first], stamps[folder]), "fused")
+        table.loc[names[folder], ["fused CKA", "mean fused kNN overlap"]] = [cka["fused CKA"], per_post.mean().iloc[0]]
+    st.dataframe(table, column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns})
+    st.caption("Silhouette per label (cosine; 1 = classes tight and apart, 0 = overlapping). CKA and k-NN overlap "
+               f"(k = 10) of each checkpoint's fused vectors against the first's ({names[first]}): 1 = the same "
+               "representation / the same neighbours. The fused space is trained in every checkpoint.")
+
+
+def itc_tables(folders, names):
+    st.subheader("The aligned (ITC) space in numbers, against references")
+    stamps = {f: runs_lib.checkpoint_stamp(f) for f in folders}
+    results = {names[f]: itc_numbers(f, stamps[f]) for f in folders}
+    references = pd.concat({n: r[0] for n, r in results.items()}, names=["checkpoint"]).reset_index(0)
+    st.dataframe(references, hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                                             for c in ("value", "random projection", "chance")})
+    st.caption("Each number beside the same number for a seeded random projection of the same frozen features "
+               "(nothing aligned) and chance (k / n for recall@k, 0.5 for an AUROC). Modality gap: distance between "
+               "the centres of the normalised image and text clouds (0 = same centre).")
+    table = pd.DataFrame({n: r[1] for n, r in results.items()}).T
+    first = folders[0]
+    for folder in folders[1:]:
+        per_post, cka = comparison(first, folder, (stamps[first], stamps[folder]), "itc")
         table.loc[names[folder], [*cka, *(f"mean {c}" for c in per_post)]] = [*cka.values(), *per_post.mean()]
     st.dataframe(table, column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns})
-    st.caption("Modality gap: distance between the centres of the normalised image and text clouds (0 = same "
-               "centre). CKA and k-NN overlap (k = 10): each checkpoint against the first "
-               f"({names[first]}); 1 = the same representation / the same neighbours.")
-    st.markdown("**Silhouette per label** (cosine; 1 = classes tight and apart, 0 = overlapping)")
-    st.dataframe(pd.concat(silhouettes, axis=1).round(3))
+    st.caption(f"CKA and k-NN overlap of each ITC space against the first ITC-trained checkpoint's ({names[first]}).")
+    st.markdown("**Silhouette per label in the ITC space** (cosine)")
+    st.dataframe(pd.concat({n: r[2] for n, r in results.items()}, axis=1).round(3))
 
 
-ui.page_header("Embedding space", "The test posts' ITC-projected image (●) and text (×) embeddings on 2-d maps, "
-               "one per checkpoint, aligned to the first so that a post keeps its place across panels.")
+ui.page_header("Embedding space", "The test posts in each checkpoint's trained spaces on 2-d maps, one per "
+               "checkpoint, aligned to the first so that a post keeps its place across panels: the fused "
+               "representation that the classifier reads, and the ITC space of checkpoints trained with ITC.")
 choice = ui.pick_checkpoints_and_post("embeddings", max=4)
 folders, names, table, post_id = choice.folders, choice.names, choice.table, choice.post_id
+trained = {f: spaces.checkpoint_spaces(f) for f in folders}
+space = st.sidebar.radio("Space", tuple(SPACE_NAMES), format_func=SPACE_NAMES.get, key="_embed_space")
 method = st.sidebar.radio("Map", ("UMAP", "PCA"), horizontal=True, key="_embed_method").lower()
-colour = st.sidebar.selectbox("Colour by", [*COLOURS, *(c for c in runs_lib.slice_columns(table) if c != "label")])
-lines = st.sidebar.checkbox("Join each post's image and text", value=False)
+shown = [f for f in folders if space == "fused" or trained[f].itc]
+scored = bool(shown) and all(trained[f].score_kind for f in shown)
+colour = st.sidebar.selectbox("Colour by", [*COLOURS, *([MATCH_SCORE] if scored else []),
+                                            *(c for c in runs_lib.slice_columns(table) if c != "label")])
+lines = space == "itc" and st.sidebar.checkbox("Join each post's image and text", value=False)
 n_posts = st.sidebar.number_input("Posts (stratified by label)", 50, 5000, 1000, step=50, key="_embed_posts")
-params = embeddings.LayoutParams(method=method, n_posts=int(n_posts))
+params = embeddings.LayoutParams(method=method, n_posts=int(n_posts), space=space)
 ui.show_post(table[table["post_id"] == post_id].iloc[0], width=96)
-maps = st.empty()
-if method == "umap" and not all(embeddings.is_cached(f, params) for f in folders):
-    waiting = st.empty()  # progress and the interim PCA note, cleared once UMAP is ready
-    with waiting.container():
-        quick = embeddings.LayoutParams(method="pca", n_posts=int(n_posts))
-        compute_missing(folders, quick, names)
-        draw_maps(maps.container(), panels(folders, names, quick, colour), colour, lines, post_id, "maps-pca")
-        st.caption("PCA shown while the UMAP layouts are computed; they are cached for next time "
-                   "(`python -m mmaux embed --checkpoint DIR` computes them ahead).")
-        compute_missing(folders, params, names)
-    waiting.empty()
-    maps.empty()
-draw_maps(maps.container(), panels(folders, names, params, colour), colour, lines, post_id, f"maps-{method}")
-st.caption(f"{method.upper()} of {min(int(n_posts), len(table))} posts × 2 modalities per checkpoint, each "
-           "Procrustes-aligned (rotation, reflection, scale) to the first panel. Marker: ● image, × text. "
-           "Match score: ITM P(match), or the ITC cosine for checkpoints without an ITM head.")
-numbers(folders, names)
+if space == "itc":
+    for folder in folders:
+        if not trained[folder].itc:
+            st.info(f"**{names[folder]}**: {spaces.NO_ITC}; see it in the fused space.")
+        elif trained[folder].early_fusion:
+            st.warning(f"**{names[folder]}** is {spaces.EARLY_FUSION_NOTE}; the Match scores page has cross-pair "
+                       "retrieval.")
+if shown:
+    maps(shown, names, params, colour, lines, post_id, min(int(n_posts), len(table)))
+    fused_table(shown, names) if space == "fused" else itc_tables(shown, names)
 ui.footer()

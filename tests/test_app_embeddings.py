@@ -1,25 +1,64 @@
-"""AppTest of the Embeddings page: PCA maps and the numbers, then a (small) UMAP computed on
-first view. umap-learn compiles with numba the first time in a process (~20 s; cached on disk)."""
+"""AppTest of the Embeddings page: every checkpoint in its fused space; the ITC space only for
+checkpoints trained with ITC, its numbers beside their references. umap-learn compiles with
+numba the first time in a process (~20 s; cached on disk)."""
 import math
 
 import pytest
+from streamlit.testing.v1 import AppTest
+
+from mmaux.analysis.runs import GROUP_COLUMNS
+from mmaux.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
 
-def test_embeddings_page_draws_maps_and_numbers(open_page):
-    at = open_page("pages/3_Embeddings.py", n_checkpoints=2, state={"_embed_method": "PCA"})
+def _open(app_runs, monkeypatch, cells, state):
+    """The page with one checkpoint per (itc, itm) cell of one late-fusion group, seed 0 first."""
+    root, runs = app_runs
+    monkeypatch.setenv("MMAUX_CHECKPOINTS", root)
+    late = runs[runs["architecture"] != "mmbt"]
+    group = late[(late[GROUP_COLUMNS] == late[GROUP_COLUMNS].iloc[0]).all(axis=1)].sort_values("seed")
+    chosen = [group[(group["itc"] == itc) & (group["itm"] == itm)]["folder"].iloc[0] for itc, itm in cells]
+    at = AppTest.from_file(str(REPO_ROOT / "pages/3_Embeddings.py"), default_timeout=180)
+    at.session_state["selected_checkpoints"] = chosen
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def test_fused_space_maps_every_checkpoint_and_compares_them(app_runs, monkeypatch):
+    at = _open(app_runs, monkeypatch, [(False, False), (False, True)], {"_embed_method": "PCA"})
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 1
     numbers = at.dataframe[0].value
-    assert len(numbers) == 2
-    for column in ("modality gap", "true-pair cosine", "image CKA", "mean text kNN overlap"):
-        assert math.isfinite(numbers[column].dropna().iloc[0])
-    assert not at.dataframe[1].value.empty  # silhouette per label
+    assert len(numbers) == 2 and any(c.startswith("silhouette ") for c in numbers.columns)
+    assert math.isfinite(numbers["fused CKA"].dropna().iloc[0])
+    assert "match score" not in at.sidebar.selectbox[-1].options  # a CE checkpoint has no trained score
 
 
-def test_embeddings_page_computes_a_umap_on_first_view(open_page):
-    at = open_page("pages/3_Embeddings.py", n_checkpoints=1, state={"_embed_method": "UMAP", "_embed_posts": 100})
+def test_a_ce_checkpoint_makes_no_aligned_space_claim(app_runs, monkeypatch):
+    """CE and CE+ITM (neither trained ITC): no ITC map, no modality gap, no CKA of their
+    untrained projections; one line each saying why."""
+    at = _open(app_runs, monkeypatch, [(False, False), (False, True)],
+               {"_embed_method": "PCA", "_embed_space": "itc"})
+    assert not at.exception, at.exception
+    assert len(at.info) == 2 and all("not trained with ITC" in i.value for i in at.info)
+    assert not at.get("plotly_chart") and not at.dataframe
+
+
+def test_the_itc_space_of_an_itc_checkpoint_has_references(app_runs, monkeypatch):
+    at = _open(app_runs, monkeypatch, [(False, False), (True, False)],
+               {"_embed_method": "PCA", "_embed_space": "itc"})
+    assert not at.exception, at.exception
+    assert len(at.info) == 1 and "not trained with ITC" in at.info[0].value  # the CE one, left out
+    references = at.dataframe[0].value.set_index("number")
+    assert set(references["checkpoint"]) == {references["checkpoint"].iloc[0]}  # the ITC checkpoint only
+    assert references.loc["ITC true vs shuffled AUROC", "chance"] == 0.5
+    assert math.isfinite(references.loc["ITC modality gap", "random projection"])
+
+
+def test_embeddings_page_computes_a_umap_on_first_view(app_runs, monkeypatch):
+    at = _open(app_runs, monkeypatch, [(False, False)], {"_embed_method": "UMAP", "_embed_posts": 100})
     assert not at.exception, at.exception
     assert any("UMAP of" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) >= 1

@@ -19,8 +19,9 @@ def outputs_folder(tmp_path, monkeypatch):
     centres = rng.normal(size=(3, 8)) * 3
     text = centres[labels] + rng.normal(size=(60, 8))
     image = centres[labels] + rng.normal(size=(60, 8)) + 2
+    fused = centres[labels] * 2 + rng.normal(size=(60, 8))
     frame = pd.DataFrame({"post_id": [f"p{i}" for i in range(60)], "label_index": labels})
-    write_outputs(tmp_path / OUTPUTS, frame, {"text_emb": text, "image_emb": image})
+    write_outputs(tmp_path / OUTPUTS, frame, {"text_emb": text, "image_emb": image, "fused": fused})
     return tmp_path
 
 
@@ -108,9 +109,30 @@ def test_knn_placement_lands_next_to_a_duplicate_point():
 
 @pytest.mark.slow
 def test_umap_layout_and_the_embed_command(outputs_folder, capsys):
-    assert main(["embed", "--checkpoint", str(outputs_folder), "--method", "umap", "--n-neighbors", "5"]) == 0
-    assert "umap layout of 60 posts" in capsys.readouterr().out
+    assert main(["embed", "--checkpoint", str(outputs_folder), "--method", "umap", "--n-neighbors", "5",
+                 "--space", "itc"]) == 0
+    assert "itc umap layout of 60 posts" in capsys.readouterr().out
     params = LayoutParams("umap", n_neighbors=5)
     assert embeddings.is_cached(outputs_folder, params)
     layout = embeddings.checkpoint_layout(outputs_folder, params)
     assert layout.coords.shape == (120, 2) and np.isfinite(layout.coords).all()
+
+
+def test_the_fused_space_has_one_point_per_post_and_its_own_comparisons(outputs_folder):
+    params = LayoutParams("pca", n_posts=45, space="fused")
+    layout = embeddings.checkpoint_layout(outputs_folder, params)
+    frame = layout.frame()
+    assert len(frame) == 45 and set(frame["modality"]) == {"fused"} and layout.points.shape == (45, 8)
+    assert not embeddings.is_cached(outputs_folder, LayoutParams("pca", n_posts=45))  # the ITC space is apart
+    itc = embeddings.checkpoint_layout(outputs_folder, LayoutParams("pca", n_posts=45))
+    assert embeddings.align_to(layout, layout).coords.shape == (45, 2)
+    with pytest.raises(ValueError, match="ITC-space layout"):
+        embeddings.place_post(layout, np.ones(8), np.ones(8))
+    assert len(itc.frame()) == 90
+    from mmaux.checkpoint import read_outputs
+
+    arrays = read_outputs(outputs_folder)[1]
+    per_post, cka = embeddings.compare_spaces(arrays, arrays, k=5, space="fused")
+    assert list(per_post.columns) == ["fused kNN overlap"] and cka == {"fused CKA": pytest.approx(1.0)}
+    with pytest.raises(ValueError, match="space"):
+        LayoutParams("pca", space="aligned")

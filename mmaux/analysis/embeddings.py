@@ -1,9 +1,13 @@
-"""2-d maps of the ITC embedding space: PCA and UMAP layouts of the test posts' projected image
-and text embeddings, both modalities in one map, comparable across checkpoints.
+"""2-d maps of a checkpoint's trained spaces: PCA and UMAP layouts of the test posts in the fused
+representation (what the classifier reads; every checkpoint trained it) or in the ITC space
+(projected image and text embeddings, both modalities in one map; trained only with ITC, see
+`mmaux.analysis.spaces`), comparable across checkpoints.
 
 Design choices, and why:
-- Points are the L2-normalised embeddings (ITC trains on cosine similarity), images and texts
-  stacked: rows [0, n) are the images, rows [n, 2n) the texts of the same n posts.
+- ITC space: points are the L2-normalised embeddings (ITC trains on cosine similarity), images
+  and texts stacked: rows [0, n) are the images, rows [n, 2n) the texts of the same n posts.
+- Fused space: one point per post, the fused vector as it is (the classifier is linear in it,
+  so its length matters as much as its direction).
 - Comparable maps: each checkpoint's layout is fitted on its own and cached; to show several
   side by side, every layout is then aligned to the first by Procrustes (rotation/reflection,
   isotropic scale, translation) over the posts they share. Two checkpoints' spaces have
@@ -41,7 +45,9 @@ from mmaux.paths import cache_dir
 os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir("numba")))
 
 METHODS = ("pca", "umap")
-MODALITIES = ("image", "text")
+SPACES = ("fused", "itc")  # the classifier's input; the ITC projections (trained only with ITC)
+MODALITIES = ("image", "text")  # the points of a post in the ITC space
+FUSED = ("fused",)  # ... and in the fused space
 PLACE_NEIGHBOURS = 10  # reference points averaged to place a new post in a UMAP layout
 
 Progress = Callable[[float, str], None]
@@ -54,25 +60,32 @@ class LayoutParams:
     n_neighbors: int = 15  # UMAP: size of the local neighbourhood
     min_dist: float = 0.1  # UMAP: how tightly points may pack
     seed: int = 0  # sampling and UMAP seed
+    space: str = "itc"  # "fused" (one point per post) or "itc" (its image and its text)
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"layout method must be one of {METHODS}, got {self.method!r}")
+        if self.space not in SPACES:
+            raise ValueError(f"layout space must be one of {SPACES}, got {self.space!r}")
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return FUSED if self.space == "fused" else MODALITIES
 
 
 @dataclass(frozen=True)
 class Layout:
     post_ids: np.ndarray  # (n,) ids of the posts drawn
-    coords: np.ndarray  # (2n, 2): images of the n posts, then their texts
-    points: np.ndarray  # (2n, d) the normalised embeddings the layout was fitted on
+    coords: np.ndarray  # (m·n, 2) for the m modalities of the space: images of the n posts, then texts
+    points: np.ndarray  # (m·n, d) the vectors the layout was fitted on
     params: LayoutParams
     linear: tuple[np.ndarray, np.ndarray] | None = None  # PCA only: coords = points @ W + b
 
     def frame(self) -> pd.DataFrame:
-        """One row per point: post_id, modality, x, y."""
-        n = len(self.post_ids)
-        return pd.DataFrame({"post_id": np.tile(self.post_ids, 2), "modality": np.repeat(MODALITIES, n),
-                             "x": self.coords[:, 0], "y": self.coords[:, 1]})
+        """One row per point: post_id, modality ("image"/"text", or "fused"), x, y."""
+        n, modalities = len(self.post_ids), self.params.modalities
+        return pd.DataFrame({"post_id": np.tile(self.post_ids, len(modalities)),
+                             "modality": np.repeat(modalities, n), "x": self.coords[:, 0], "y": self.coords[:, 1]})
 
 
 # --- sampling and fitting ------------------------------------------------------------------------
@@ -122,10 +135,21 @@ def _report(progress: Progress | None, fraction: float, message: str):
         progress(fraction, message)
 
 
+def space_points(arrays: dict, rows, space: str) -> np.ndarray:
+    """The points of posts `rows` in a space: stacked normalised ITC embeddings, or fused vectors."""
+    if space == "fused":
+        return np.asarray(arrays["fused"][rows], dtype=np.float64)
+    return embedding_points(arrays["text_emb"][rows], arrays["image_emb"][rows])
+
+
 def compute_layout(text_emb, image_emb, post_ids, params: LayoutParams,
                    progress: Progress | None = None) -> Layout:
-    """A fresh layout of these posts (no cache)."""
-    points = embedding_points(text_emb, image_emb)
+    """A fresh layout of these posts' ITC embeddings (no cache)."""
+    return fit_layout(embedding_points(text_emb, image_emb), post_ids, params, progress)
+
+
+def fit_layout(points: np.ndarray, post_ids, params: LayoutParams, progress: Progress | None = None) -> Layout:
+    """A fresh layout of `points` (from `space_points`) of these posts (no cache)."""
     if params.method == "pca":
         coords, linear = fit_pca(points)
     else:
@@ -140,17 +164,17 @@ def checkpoint_layout(folder: str | Path, params: LayoutParams, progress: Progre
     frame, arrays = read_outputs(folder)
     rows = stratified_sample(frame["label_index"], params.n_posts, params.seed)
     post_ids = frame["post_id"].astype(str).to_numpy()[rows]
-    text_emb, image_emb = arrays["text_emb"][rows], arrays["image_emb"][rows]
+    points = space_points(arrays, rows, params.space)
     key = _layout_key(folder, params)
 
     def compute():
-        layout = compute_layout(text_emb, image_emb, post_ids, params, progress)
+        layout = fit_layout(points, post_ids, params, progress)
         linear = {} if layout.linear is None else {"weights": layout.linear[0], "bias": layout.linear[1]}
         return {"coords": layout.coords, **linear}
 
     stored = cached_arrays("layouts", key, compute)
     linear = (stored["weights"], stored["bias"]) if "weights" in stored else None
-    return Layout(post_ids, stored["coords"], embedding_points(text_emb, image_emb), params, linear)
+    return Layout(post_ids, stored["coords"], points, params, linear)
 
 
 def is_cached(folder: str | Path, params: LayoutParams) -> bool:
@@ -165,7 +189,8 @@ def _layout_key(folder, params: LayoutParams) -> str:
 # --- making layouts comparable and placing new posts ---------------------------------------------
 
 def _point_keys(layout: Layout) -> np.ndarray:
-    return np.char.add(np.repeat(np.array(MODALITIES), len(layout.post_ids)), np.tile(layout.post_ids, 2))
+    modalities = layout.params.modalities
+    return np.char.add(np.repeat(np.array(modalities), len(layout.post_ids)), np.tile(layout.post_ids, len(modalities)))
 
 
 def align_to(layout: Layout, reference: Layout) -> Layout:
@@ -193,7 +218,9 @@ def align_to(layout: Layout, reference: Layout) -> Layout:
 def place_post(layout: Layout, text_emb, image_emb) -> np.ndarray:
     """(2, 2) coordinates of a new post's image and text in `layout`: the exact linear map for
     PCA, otherwise the similarity-weighted mean of the nearest reference points (see module
-    docstring for why no UMAP reducer is stored)."""
+    docstring for why no UMAP reducer is stored). ITC-space layouts only."""
+    if layout.params.space != "itc":
+        raise ValueError("a new post's image and text can be placed only into an ITC-space layout")
     points = embedding_points(np.atleast_2d(text_emb), np.atleast_2d(image_emb))
     if layout.linear is not None:
         weights, bias = layout.linear
@@ -214,11 +241,12 @@ def placement_frame(layout: Layout, text_emb, image_emb, post_id: str) -> pd.Dat
     return pd.concat([layout.frame(), new], ignore_index=True)
 
 
-def available_layout(folder: str | Path, n_posts: int = 1000) -> Layout:
+def available_layout(folder: str | Path, n_posts: int = 1000, space: str = "itc") -> Layout:
     """The checkpoint's UMAP layout when one is cached, else its PCA layout (computed at once):
     what to place a new post into without making anyone wait for UMAP."""
-    umap = LayoutParams(method="umap", n_posts=n_posts)
-    return checkpoint_layout(folder, umap if is_cached(folder, umap) else LayoutParams(method="pca", n_posts=n_posts))
+    umap = LayoutParams(method="umap", n_posts=n_posts, space=space)
+    pca = LayoutParams(method="pca", n_posts=n_posts, space=space)
+    return checkpoint_layout(folder, umap if is_cached(folder, umap) else pca)
 
 
 # --- numbers beside the maps ---------------------------------------------------------------------
@@ -230,12 +258,14 @@ def space_summary(text_emb, image_emb) -> dict[str, float]:
             "random-pair cosine": shuffled}
 
 
-def compare_spaces(arrays_a: dict, arrays_b: dict, k: int = 10) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Per-post k-NN overlap (image and text) and linear CKA between two checkpoints' embeddings
-    of the same posts in the same order."""
-    per_post = pd.DataFrame({f"{m} kNN overlap": knn_overlap(arrays_a[f"{m}_emb"], arrays_b[f"{m}_emb"], k)
-                             for m in MODALITIES})
-    cka = {f"{m} CKA": linear_cka(arrays_a[f"{m}_emb"], arrays_b[f"{m}_emb"]) for m in MODALITIES}
+def compare_spaces(arrays_a: dict, arrays_b: dict, k: int = 10,
+                   space: str = "itc") -> tuple[pd.DataFrame, dict[str, float]]:
+    """Per-post k-NN overlap and linear CKA between two checkpoints' representations of the same
+    posts in the same order: the fused vectors, or the ITC image and text embeddings (compare ITC
+    spaces only between checkpoints that both trained one)."""
+    columns = {"fused": "fused"} if space == "fused" else {m: f"{m}_emb" for m in MODALITIES}
+    per_post = pd.DataFrame({f"{m} kNN overlap": knn_overlap(arrays_a[c], arrays_b[c], k) for m, c in columns.items()})
+    cka = {f"{m} CKA": linear_cka(arrays_a[c], arrays_b[c]) for m, c in columns.items()}
     return per_post, cka
 
 
@@ -253,15 +283,22 @@ def add_embed_parser(commands):
     p.add_argument("--n-neighbors", type=int, default=defaults.n_neighbors)
     p.add_argument("--min-dist", type=float, default=defaults.min_dist)
     p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--space", choices=(*SPACES, "trained"), default="trained",
+                   help="fused, itc, or every space the checkpoint trained (fused, and ITC when trained with it)")
     p.set_defaults(func=_run_embed)
 
 
 def _run_embed(args) -> int:
+    from mmaux.analysis.spaces import checkpoint_spaces
+
     methods = METHODS if args.method == "both" else (args.method,)
     for folder in args.checkpoint:
-        for method in methods:
-            params = LayoutParams(method, args.n_posts, args.n_neighbors, args.min_dist, args.seed)
+        chosen = ("fused", "itc") if args.space == "trained" and checkpoint_spaces(folder).itc else \
+            ("fused",) if args.space == "trained" else (args.space,)
+        for space, method in ((s, m) for s in chosen for m in methods):
+            params = LayoutParams(method, args.n_posts, args.n_neighbors, args.min_dist, args.seed, space)
             start = time.perf_counter()
             layout = checkpoint_layout(folder, params)
-            print(f"{folder}: {method} layout of {len(layout.post_ids)} posts ({time.perf_counter() - start:.1f} s)")
+            print(f"{folder}: {space} {method} layout of {len(layout.post_ids)} posts "
+                  f"({time.perf_counter() - start:.1f} s)")
     return 0
