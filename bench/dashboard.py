@@ -140,7 +140,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--ig-only", action="store_true",
                         help="only the integrated-gradients figures (a quick check that they run)")
-    parser.add_argument("--ig-cases", type=int, default=20, help="post × checkpoint cases for IG (≥ 20 for the record)")
+    parser.add_argument("--ig-cases", type=int, default=20,
+                        help="post × checkpoint cases for IG (≥ 20 for the record)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

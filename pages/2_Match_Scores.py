@@ -11,8 +11,6 @@ from mmaux.analysis import runs as runs_lib
 from mmaux.analysis.embeddings import stratified_sample
 from mmaux.checkpoint import read_info
 
-CROSS_PAIR_POSTS = 100  # early fusion: posts whose every image × text pair is run jointly (n² passes)
-
 
 def frozen(folder: str, stamp: tuple) -> tuple[np.ndarray, np.ndarray] | None:
     return ui.frozen_features(folder)
@@ -124,10 +122,11 @@ def alignment_health(folders, names, trained):
     left.plotly_chart(figures.true_vs_shuffled({n: (r[1], r[2]) for n, r in results.items()},
                                                {n: r[3] for n, r in results.items()}), key="distributions")
     early = [f for f in folders if trained[f].early_fusion and trained[f].itc]
-    if early and right.checkbox(f"Cross-pair retrieval of early fusion over {CROSS_PAIR_POSTS} posts (each text "
-                                "scored with other posts' images through the joint layers; up to a minute per "
-                                "checkpoint the first time, cached)", key="_cross_pairs"):
-        rows = tuple(int(r) for r in stratified_sample(ui.test_table(early[0])["label_index"], CROSS_PAIR_POSTS))
+    n = matching.CROSS_PAIR_POSTS
+    if early and right.checkbox(f"Cross-pair retrieval of early fusion over {n} posts (each text scored with "
+                                "other posts' images through the joint layers; up to a minute per checkpoint "
+                                "the first time, cached)", key="_cross_pairs"):
+        rows = tuple(int(r) for r in stratified_sample(ui.test_table(early[0])["label_index"], n))
         for folder in early:
             right.markdown(f"**{names[folder]}**: cross-pair retrieval, {len(rows)} posts")
             right.dataframe(cross_pairs(folder, runs_lib.checkpoint_stamp(folder), rows), hide_index=True)

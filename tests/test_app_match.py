@@ -74,8 +74,31 @@ def test_an_itc_checkpoint_shows_retrieval_beside_chance_and_random(app_runs, mo
 
 def test_match_page_follows_the_post_choice(open_page):
     at = open_page("pages/2_Match_Scores.py", n_checkpoints=1)
-    post = at.sidebar.selectbox[0]
+    post = next(s for s in at.sidebar.selectbox if s.label == "Post")
     other = post.options[3].split(":")[0]  # options are shown as "<post id>: <text>"
     post.set_value(other).run()
     assert not at.exception, at.exception
     assert at.session_state["post_id"] == other
+
+
+def test_early_fusion_says_its_texts_saw_their_images_and_offers_cross_pair_retrieval(app_runs, monkeypatch):
+    from mmaux.analysis import matching
+
+    root, runs = app_runs
+    mmbt = runs[(runs["architecture"] == "mmbt") & runs["itc"] & ~runs["itm"]]
+    if mmbt.empty:
+        pytest.skip("no MMBT checkpoint trained with ITC")
+    monkeypatch.setenv("MMAUX_CHECKPOINTS", root)
+    monkeypatch.setattr(matching, "CROSS_PAIR_POSTS", 12)  # 144 joint passes
+    at = AppTest.from_file(str(REPO_ROOT / "pages/2_Match_Scores.py"), default_timeout=180)
+    at.session_state["selected_checkpoints"] = [mmbt["folder"].iloc[0]]
+    at.session_state["_cross_pairs"] = True
+    at.run()
+    assert not at.exception, at.exception
+    assert any("has already seen its own image" in w.value for w in at.warning)
+    health = at.dataframe[0].value
+    assert health["number"].str.endswith("(text has seen its image)").all()
+    cross = at.dataframe[1].value.set_index("number")
+    assert cross.loc["i2t@1", "chance"] == pytest.approx(1 / 12)
+    assert cross.loc["t2i@10", "chance"] == pytest.approx(10 / 12)
+    assert cross["value"].between(0, 1).all() and cross["random projection"].between(0, 1).all()
