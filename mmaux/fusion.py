@@ -1,29 +1,58 @@
 """Late-fusion modules: (text features, image features) -> one fused vector (B, H).
 
-The four fusions of the reference implementation (PAPER.md, "Model families"). Each sees the
-unimodal outputs only, which is what lets ITM reuse them for mismatched pairs instead of
-re-running the encoders.
+The four fusions of the reference implementation (PAPER.md, "Model families"). Each is split in
+two: `encode_text` and `encode_image` hold everything that depends on one modality (the costly
+projections), `pair` combines the two sides (cheap). `forward` is their composition. ITM scores
+mismatched pairs with `pair` alone, on the sides already encoded for the batch's own posts,
+instead of re-running the encoders or the projections (`fuse_pairs` in mmaux.model).
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mmaux.encoders import ImageFeatures, TextFeatures, masked_mean
 
 
-class ConcatFusion(nn.Module):
-    """[t ; v] -> Linear -> ReLU on the pooled text and image vectors."""
+class LateFusion(nn.Module):
+    def encode_text(self, text: TextFeatures) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def encode_image(self, image: ImageFeatures) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def pair(self, text_side: tuple[torch.Tensor, ...], image_side: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, text: TextFeatures, image: ImageFeatures) -> torch.Tensor:
+        return self.pair(self.encode_text(text), self.encode_image(image))
+
+
+def _split_linear(layer: nn.Linear, x: torch.Tensor, start: int, stop: int, bias: bool) -> torch.Tensor:
+    """The part of `layer([.. ; x ; ..])` that comes from the input columns [start, stop)."""
+    return F.linear(x, layer.weight[:, start:stop], layer.bias if bias else None)
+
+
+class ConcatFusion(LateFusion):
+    """[t ; v] -> Linear -> ReLU on the pooled text and image vectors (W [t ; v] = W_t t + W_v v)."""
 
     def __init__(self, text_dim: int, image_dim: int, hidden_dim: int, dropout: float):
         super().__init__()
+        self.text_dim = text_dim
         self.mix = nn.Sequential(nn.Dropout(dropout), nn.Linear(text_dim + image_dim, hidden_dim), nn.ReLU())
 
-    def forward(self, text: TextFeatures, image: ImageFeatures) -> torch.Tensor:
-        return self.mix(torch.cat([text.pooled, image.pooled], dim=-1))
+    def encode_text(self, text):
+        return (_split_linear(self.mix[1], self.mix[0](text.pooled), 0, self.text_dim, bias=True),)
+
+    def encode_image(self, image):
+        return (_split_linear(self.mix[1], self.mix[0](image.pooled), self.text_dim, None, bias=False),)
+
+    def pair(self, text_side, image_side):
+        return self.mix[2](text_side[0] + image_side[0])
 
 
-class AttentionFusion(nn.Module):
+class AttentionFusion(LateFusion):
     """Text tokens attend over image tokens (scaled dot product), as in "Ber-ViT-Att".
 
     q = W_q text tokens, k = v = W_k image tokens (both in the hidden width, since the two
@@ -33,18 +62,27 @@ class AttentionFusion(nn.Module):
 
     def __init__(self, text_dim: int, image_dim: int, hidden_dim: int, dropout: float):
         super().__init__()
+        self.text_dim = text_dim
         self.query = nn.Linear(text_dim, hidden_dim)  # text tokens as queries
         self.key = nn.Linear(image_dim, hidden_dim)  # image tokens as keys and values
         self.mix = nn.Sequential(nn.Dropout(dropout), nn.Linear(text_dim + hidden_dim, hidden_dim), nn.ReLU())
 
-    def forward(self, text: TextFeatures, image: ImageFeatures) -> torch.Tensor:
-        keys = self.key(image.tokens)  # (B, N, H)
-        scores = self.query(text.tokens) @ keys.transpose(1, 2) / keys.shape[-1] ** 0.5  # (B, T, N)
-        attended = torch.softmax(scores, dim=-1) @ keys  # (B, T, H)
-        return self.mix(torch.cat([text.pooled, masked_mean(attended, text.mask)], dim=-1))
+    def encode_text(self, text):
+        pooled = _split_linear(self.mix[1], self.mix[0](text.pooled), 0, self.text_dim, bias=True)
+        return self.query(text.tokens), text.mask, pooled  # (B, T, H), (B, T), (B, H)
+
+    def encode_image(self, image):
+        return (self.key(image.tokens),)  # (B, N, H)
+
+    def pair(self, text_side, image_side):
+        queries, mask, pooled = text_side
+        (keys,) = image_side
+        scores = queries @ keys.transpose(1, 2) / keys.shape[-1] ** 0.5  # (B, T, N)
+        attended = masked_mean(torch.softmax(scores, dim=-1) @ keys, mask)  # (B, H)
+        return self.mix[2](pooled + _split_linear(self.mix[1], self.mix[0](attended), self.text_dim, None, bias=False))
 
 
-class GMUFusion(nn.Module):
+class GMUFusion(LateFusion):
     """Gated multimodal unit (Arevalo et al. 2017).
 
     h = z ⊙ tanh(W_t t) + (1 - z) ⊙ tanh(W_v v), z = σ(W_z [t ; v]).
@@ -52,18 +90,26 @@ class GMUFusion(nn.Module):
 
     def __init__(self, text_dim: int, image_dim: int, hidden_dim: int, dropout: float):
         super().__init__()
+        self.text_dim = text_dim
         self.text = nn.Linear(text_dim, hidden_dim)
         self.image = nn.Linear(image_dim, hidden_dim)
         self.gate = nn.Linear(text_dim + image_dim, hidden_dim)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, text: TextFeatures, image: ImageFeatures) -> torch.Tensor:
-        t, v = self.dropout(text.pooled), self.dropout(image.pooled)
-        z = torch.sigmoid(self.gate(torch.cat([t, v], dim=-1)))
-        return z * torch.tanh(self.text(t)) + (1 - z) * torch.tanh(self.image(v))
+    def encode_text(self, text):
+        t = self.dropout(text.pooled)
+        return torch.tanh(self.text(t)), _split_linear(self.gate, t, 0, self.text_dim, bias=True)
+
+    def encode_image(self, image):
+        v = self.dropout(image.pooled)
+        return torch.tanh(self.image(v)), _split_linear(self.gate, v, self.text_dim, None, bias=False)
+
+    def pair(self, text_side, image_side):
+        z = torch.sigmoid(text_side[1] + image_side[1])
+        return z * text_side[0] + (1 - z) * image_side[0]
 
 
-class AspectFusion(nn.Module):
+class AspectFusion(LateFusion):
     """A learned softmax weighting of the two pooled vectors.
 
     u_m = tanh(P_m x_m), α = softmax_m(wᵀ u_m), h = ReLU(Σ_m α_m P_m x_m).
@@ -76,10 +122,19 @@ class AspectFusion(nn.Module):
         self.score = nn.Linear(hidden_dim, 1, bias=False)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, text: TextFeatures, image: ImageFeatures) -> torch.Tensor:
-        views = torch.stack([self.text(self.dropout(text.pooled)), self.image(self.dropout(image.pooled))], 1)
-        weights = torch.softmax(self.score(torch.tanh(views)), dim=1)  # (B, 2, 1)
-        return torch.relu((weights * views).sum(1))
+    def _view(self, projection: nn.Linear, x: torch.Tensor):
+        view = projection(self.dropout(x))
+        return view, self.score(torch.tanh(view))  # (B, H), (B, 1)
+
+    def encode_text(self, text):
+        return self._view(self.text, text.pooled)
+
+    def encode_image(self, image):
+        return self._view(self.image, image.pooled)
+
+    def pair(self, text_side, image_side):
+        weights = torch.softmax(torch.cat([text_side[1], image_side[1]], dim=1), dim=1)  # (B, 2)
+        return torch.relu(weights[:, :1] * text_side[0] + weights[:, 1:] * image_side[0])
 
 
 LATE_FUSIONS = {"concat": ConcatFusion, "attention": AttentionFusion, "gmu": GMUFusion, "aspect": AspectFusion}

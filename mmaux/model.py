@@ -171,14 +171,14 @@ class LateFusionBackbone(DualEncoderBackbone):
         tokens = self.text.run_layers(self.text_prefix(batch), batch.attention_mask, self.frozen_text_layers)
         text = TextFeatures(tokens, batch.attention_mask, masked_mean(tokens, batch.attention_mask))
         image = self.image_features(batch)
-        return BackboneOutput(text.pooled, image.pooled, self.fusion(text, image), (text, image))
+        sides = (self.fusion.encode_text(text), self.fusion.encode_image(image))
+        return BackboneOutput(text.pooled, image.pooled, self.fusion.pair(*sides), sides)
 
     def fuse_pairs(self, state, image_index: torch.Tensor, text_index: torch.Tensor) -> torch.Tensor:
-        """Fuse other pairs from the unimodal outputs already computed: no encoder re-run."""
-        text, image = state
-        return self.fusion(
-            TextFeatures(text.tokens[text_index], text.mask[text_index], text.pooled[text_index]),
-            ImageFeatures(image.tokens[image_index], image.pooled[image_index]))
+        """Fuse other pairs from each modality's side already encoded: neither the encoders nor the
+        fusion's per-modality projections run again, only the pairing."""
+        text_side, image_side = state
+        return self.fusion.pair(tuple(t[text_index] for t in text_side), tuple(v[image_index] for v in image_side))
 
 
 class MMBTBackbone(DualEncoderBackbone):
