@@ -15,8 +15,12 @@ in eval mode and never mutated), tables with `st.cache_data`, each keyed by the 
 files' mtimes and sizes (`runs.checkpoint_stamp`), so re-training into a folder is picked up.
 
 State shared across pages lives in `st.session_state` under plain keys (`ROOTS_KEY`,
-`SELECTED_KEY`, `POST_KEY`); widgets get their own keys and copy their value there on change,
-because Streamlit drops a widget's state when the page that drew it is left.
+`SELECTED_KEY`, `SELECTION_KEY`, `POST_KEY`); widgets get their own keys and copy their value there
+on change, because Streamlit drops a widget's state when the page that drew it is left.
+
+The view lives in the URL too: the picker's choice (`selection.PARAMS`), ?post= and each page's
+options (`url_bound`). The URL wins over the session, so a reload or a shared link restores the
+view exactly; links between pages carry it (`view_params`).
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import functools
 import io
 import os
 from dataclasses import dataclass
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +40,8 @@ from PIL import Image
 
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
-from mmaux.checkpoint import CheckpointError, SearchTooLarge, find_checkpoints, read_outputs
+from mmaux import selection
+from mmaux.checkpoint import CheckpointError, SearchTooLarge, find_checkpoints, read_info, read_outputs
 from mmaux.data.images import ImageLoadError, load_image
 from mmaux.paths import DEFAULT_CHECKPOINTS
 from mmaux.predict import Predictor
@@ -49,6 +54,7 @@ torch.set_num_threads(int(os.environ.get("MMAUX_TORCH_THREADS", "1")))
 ROOTS_ENV = "MMAUX_CHECKPOINTS"  # overrides the default checkpoint root (os.pathsep-separated)
 ROOTS_KEY = "checkpoint_roots"  # session_state: extra roots the user added (list of str)
 SELECTED_KEY = "selected_checkpoints"  # session_state: chosen checkpoint folders (list of str)
+SELECTION_KEY = "selection"  # session_state: the picker's `selection.Selection` those folders come from
 POST_KEY = "post_id"  # session_state: the post the detail views show (str); also ?post=<id>
 THUMBNAIL_PX = 64
 OPENMOJI_CREDIT = ("Emoji artwork in SynthPosts images: [OpenMoji](https://openmoji.org), the open-source "
@@ -187,33 +193,133 @@ def selected_checkpoints() -> list[str]:
 
 def pick_checkpoints(key: str, min: int = 1, max: int = 4, default: Sequence[str] | None = None,
                      runs: pd.DataFrame | None = None) -> list[str]:
-    """Sidebar multiselect of usable checkpoints, shown by label; returns the chosen folders.
+    """The structured sidebar picker (task → architectures → loss variants × seeds); returns the
+    chosen folders, at most `max`, all comparable (`selection.comparable`).
 
-    The choice is shared by every page (`SELECTED_KEY`); `key` only names this page's widget.
-    With no choice yet, `default` (else `runs_lib.default_comparison`: CE, +ITC, +ITM, +ITC+ITM
-    of one architecture and seed) is used. Fewer than `min` chosen stops the page with a hint.
+    The choice is shared by every page (`SELECTED_KEY`) and lives in the URL (`selection.PARAMS`):
+    a link or a reload restores it, and the URL wins over the session. `key` only names this
+    page's widgets. With no choice yet, `default` (else the group with the largest supported
+    effect, `selection.default_group`) is used. Folders of another task, label set or data are
+    refused with one line saying why. Fewer than `min` chosen stops the page with a hint.
     """
     runs = runs_lib.usable(sidebar_runs() if runs is None else runs)
     labels = checkpoint_labels(runs)
-    if SELECTED_KEY in st.session_state:  # the user's choice, even an empty one, wins
-        chosen = [f for f in st.session_state[SELECTED_KEY] if f in labels]
-    else:
-        chosen = [f for f in (default or runs_lib.default_comparison(runs)) if f in labels]
-    chosen = chosen[:max]
-    st.session_state[SELECTED_KEY] = chosen
-    widget = f"_pick_{key}"
-
-    def remember():
-        st.session_state[SELECTED_KEY] = list(st.session_state[widget])
-
-    st.sidebar.multiselect(f"Checkpoints ({min}–{max})", list(labels), default=chosen, key=widget,
-                           format_func=labels.get, max_selections=max, on_change=remember,
-                           help="Shared by every page. Each is named by what differs: task · architecture · "
-                                "ITC on/off · ITM on/off · seed.")
-    chosen = st.session_state[SELECTED_KEY]
+    choice = _current_selection(runs, labels, default)
+    chosen = choice.folders(runs) if choice else []
+    st.session_state[SELECTED_KEY], st.session_state[SELECTION_KEY] = chosen, choice
+    _write_selection_params(choice)
+    _selection_widgets(key, runs, choice)
+    if len(chosen) > max:
+        st.sidebar.caption(f"This page shows the first {max} of the {len(chosen)} checkpoints chosen; choose "
+                           "fewer variants or seeds to pick which.")
+        chosen = chosen[:max]
     if len(chosen) < min:
-        stop(f"Choose at least {min} checkpoint(s) in the sidebar.")
+        stop(f"Choose at least {min} checkpoint(s) in the sidebar (task, architecture, loss variants and seeds).")
     return chosen
+
+
+def _current_selection(runs: pd.DataFrame, labels: dict[str, str],
+                       default: Sequence[str] | None) -> selection.Selection | None:
+    """The URL's choice, else the session's (`SELECTION_KEY`, or folders put into `SELECTED_KEY`
+    by a page or a test), else `default`, else the default group's; checkpoints that cannot be
+    compared with the first are refused with one line."""
+    from_url = selection.Selection.from_params(dict(st.query_params), runs)
+    if from_url is not None:
+        return from_url
+    if st.query_params.get("task"):
+        st.warning(f"The link names {selection.task_name((st.query_params.get('dataset', ''), st.query_params['task']))}, "
+                   "which no checkpoint here has; showing the default comparison.")
+    remembered = st.session_state.get(SELECTION_KEY)
+    if SELECTED_KEY in st.session_state:
+        asked = list(st.session_state[SELECTED_KEY])
+        if remembered is not None and remembered.folders(runs) == asked:
+            return remembered  # the user's choice, even an empty one
+        folders = [f for f in asked if f in labels]
+    else:
+        folders = [f for f in (default or []) if f in labels]
+    if not folders:
+        key, why = default_group(runs)
+        if why:
+            st.sidebar.caption(f"Opened on {runs_lib.group_name(key)}: {why}.")
+        return selection.default_selection(runs, key)
+    kept, why = selection.comparable(folders, {f: identity(f) for f in folders}, labels)
+    if why:
+        st.warning(why)
+    return selection.Selection.of_folders(runs, kept)
+
+
+def default_group(runs: pd.DataFrame) -> tuple[tuple | None, str]:
+    """`selection.default_group` over every group's effects (cached, as on the home page)."""
+    groups = runs_lib.groups(runs_lib.usable(runs))
+    return selection.default_group(runs, {key: group_effects(group) for key, group in groups})
+
+
+@st.cache_data(max_entries=4096)
+def _identity(folder: str, stamp: tuple) -> selection.Identity:
+    info = read_info(folder)
+    identity = runs_lib.run_identity(info)
+    return selection.Identity(identity["dataset"], identity["task"], tuple(info.label_names), info.data_fingerprint)
+
+
+def identity(folder: str) -> selection.Identity:
+    """What a checkpoint must share with another to be compared with it (cached per stamp)."""
+    return _identity(str(folder), runs_lib.checkpoint_stamp(folder))
+
+
+def _write_selection_params(choice: selection.Selection | None) -> None:
+    params = choice.to_params() if choice else {}
+    for name in selection.PARAMS:
+        if params.get(name):
+            if st.query_params.get(name) != params[name]:
+                st.query_params[name] = params[name]
+        elif name in st.query_params:
+            del st.query_params[name]
+
+
+VARIANT_NAMES = {"CE": "CE only", "CE+ITC": "CE + ITC", "CE+ITM": "CE + ITM", "CE+ITC+ITM": "CE + ITC + ITM"}
+
+
+def _selection_widgets(key: str, runs: pd.DataFrame, choice: selection.Selection | None) -> None:
+    """Task, architectures, variants and seeds in the sidebar, showing `choice`; a change makes a
+    new choice (a new task starts from its default) and writes it to the session and the URL."""
+    tasks = selection.tasks(runs)
+    if not tasks:
+        return
+    widgets = {name: f"_pick_{key}_{name}" for name in ("task", "arch", "variant", "seed")}
+    by_name = {selection.task_name(t): t for t in tasks}  # widget values are plain strings
+    current = (choice.dataset, choice.task) if choice else tasks[0]
+    task_runs = selection.task_runs(runs, current)
+    st.session_state[widgets["task"]] = selection.task_name(current)
+    if choice:
+        st.session_state[widgets["arch"]] = list(choice.archs)
+        st.session_state[widgets["variant"]] = list(choice.variants)
+        st.session_state[widgets["seed"]] = list(choice.seeds)
+
+    def changed(what: str) -> None:
+        task = by_name[st.session_state[widgets["task"]]]
+        if what == "task":
+            group = selection.task_runs(runs, task)
+            new = selection.Selection.of_folders(runs, runs_lib.default_comparison(group))
+        else:
+            new = selection.Selection(*task, *(tuple(st.session_state[widgets[n]]) for n in ("arch", "variant", "seed")))
+        st.session_state[SELECTED_KEY], st.session_state[SELECTION_KEY] = (new.folders(runs) if new else []), new
+        _write_selection_params(new)
+
+    counts = runs_lib.usable(runs).groupby(selection.TASK_COLUMNS, sort=False).size()
+    with st.sidebar:
+        st.markdown("**Compare checkpoints** (shared by every page)")
+        st.selectbox("Task", list(by_name), key=widgets["task"], on_change=changed, args=("task",),
+                     format_func=lambda t: f"{t} ({counts[by_name[t]]} checkpoints)",
+                     help="Only checkpoints of one dataset, task and label set are compared.")
+        options = {"arch": list(dict.fromkeys(task_runs["architecture"])),
+                   "variant": [v for v in runs_lib.VARIANTS if v in set(task_runs["variant"])],
+                   "seed": sorted(set(int(s) for s in task_runs["seed"]))}
+        st.multiselect("Architecture", options["arch"], key=widgets["arch"], on_change=changed, args=("arch",))
+        st.multiselect("Loss variants", options["variant"], key=widgets["variant"], on_change=changed,
+                       args=("variant",), format_func=lambda v: VARIANT_NAMES.get(v, v),
+                       help="CE only is the baseline every auxiliary variant is compared with.")
+        st.multiselect("Seeds", options["seed"], key=widgets["seed"], on_change=changed, args=("seed",),
+                       format_func=lambda s: f"seed {s}")
 
 
 # --- cached loaders ----------------------------------------------------------------------------
@@ -331,6 +437,8 @@ def selected_post(post_ids: Sequence[str] | None = None) -> str | None:
     post = st.session_state.get(POST_KEY)
     if post_ids is not None and post not in set(post_ids):
         return None
+    if post and not from_url:
+        st.query_params["post"] = str(post)  # a page reached by a link without ?post= gets it back
     return post
 
 
@@ -346,7 +454,7 @@ def post_links(post_id: str) -> None:
     columns = st.columns(3)
     for column, (page, label) in zip(columns, PAGE_LINKS):
         if (Path(__file__).resolve().parent.parent / page).is_file():
-            column.page_link(page, label=label)
+            column.page_link(page, label=label, query_params=view_params())
 
 
 
@@ -435,3 +543,65 @@ def show_post(row: pd.Series, width: int = 160) -> None:
     if row["image"]:
         left.image(row["image"], width=width)
     right.markdown(f"**Post {row['post_id']}** · gold **{row['label']}**  \n{row['text']}")
+
+
+# --- the view in the URL ------------------------------------------------------------------------
+# The picker writes `selection.PARAMS`, `select_post` writes ?post=; a page's own options (filters,
+# sort order, ...) use `url_bound`. The URL wins over the session, so a reload or a shared link
+# restores the view; the last value is also kept in the session, so leaving a page and coming
+# back restores it too.
+
+def url_bound(param: str, options: Sequence | None = None, tokens: Mapping | None = None, multi: bool = False,
+              cast=str, default=None) -> dict:
+    """Keyword arguments (key, on_change) for a widget whose value lives in the URL as ?param=.
+
+    Before the widget is drawn, the URL's value (else the one remembered this session, else
+    `default`) is put into its state when valid for `options`; a change writes the URL.
+    `tokens` maps an option to its text in the URL (default: str(option)); without `options`
+    the text is converted back by `cast`. Multiselects (`multi`) join their values with commas.
+    Do not pass the widget an index/default too: its value comes from here."""
+    key, kept = f"_url_{param}", f"_url_value_{param}"
+    to_token = (lambda o: str(tokens[o])) if tokens is not None else str
+    known = {to_token(o): o for o in options} if options is not None else None
+
+    def parse(text: str):
+        parts = [t for t in text.split(",") if t] if multi else [text]
+        try:
+            values = [known[t] if known is not None else cast(t) for t in parts if known is None or t in known]
+        except (TypeError, ValueError):
+            return None
+        if multi:
+            return values
+        return values[0] if values else None
+
+    def valid(value) -> bool:
+        if options is None:
+            return value is not None
+        return all(v in known.values() for v in value) if multi else value in known.values()
+
+    text = st.query_params.get(param)
+    value = parse(text) if text is not None else st.session_state.get(kept, default)
+    if value is not None and valid(value):
+        st.session_state[key] = value
+    elif key in st.session_state and not valid(st.session_state[key]):
+        del st.session_state[key]
+
+    def write() -> None:
+        value = st.session_state.get(key)
+        st.session_state[kept] = value
+        text = ",".join(map(to_token, value)) if multi else ("" if value is None else to_token(value))
+        if text and value != default:
+            st.query_params[param] = text
+        elif param in st.query_params:
+            del st.query_params[param]
+
+    if text is None and st.session_state.get(kept) not in (None, default):
+        write()  # back on the page: the remembered value goes into the URL again
+    return {"key": key, "on_change": write}
+
+
+def view_params(*names: str) -> dict[str, str]:
+    """The URL's current values of `names` (default: the picker's and the post), for links to
+    another page that must open on the same view."""
+    names = names or (*selection.PARAMS, "post")
+    return {name: st.query_params[name] for name in names if name in st.query_params}

@@ -3,37 +3,49 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mmaux import figures, ui
+from mmaux import figures, ui, views
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis import stats
 
 ROWS_PER_PAGE = 100
-ANY = "(any)"
+ANY = views.ANY
+TABLE_KEY = "_posts_table"  # the post table's selection state
+SHOWN_KEY = "_posts_table_ids"  # the post ids of the rows the table shows
 
 
 def pick_pair(folders: list[str], runs: pd.DataFrame, names: dict[str, str]) -> tuple[str, str]:
-    """Baseline (default: the CE checkpoint) and the auxiliary variant to compare with it."""
+    """Baseline (default: the CE checkpoint) and the auxiliary variant to compare with it; both
+    in the URL (?base=, ?vs=) as architecture:variant:seed."""
     variants = runs.set_index("folder")["variant"]
-    base_default = next((i for i, f in enumerate(folders) if variants.get(f) == runs_lib.BASELINE), 0)
+    tokens = {f: views.run_token(runs, f) for f in folders}
+    base_default = next((f for f in folders if variants.get(f) == runs_lib.BASELINE), folders[0])
     left, right = st.columns(2)
-    baseline = left.selectbox("Baseline", folders, index=base_default, format_func=names.get)
-    variant = right.selectbox("Compared with", [f for f in folders if f != baseline], format_func=names.get)
+    baseline = left.selectbox("Baseline", folders, format_func=names.get,
+                              **ui.url_bound("base", folders, tokens, default=base_default))
+    others = [f for f in folders if f != baseline]
+    variant = right.selectbox("Compared with", others, format_func=names.get,
+                              **ui.url_bound("vs", others, tokens, default=others[0]))
     return baseline, variant
 
 
 def filter_posts(posts, preds, baseline, variant, runs) -> tuple[np.ndarray, np.ndarray, str | None]:
     """Filter widgets; returns the mask of posts shown, the mask of the slice and label filters
     alone (for the confusion matrices), and the slice column chosen (or None)."""
-    kind_col, slice_col, value_col, label_col = st.columns([3, 2, 2, 3])
+    kind_col, slice_col, value_col, label_col = st.columns([3, 2, 3, 3])
     kind = kind_col.selectbox("Show", runs_lib.FLIP_FILTERS, help="Relative to the baseline: 'fixed' means the "
                               "baseline is wrong and the variant right; 'fixed in most seeds' repeats that test "
-                              "for every seed both were trained with.")
-    column = slice_col.selectbox("Slice by", [ANY, *runs_lib.slice_columns(posts)])
+                              "for every seed both were trained with.",
+                              **ui.url_bound("show", runs_lib.FLIP_FILTERS, default=runs_lib.FLIP_FILTERS[0]))
+    slicings = [ANY, *runs_lib.slice_columns(posts)]
+    column = slice_col.selectbox("Slice by", slicings, **ui.url_bound("slice", slicings, default=ANY))
     column = None if column == ANY else column
     values = [ANY] + (sorted(posts[column].astype(str).unique()) if column else [])
-    value = value_col.selectbox("Slice value", values, disabled=column is None)
-    labels = label_col.multiselect("Gold label", runs_lib.class_names(posts), placeholder="any")
+    value = value_col.selectbox("Slice value", values, disabled=column is None,
+                                **ui.url_bound("value", values, default=ANY))
+    classes = runs_lib.class_names(posts)
+    labels = label_col.multiselect("Gold label", classes, placeholder="any",
+                                   **ui.url_bound("label", classes, multi=True, default=[]))
     if kind == runs_lib.CONSISTENT:
         pairs = runs_lib.seed_pairs(runs, baseline, variant)
         pair_tables = ui.test_tables(sorted({f for pair in pairs for f in pair}))
@@ -49,17 +61,37 @@ def filter_posts(posts, preds, baseline, variant, runs) -> tuple[np.ndarray, np.
     return mask & in_slice, in_slice, column
 
 
-def show_table(posts: pd.DataFrame, tables, names) -> pd.DataFrame:
-    """The filtered posts, one page at a time, with thumbnails; returns the rows shown."""
+def show_table(posts: pd.DataFrame, tables, names, change: np.ndarray) -> pd.DataFrame:
+    """The filtered posts (already in the chosen order), one page at a time, with thumbnails and
+    Δp; a click on a row opens that post's detail. Returns the rows shown."""
     pages = max(1, -(-len(posts) // ROWS_PER_PAGE))
-    page = st.number_input(f"Page (of {pages}, {ROWS_PER_PAGE} posts each)", 1, pages, 1) if pages > 1 else 1
-    shown = posts.iloc[(page - 1) * ROWS_PER_PAGE:page * ROWS_PER_PAGE]
+    page = (st.number_input(f"Page (of {pages}, {ROWS_PER_PAGE} posts each)", 1, pages,
+                            **ui.url_bound("page", list(range(1, pages + 1)), default=1)) if pages > 1 else 1)
+    start = (min(int(page), pages) - 1) * ROWS_PER_PAGE
+    shown = posts.iloc[start:start + ROWS_PER_PAGE]
     view = pd.concat([shown[["post_id"]].assign(image=[ui.thumbnail(p) for p in shown["image"]]),
-                      shown[["text", "label"]], runs_lib.prediction_columns(shown, tables, names)], axis=1)
-    st.dataframe(view, hide_index=True, row_height=60, column_config={
-        "image": st.column_config.ImageColumn("image", width="small"),
-        "text": st.column_config.TextColumn(width="medium"), "label": "gold"})
+                      shown[["text", "label"]], runs_lib.prediction_columns(shown, tables, names),
+                      pd.DataFrame({"Δp": change[start:start + ROWS_PER_PAGE]}, index=shown.index)], axis=1)
+    st.session_state[SHOWN_KEY] = list(shown["post_id"])
+    current = st.session_state.get(ui.POST_KEY)
+    at = [i for i, p in enumerate(shown["post_id"]) if p == current]
+    st.dataframe(view, hide_index=True, row_height=60, key=TABLE_KEY, on_select=open_clicked,
+                 selection_mode="single-row", selection_default={"selection": {"rows": at[:1]}}, column_config={
+                     "image": st.column_config.ImageColumn("image", width="small"),
+                     "text": st.column_config.TextColumn(width="medium"), "label": "gold",
+                     "Δp": st.column_config.NumberColumn("Δp", format="%+.3f", help=(
+                         "p(gold label) of the compared checkpoint minus the baseline's: positive where the "
+                         "variant is surer of the right answer. Click a column header to sort this page."))})
+    st.caption("Click a row to open the post below.")
     return shown
+
+
+def open_clicked() -> None:
+    """The post table's row click: that post becomes the selected post (detail, URL, other pages)."""
+    rows = st.session_state[TABLE_KEY]["selection"]["rows"]
+    ids = st.session_state.get(SHOWN_KEY, [])
+    if rows and rows[0] < len(ids):
+        ui.select_post(ids[rows[0]])
 
 
 def show_counts(posts, preds, baseline, variant, column, names) -> None:
@@ -108,18 +140,22 @@ def show_effects(runs: pd.DataFrame, baseline: str, variant: str, column: str | 
     st.caption(effects.family_caption(frame) + (f" {column} {note}." if column and note else "") + " " + effects.HELP)
 
 
-def show_detail(posts: pd.DataFrame, shown: pd.DataFrame, tables, names, classes) -> None:
-    """One post large, with every checkpoint's probabilities and links to the other pages. The
-    choices are the posts on the table's page, plus the post chosen elsewhere (or by ?post=)."""
-    current = ui.selected_post(posts["post_id"])
-    ids = list(shown["post_id"])
-    if current and current not in ids:
-        ids.insert(0, current)
+def show_detail(posts: pd.DataFrame, tables, names, classes) -> None:
+    """One post of those the filter shows, large, with every checkpoint's probabilities and links
+    to the other pages. The picker searches every such post (not only the table's page); the
+    post clicked in the table, chosen elsewhere or given by ?post= is shown while the filter
+    keeps it, else the filter's first post."""
+    ids = list(posts["post_id"])
     if not ids:
+        st.info("No post matches the filter.")
         return
+    post_id = ui.selected_post(ids) or ids[0]
+    ui.select_post(post_id)
     texts = posts.set_index("post_id")["text"]
-    post_id = st.selectbox("Post", ids, index=ids.index(current) if current in ids else 0,
-                           format_func=lambda p: f"{p}: {texts[p][:80]}")
+    st.session_state["_detail_post"] = post_id
+    st.selectbox(f"Post ({len(ids)} match the filter; type to search)", ids, key="_detail_post",
+                 format_func=lambda p: f"{p}: {texts[p][:80]}",
+                 on_change=lambda: ui.select_post(st.session_state["_detail_post"]))
     rows = pd.DataFrame([table.set_index("post_id").loc[post_id] for table in tables.values()])
     rows["checkpoint"] = [names[f] for f in tables]
     left, right = st.columns([2, 3])
@@ -132,8 +168,11 @@ def show_detail(posts: pd.DataFrame, shown: pd.DataFrame, tables, names, classes
         st.caption(" · ".join(f"{c}: {first[c]}" for c in slices))
     with right:
         st.plotly_chart(figures.probability_bars(rows, classes), key="detail-probs")
-        st.dataframe(rows[["checkpoint", "pred_label", "confidence", "itm_match", "itc_cosine"]].round(3),
-                     hide_index=True)
+        shown = rows[["checkpoint", "pred_label", "confidence", "itm_match", "itc_cosine"]].copy()
+        shown["itm_match"] = [("no ITM head" if pd.isna(v) else f"{v:.3f}") for v in shown["itm_match"]]
+        shown["itc_cosine"] = [("no ITC projection" if pd.isna(v) else f"{v:.3f}") for v in shown["itc_cosine"]]
+        st.dataframe(shown.round(3), hide_index=True, column_config={
+            "pred_label": "predicted", "itm_match": "ITM match P", "itc_cosine": "ITC cosine"})
     ui.post_links(post_id)
 
 
@@ -152,8 +191,15 @@ names = dict(zip(tables, runs_lib.distinguishing_names([labels[f] for f in table
 classes = runs_lib.class_names(posts)
 baseline, variant = pick_pair(list(tables), runs, names)
 mask, in_slice, column = filter_posts(posts, preds, baseline, variant, runs)
-st.markdown(f"**{int(mask.sum())}** of {len(posts)} test posts match.")
-shown = show_table(posts[mask], tables, names)
+change = views.delta_p(posts, tables, baseline, variant)
+order = st.selectbox("Order", views.ORDERS, help="Fixed and broken posts first (each by the size of Δp), by Δp, "
+                     "or by post id; the whole filtered list is sorted, not one table page.",
+                     **ui.url_bound("order", views.ORDERS, views.ORDER_TOKENS, default=views.BY_ID))
+filtered = np.flatnonzero(mask)
+sub_preds = {f: p[filtered] for f, p in preds.items()}
+ordered = filtered[views.order_posts(posts.iloc[filtered], sub_preds, baseline, variant, change[filtered], order)]
+st.markdown(f"**{len(filtered)}** of {len(posts)} test posts match.")
+shown = show_table(posts.iloc[ordered], tables, names, change[ordered])
 left, right = st.columns([2, 3])
 with left:
     show_counts(posts, preds, baseline, variant, column, names)
@@ -163,5 +209,5 @@ with right:
     st.plotly_chart(figures.confusion_grid(posts.loc[in_slice, "label_index"],
                                          {names[f]: p[in_slice] for f, p in preds.items()}, classes), key="confusion")
 st.subheader("Post detail")
-show_detail(posts, shown, tables, names, classes)
+show_detail(posts.iloc[ordered], tables, names, classes)
 ui.footer()

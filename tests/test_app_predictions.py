@@ -6,6 +6,7 @@ import pytest
 
 from apptest_support import checkpoint_root, empty_root, page, texts
 from mmaux.analysis import effects, runs
+from mmaux import selection
 from mmaux.ui import SELECTED_KEY
 
 PAGE = "pages/1_Predictions.py"
@@ -26,7 +27,7 @@ def test_default_comparison_shows_posts_counts_and_confusion(root, monkeypatch):
     table = _posts_table(at)
     assert 0 < len(table) <= 100
     assert table["image"].str.startswith("data:image/png;base64,").all()
-    checkpoint_columns = [c for c in table.columns if c not in ("post_id", "image", "text", "label")]
+    checkpoint_columns = [c for c in table.columns if c not in ("post_id", "image", "text", "label", "Δp")]
     assert 2 <= len(checkpoint_columns) <= 4
     assert table[checkpoint_columns[0]].str.match(r"^[✓✗] \S+ \d\.\d\d$").all()
     counts = next(df.value for df in at.dataframe if "fixed" in df.value.columns)
@@ -77,10 +78,64 @@ def test_post_from_query_param_opens_its_detail(root, monkeypatch):
     at.query_params["post"] = post_id
     at.run()
     assert not at.exception
-    assert next(s for s in at.selectbox if s.label == "Post").value == post_id
+    assert next(s for s in at.selectbox if s.label.startswith("Post")).value == post_id
     assert at.session_state["post_id"] == post_id
 
 
 def test_empty_root_says_so(tmp_path, monkeypatch):
     at = page(PAGE, empty_root(tmp_path), monkeypatch).run()
     assert not at.exception and "No usable checkpoints" in texts(at.info)
+
+
+def _select(at, label, value):
+    return next(s for s in at.selectbox if s.label == label).set_value(value).run()
+
+
+def test_the_view_lives_in_the_url(root, monkeypatch):
+    """Checkpoints, pair, filters and order go into the URL; the URL alone restores the same view."""
+    at = page(PAGE, root, monkeypatch).run()
+    at = next(m for m in at.sidebar.multiselect if m.label == "Seeds").set_value([1]).run()
+    at = next(m for m in at.sidebar.multiselect if m.label == "Loss variants").set_value(["CE", "CE+ITM"]).run()
+    for label, value in (("Show", "broken by the variant"), ("Slice by", "evidence"), ("Slice value", "text_only"),
+                         ("Order", "Δp: largest gain first")):
+        at = _select(at, label, value)
+    assert not at.exception
+    params = dict(at.query_params)
+    assert params["seed"] == "1" and params["variant"] == "CE,CE+ITM" and params["show"] == "broken by the variant"
+    assert params["slice"] == "evidence" and params["value"] == "text_only" and params["order"] == "dp"
+    chosen, table = list(at.session_state[SELECTED_KEY]), _posts_table(at)
+    assert len(chosen) == 2 and all("seed1" in f for f in chosen)
+    assert (table["Δp"].diff().dropna() <= 1e-12).all()  # sorted by Δp over the whole filter
+    again = page(PAGE, root, monkeypatch)
+    for name, value in params.items():
+        again.query_params[name] = value
+    again.run()
+    assert not again.exception
+    assert list(again.session_state[SELECTED_KEY]) == chosen
+    assert _posts_table(again).equals(table)
+    assert dict(again.query_params) == params
+    shown = {s.label: s.value for s in again.selectbox}
+    assert shown["Show"] == "broken by the variant" and shown["Slice value"] == "text_only"
+    assert [m.value for m in again.sidebar.multiselect if m.label == "Seeds"] == [[1]]
+
+
+def test_checkpoints_of_two_tasks_are_not_compared(root, monkeypatch):
+    table = runs.usable(runs.discover_runs(root.split(os.pathsep)))
+    ce = table[table["variant"] == runs.BASELINE].drop_duplicates("task")["folder"].tolist()[:2]
+    if len(ce) < 2:
+        pytest.skip("needs checkpoints of two tasks")
+    at = page(PAGE, root, monkeypatch, selected_checkpoints=ce).run()
+    assert not at.exception
+    refusal = [w.value for w in at.warning if w.value.startswith("Not compared:")]
+    assert len(refusal) == 1 and "another task" in refusal[0]
+    assert at.session_state[SELECTED_KEY] == ce[:1]
+    assert "Choose at least 2 checkpoint(s)" in texts(at.info)
+
+
+def test_default_comparison_is_the_group_with_the_clearest_effect(root, monkeypatch):
+    at = page(PAGE, root, monkeypatch).run()
+    table = runs.discover_runs(root.split(os.pathsep))
+    frames = {key: effects.effects_table(group) for key, group in runs.groups(runs.usable(table))}
+    key, why = selection.default_group(table, frames)
+    assert at.session_state[SELECTED_KEY] == selection.default_selection(table, key).folders(table)
+    assert why in texts(at.sidebar.caption)

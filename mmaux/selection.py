@@ -1,0 +1,201 @@
+"""Which checkpoints a view compares: a structured choice (task → architectures → loss variants ×
+seeds), the rule that only comparable checkpoints are compared, the default comparison, and the
+choice written to and read from the URL. Pure functions over the runs table (`analysis.runs`);
+the sidebar widgets that draw it live in `mmaux.ui`.
+
+    choice = Selection.of_folders(runs, folders)        # what a list of folders amounts to
+    folders = choice.folders(runs)                       # every arch × variant × seed of it
+    params = choice.to_params()                          # {"dataset": ..., "task": ..., ...}
+    Selection.from_params(params, runs) == choice        # a reload restores it exactly
+
+Comparable means: same dataset, same task, same label names in the same order, and the same
+test data (data fingerprint). Post ids are shared across SynthPosts tasks and data versions, so
+a common post id is no evidence that two checkpoints can be compared.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from mmaux.analysis import effects
+from mmaux.analysis import runs as runs_lib
+
+TASK_COLUMNS = ["dataset", "task"]  # what a comparison never crosses
+PARAMS = ("dataset", "task", "arch", "variant", "seed")  # the URL's query parameters for a Selection
+LIST_SEPARATOR = ","
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A comparison: one dataset and task; architectures, variants and seeds within it (each in
+    the runs table's order). Its checkpoints are every combination present."""
+
+    dataset: str
+    task: str
+    archs: tuple[str, ...]
+    variants: tuple[str, ...]
+    seeds: tuple[int, ...]
+
+    def folders(self, runs: pd.DataFrame) -> list[str]:
+        """The usable folders of this choice, in table order (architecture, variant, seed)."""
+        runs = runs_lib.usable(runs)
+        keep = ((runs["dataset"] == self.dataset) & (runs["task"] == self.task) & runs["architecture"].isin(self.archs)
+                & runs["variant"].isin(self.variants) & runs["seed"].isin(self.seeds))
+        return runs.loc[keep, "folder"].tolist()
+
+    @classmethod
+    def of_folders(cls, runs: pd.DataFrame, folders: Sequence[str]) -> Selection | None:
+        """The smallest choice holding every folder of the first folder's task (folders of
+        other tasks are ignored: see `comparable`); None when no folder is a usable run."""
+        runs = runs_lib.usable(runs)
+        rows = runs.set_index("folder").reindex([f for f in folders if f in set(runs["folder"])])
+        if rows.empty:
+            return None
+        dataset, task = rows.iloc[0][TASK_COLUMNS]
+        rows = rows[(rows["dataset"] == dataset) & (rows["task"] == task)]
+        return cls(dataset, task, *(_in_order(runs, column, rows[column]) for column in
+                                    ("architecture", "variant", "seed")))
+
+    def to_params(self) -> dict[str, str]:
+        """Query parameters: dataset, task, and comma-separated arch, variant and seed."""
+        return {"dataset": self.dataset, "task": self.task, "arch": LIST_SEPARATOR.join(self.archs),
+                "variant": LIST_SEPARATOR.join(self.variants), "seed": LIST_SEPARATOR.join(map(str, self.seeds))}
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str], runs: pd.DataFrame) -> Selection | None:
+        """The choice a URL names, restricted to what `runs` holds; None when it names no task
+        present (a link to checkpoints that are not here)."""
+        if not params.get("dataset") or not params.get("task"):
+            return None
+        runs = runs_lib.usable(runs)
+        task = runs[(runs["dataset"] == params["dataset"]) & (runs["task"] == params["task"])]
+        if task.empty:
+            return None
+
+        def listed(name: str, column: str, cast=str) -> tuple:
+            wanted = [w.strip() for w in str(params.get(name, "")).split(LIST_SEPARATOR) if w.strip()]
+            try:
+                wanted = {cast(w) for w in wanted}
+            except ValueError:
+                wanted = set()
+            return _in_order(task, column, [v for v in task[column] if v in wanted])
+
+        return cls(params["dataset"], params["task"], listed("arch", "architecture"), listed("variant", "variant"),
+                   listed("seed", "seed", int))
+
+    def describe(self) -> str:
+        """'SynthPosts · sentiment · attention · CE, CE+ITC · seed 0'."""
+        return " · ".join([task_name((self.dataset, self.task)), ", ".join(self.archs), ", ".join(self.variants),
+                           "seed " + ", ".join(map(str, self.seeds))])
+
+
+def _in_order(runs: pd.DataFrame, column: str, values) -> tuple:
+    """`values`, without repeats, in the order `column` first shows them in `runs` (variants in
+    design order, seeds ascending)."""
+    values = set(values)
+    if column == "variant":
+        return tuple(v for v in runs_lib.VARIANTS if v in values) + tuple(
+            sorted(v for v in values if v not in runs_lib.VARIANTS))
+    if column == "seed":
+        return tuple(sorted(int(v) for v in values))
+    return tuple(dict.fromkeys(v for v in runs[column] if v in values))
+
+
+def task_name(key: tuple[str, str]) -> str:
+    """'SynthPosts · sentiment' (the task is left out when it equals the dataset)."""
+    dataset, task = key
+    return dataset if task == dataset else f"{dataset} · {task}"
+
+
+def tasks(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """(dataset, task) of every usable run, in table order."""
+    return list(dict.fromkeys(map(tuple, runs_lib.usable(runs)[TASK_COLUMNS].itertuples(index=False))))
+
+
+def task_runs(runs: pd.DataFrame, key: tuple[str, str]) -> pd.DataFrame:
+    runs = runs_lib.usable(runs)
+    return runs[(runs["dataset"] == key[0]) & (runs["task"] == key[1])].reset_index(drop=True)
+
+
+# --- comparable checkpoints ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Identity:
+    """What must be equal for two checkpoints to be compared."""
+
+    dataset: str
+    task: str
+    labels: tuple[str, ...]
+    data: str  # data fingerprint ('' when the checkpoint does not record one)
+
+
+def comparable(folders: Sequence[str], identities: Mapping[str, Identity], names: Mapping[str, str] | None = None
+               ) -> tuple[list[str], str]:
+    """(the folders comparable with the first, '' or one line saying why the others are not
+    compared). `names` gives the folders' display names for that line."""
+    if not folders:
+        return [], ""
+    names = names or {}
+    first = identities[folders[0]]
+    kept, refused = [folders[0]], []
+    for folder in folders[1:]:
+        why = difference(first, identities[folder])
+        (refused.append((folder, why)) if why else kept.append(folder))
+    if not refused:
+        return kept, ""
+    folder, why = refused[0]
+    more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+    return kept, (f"Not compared: {names.get(folder, folder)}{more} {why} than {names.get(folders[0], folders[0])}, "
+                  "so its predictions cannot be scored against the same gold labels.")
+
+
+def difference(first: Identity, other: Identity) -> str:
+    """'' when comparable, else what differs, phrased to follow 'X ... than Y'."""
+    if (first.dataset, first.task) != (other.dataset, other.task):
+        return f"is {task_name((other.dataset, other.task))}, another task"
+    if first.labels != other.labels:
+        return f"has other labels ({', '.join(other.labels)})"
+    if first.data and other.data and first.data != other.data:
+        return f"was trained and tested on other data (fingerprint {other.data[:8]} vs {first.data[:8]})"
+    return ""
+
+
+# --- the default comparison ---------------------------------------------------------------------
+
+def default_group(runs: pd.DataFrame, frames: Mapping[tuple, pd.DataFrame | None]) -> tuple[tuple | None, str]:
+    """(group key, why) of the comparison to open with: the group holding the largest supported
+    vs-CE effect (any slice); without one, the group whose vs-CE effect on all posts lies
+    furthest from 0 relative to its CI half-width, said to be inconclusive. `frames`: group key -> `effects.effects_table` rows."""
+    rows = [frame for frame in frames.values() if frame is not None and len(frame)]
+    if not rows:
+        keys = [key for key, _ in runs_lib.groups(runs_lib.usable(runs))]
+        return (keys[0] if keys else None), ""
+    every = pd.concat(rows, ignore_index=True)
+    every = every[every["kind"] == effects.VS_CE]
+    supported = every[every["verdict"] == effects.SUPPORTED]
+    if len(supported):
+        best = supported.loc[supported["delta"].abs().idxmax()]
+        why = f"the largest supported effect: {best['effect']} on {_where(best)}, Δ {best['delta']:+.1f} points"
+    else:  # the estimate furthest from 0 relative to its CI, not the noisiest one
+        overall = every[every["slicing"] == effects.OVERALL]
+        half_width = ((overall["ci_high"] - overall["ci_low"]) / 2).clip(lower=1e-9)
+        best = overall.loc[(overall["delta"].abs() / half_width).idxmax()]
+        why = (f"no effect is supported; the clearest estimate is {best['effect']} on all posts, "
+               f"Δ {best['delta']:+.1f} points (CI {best['ci_low']:+.1f} to {best['ci_high']:+.1f}, {best['verdict']})")
+    return tuple(best[runs_lib.GROUP_COLUMNS]), why
+
+
+def _where(row) -> str:
+    return "all posts" if row["slicing"] == effects.OVERALL else f"{row['slicing']} = {row['slice']}"
+
+
+def default_selection(runs: pd.DataFrame, key: tuple | None) -> Selection | None:
+    """Every variant of the group `key` (dataset, task, architecture) at its lowest seed that has
+    the most variants (`runs.default_comparison` within the group)."""
+    if key is None:
+        return None
+    runs = runs_lib.usable(runs)
+    group = runs[(runs[runs_lib.GROUP_COLUMNS] == list(key)).all(axis=1)]
+    return Selection.of_folders(runs, runs_lib.default_comparison(group))

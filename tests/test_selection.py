@@ -1,0 +1,77 @@
+"""The structured choice of checkpoints: URL round trip, comparability, the default comparison."""
+import pandas as pd
+import pytest
+
+from mmaux import selection
+from mmaux.analysis import effects
+
+
+def _runs() -> pd.DataFrame:
+    rows = []
+    for task in ("sarcasm", "sentiment"):
+        for arch in ("attention", "mmbt"):
+            for variant in ("CE", "CE+ITC", "CE+ITM", "CE+ITC+ITM"):
+                for seed in (0, 1, 2):
+                    rows.append({"folder": f"/ck/{task}/{arch}/{variant}-{seed}", "dataset": "SynthPosts", "task": task,
+                                 "architecture": arch, "variant": variant, "seed": seed, "error": ""})
+    return pd.DataFrame(rows)
+
+
+def test_selection_of_folders_is_their_product_and_survives_the_url():
+    runs = _runs()
+    choice = selection.Selection.of_folders(runs, ["/ck/sarcasm/attention/CE+ITM-1", "/ck/sarcasm/attention/CE-0",
+                                                   "/ck/sentiment/attention/CE-0"])  # other task: ignored
+    assert choice == selection.Selection("SynthPosts", "sarcasm", ("attention",), ("CE", "CE+ITM"), (0, 1))
+    assert choice.folders(runs) == ["/ck/sarcasm/attention/CE-0", "/ck/sarcasm/attention/CE-1",
+                                    "/ck/sarcasm/attention/CE+ITM-0", "/ck/sarcasm/attention/CE+ITM-1"]
+    params = choice.to_params()
+    assert params == {"dataset": "SynthPosts", "task": "sarcasm", "arch": "attention", "variant": "CE,CE+ITM",
+                      "seed": "0,1"}
+    assert selection.Selection.from_params(params, runs) == choice
+
+
+def test_a_url_naming_what_is_not_here_restores_nothing_absent():
+    runs = _runs()
+    assert selection.Selection.from_params({"dataset": "MSD", "task": "MSD"}, runs) is None
+    odd = selection.Selection.from_params({"dataset": "SynthPosts", "task": "sentiment", "arch": "vilt,mmbt",
+                                           "variant": "CE,bogus", "seed": "x"}, runs)
+    assert odd == selection.Selection("SynthPosts", "sentiment", ("mmbt",), ("CE",), ())
+    assert odd.folders(runs) == []
+
+
+def test_other_task_labels_or_data_are_refused_in_one_line():
+    ident = {"a": selection.Identity("SynthPosts", "sarcasm", ("no", "yes"), "f1"),
+             "b": selection.Identity("SynthPosts", "sarcasm", ("no", "yes"), "f1"),
+             "c": selection.Identity("SynthPosts", "sentiment", ("neu", "pos", "neg"), "f2"),
+             "d": selection.Identity("SynthPosts", "sarcasm", ("no", "yes"), "f9"),
+             "e": selection.Identity("SynthPosts", "sarcasm", ("yes", "no"), "f1")}
+    assert selection.comparable(["a", "b"], ident) == (["a", "b"], "")
+    kept, why = selection.comparable(["a", "c", "b"], ident, {"a": "sarcasm CE", "c": "sentiment CE"})
+    assert kept == ["a", "b"] and "\n" not in why
+    assert why.startswith("Not compared: sentiment CE is SynthPosts · sentiment, another task than sarcasm CE")
+    assert "other data" in selection.comparable(["a", "d"], ident)[1]
+    assert "other labels (yes, no)" in selection.comparable(["a", "e"], ident)[1]
+
+
+def _frame(task, delta, ci, verdict, slicing="all"):
+    return pd.DataFrame([{"dataset": "SynthPosts", "task": task, "architecture": "attention", "effect": "CE+ITC",
+                          "kind": effects.VS_CE, "slicing": slicing, "slice": "x", "delta": delta,
+                          "ci_low": delta - ci, "ci_high": delta + ci, "verdict": verdict}])
+
+
+def test_default_group_is_the_largest_supported_effect_else_the_clearest_estimate():
+    runs = _runs()
+    noisy, clear = _frame("sentiment", -9.0, 40.0, effects.INCONCLUSIVE), _frame("sarcasm", 1.5, 2.0, effects.INCONCLUSIVE)
+    key, why = selection.default_group(runs, {("s",): noisy, ("c",): clear})
+    assert key == ("SynthPosts", "sarcasm", "attention") and "no effect is supported" in why
+    found = _frame("sentiment", 3.0, 1.0, effects.SUPPORTED, slicing="evidence")
+    key, why = selection.default_group(runs, {("s",): found, ("c",): clear})
+    assert key == ("SynthPosts", "sentiment", "attention") and why.startswith("the largest supported effect")
+    choice = selection.default_selection(runs, key)
+    assert choice == selection.Selection("SynthPosts", "sentiment", ("attention",),
+                                         ("CE", "CE+ITC", "CE+ITM", "CE+ITC+ITM"), (0,))
+
+
+@pytest.mark.parametrize("key,name", [(("SynthPosts", "sarcasm"), "SynthPosts · sarcasm"), (("MSD", "MSD"), "MSD")])
+def test_task_name(key, name):
+    assert selection.task_name(key) == name
