@@ -134,8 +134,9 @@ class DualEncoderBackbone(nn.Module):
         frozen_stack = cfg.text_tuning in ("frozen", "adapter")
         self.tuned_from = n_layers if frozen_stack else max(n_layers - k, 0) if k else 0
         # layers run before the live part (their output is cacheable); MMBT runs at least its
-        # top layer live, jointly over text and image tokens
-        self.frozen_text_layers = min(self.tuned_from, n_layers - 1) if cfg.architecture == "mmbt" else self.tuned_from
+        # top layer live, jointly over text and image tokens (with an adapter: a new joint layer)
+        joint_top = cfg.architecture == "mmbt" and cfg.text_tuning != "adapter"
+        self.frozen_text_layers = min(self.tuned_from, n_layers - 1) if joint_top else self.tuned_from
         # the trained part of the text encoder with text_tuning "adapter", right after the cache
         self.text_adapter = (TokenAdapter(self.text.hidden_size, cfg.adapter_dim, cfg.dropout)
                              if cfg.text_tuning == "adapter" else None)
@@ -185,12 +186,23 @@ class MMBTBackbone(DualEncoderBackbone):
     """Early fusion (Kiela et al. 2019): image tokens projected into the text transformer's
     token space and run jointly with the text. They join the sequence where the tuned text
     layers begin (layer 0 with full or LoRA tuning, i.e. the original MMBT; the top layer when
-    the text encoder is frozen), so the frozen text layers below stay text-only and cacheable."""
+    the text encoder is frozen), so the frozen text layers below stay text-only and cacheable.
+
+    With `text_tuning="adapter"` (the CPU recipe) the whole pretrained stack is cached and the
+    joint pass is one new, narrow transformer layer (width `hidden_dim`) over the adapted text
+    tokens and the image tokens: running MiniLM's own top layer live measured 0.74 s a step at
+    batch 64 on one core (1.5 s with ITM), about ten times a late-fusion step."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
-        width = self.text.hidden_size
+        narrow = cfg.text_tuning == "adapter"
+        width = cfg.hidden_dim if narrow else self.text.hidden_size
         self.n_image_tokens = cfg.mmbt_image_tokens
+        # the joint layer of the CPU recipe, and the text tokens' way into its width
+        self.text_to_joint = nn.Linear(self.text.hidden_size, width) if narrow else None
+        self.joint_layer = nn.TransformerEncoderLayer(
+            width, nhead=max(1, width // 32), dim_feedforward=4 * width, dropout=cfg.dropout,
+            batch_first=True, norm_first=True) if narrow else None
         self.image_to_text = nn.Linear(self.image.hidden_size, width)  # image tokens into text space
         self.image_position = nn.Parameter(torch.zeros(cfg.mmbt_image_tokens, width))
         self.image_norm = nn.LayerNorm(width)
@@ -199,6 +211,8 @@ class MMBTBackbone(DualEncoderBackbone):
 
     def forward(self, batch: PostBatch) -> BackboneOutput:
         prefix = self.text_prefix(batch)
+        if self.text_to_joint is not None:
+            prefix = self.text_to_joint(prefix)
         grid = self.image_features(batch).tokens  # (B, N, Dv)
         pooled = F.adaptive_avg_pool1d(grid.transpose(1, 2), self.n_image_tokens).transpose(1, 2)
         image = self.image_norm(self.image_to_text(pooled) + self.image_position)  # (B, n, D)
@@ -210,7 +224,11 @@ class MMBTBackbone(DualEncoderBackbone):
         """One pass of the remaining text layers over [text tokens ; image tokens]."""
         n_text = prefix.shape[1]
         joint_mask = torch.cat([mask, mask.new_ones(mask.shape[0], image.shape[1])], dim=1)
-        states = self.text.run_layers(torch.cat([prefix, image], dim=1), joint_mask, self.frozen_text_layers)
+        tokens = torch.cat([prefix, image], dim=1)
+        if self.joint_layer is None:
+            states = self.text.run_layers(tokens, joint_mask, self.frozen_text_layers)
+        else:
+            states = self.joint_layer(tokens, src_key_padding_mask=joint_mask == 0)
         return (masked_mean(states[:, :n_text], mask), states[:, n_text:].mean(1),
                 self.pooler(masked_mean(states, joint_mask)))
 
