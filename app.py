@@ -1,8 +1,9 @@
 """mmaux dashboard, home page: which auxiliary loss helps which posts, with a verdict per effect."""
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mmaux import figures, ui
+from mmaux import figures, selection, ui, views
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis import stats
@@ -40,6 +41,41 @@ def effect_table(frame: pd.DataFrame, key: str) -> None:
                  column_config={c: st.column_config.NumberColumn(format=f) for c, f in NUMBER_FORMATS.items()})
 
 
+def show_answer(found: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
+    """The page's answer first: per group, each auxiliary variant's Δ vs CE on all posts with its
+    CI and verdict; then per group a slice × variant heatmap whose cells open their posts."""
+    st.subheader("Where each auxiliary loss helps")
+    rows = [{"group": runs_lib.group_name(key), **views.answer_row(frame)} for key, frame in found.items()]
+    if not rows:
+        st.info("No group has the CE baseline and an auxiliary variant: there is no effect to show yet.")
+        return
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+        v: st.column_config.TextColumn(f"{v} vs CE (macro-F1, points)", width="medium") for v in views.AUX_VARIANTS})
+    st.caption("Δ: mean over seeds of (variant − CE) macro-F1 on all test posts, in points, with its corrected CI "
+               "and verdict. Below, the same per slice: " + views.MARK_HELP + " Click a cell to open its posts "
+               "on Predictions (that variant against CE, fixed and broken posts first).")
+    keys = list(found)
+    for start in range(0, len(keys), 2):
+        for column, key in zip(st.columns(2), keys[start:start + 2]):
+            with column:
+                show_heatmap(key, found[key], runs)
+
+
+def show_heatmap(key: tuple, frame: pd.DataFrame, runs: pd.DataFrame) -> None:
+    grid = views.heatmap(frame)
+    st.markdown(f"**{runs_lib.group_name(key)}**: Δ macro-F1 vs CE (recall on one-class slices)")
+    event = st.dataframe(grid.text.style.apply(lambda _: grid.colours(), axis=None), key=f"heatmap-{key}",
+                         on_select="rerun", selection_mode="single-cell", width="stretch",
+                         height=38 + 35 * len(grid.text), column_config={"_index": st.column_config.TextColumn(
+                             "slice", width="large")})
+    cells = event.selection.get("cells", []) if event else []
+    if cells:
+        row, variant = cells[0]
+        link = views.cell_link(runs, key, variant, *grid.cells[int(row)])
+        if link:
+            st.switch_page("pages/1_Predictions.py", query_params=link)
+
+
 def show_findings(frames: dict[tuple, pd.DataFrame]) -> None:
     """Only supported effects are phrased as findings; otherwise say why there are none."""
     st.subheader("Findings")
@@ -58,14 +94,19 @@ def show_findings(frames: dict[tuple, pd.DataFrame]) -> None:
 
 
 def variant_table(group: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std over seeds per variant, with its effect on all posts (Δ vs CE) and verdict."""
+    """Mean ± std over seeds per variant, with its effect on all posts (Δ vs CE, CI, p, verdict)
+    as text: the CE row is the reference, not a row of missing numbers."""
     overall = frame[(frame["kind"] == effects.VS_CE) & (frame["slicing"] == effects.OVERALL)]
     overall = overall.rename(columns={"effect": "variant"})[["variant", "delta", "ci_low", "ci_high", "p_bh", "verdict"]]
     table = runs_lib.seed_summary(group).merge(overall, how="left", on="variant")
-    return table[["variant", "seeds", "macro_f1", "accuracy", "weighted_f1", "delta", "ci_low", "ci_high", "p_bh",
-                  "verdict"]].rename(columns={"macro_f1": "macro-F1", "weighted_f1": "weighted-F1",
-                                              "delta": "Δ macro-F1 vs CE", "ci_low": "CI low", "ci_high": "CI high",
-                                              "p_bh": "p (BH)"})
+    estimated = table["delta"].notna()
+    table["Δ macro-F1 vs CE"] = np.where(estimated, table["delta"].map("{:+.2f}".format), "reference")
+    table["CI"] = np.where(estimated, table["ci_low"].map("{:+.2f}".format) + " to "
+                           + table["ci_high"].map("{:+.2f}".format), "")
+    table["p (BH)"] = np.where(estimated, table["p_bh"].map(lambda p: "< 0.001" if p < 0.001 else f"{p:.3f}"), "")
+    table["verdict"] = table["verdict"].fillna("baseline")
+    return table[["variant", "seeds", "macro_f1", "accuracy", "weighted_f1", "Δ macro-F1 vs CE", "CI", "p (BH)",
+                  "verdict"]].rename(columns={"macro_f1": "macro-F1", "weighted_f1": "weighted-F1"})
 
 
 def show_group(key: tuple, group: pd.DataFrame, frame: pd.DataFrame | None) -> None:
@@ -73,10 +114,7 @@ def show_group(key: tuple, group: pd.DataFrame, frame: pd.DataFrame | None) -> N
     if frame is None:
         st.dataframe(runs_lib.seed_summary(group), hide_index=True)
         return
-    st.dataframe(variant_table(group, frame), hide_index=True, column_config={
-        "Δ macro-F1 vs CE": st.column_config.NumberColumn(format="%+.2f"),
-        "CI low": st.column_config.NumberColumn(format="%+.2f"), "CI high": st.column_config.NumberColumn(format="%+.2f"),
-        "p (BH)": st.column_config.NumberColumn(format="%.3f")})
+    st.dataframe(variant_table(group, frame), hide_index=True)
     st.caption(effects.family_caption(frame))
     left, right = st.columns([2, 3])
     with left:
@@ -112,8 +150,9 @@ def show_slices(key: tuple, group: pd.DataFrame, frame: pd.DataFrame) -> None:
             effect_table(rows, f"slices-table-{key}-{slicing}")
 
 
-ui.page_header("Checkpoints", "Which auxiliary loss helps which kind of post: every effect with its corrected CI and "
-                              "a verdict, then scores per loss variant over seeds, the ITC × ITM design and the slices.")
+ui.page_header("Checkpoints", "Which auxiliary loss helps which kind of post: first each variant's Δ vs CE with "
+                              "its corrected CI and verdict and a slice × variant heatmap per group (a click opens the "
+                              "posts), then the details: scores over seeds, the ITC × ITM design and every slice.")
 with st.expander("What are ITC, ITM and SynthPosts?"):
     st.markdown(ABOUT)
 runs = ui.sidebar_runs()
@@ -124,7 +163,10 @@ if not broken.empty:
 usable = runs_lib.usable(runs)
 st.markdown(f"**{len(usable)} checkpoints** in {usable.groupby(runs_lib.GROUP_COLUMNS).ngroups} group(s).")
 found = {key: ui.group_effects(group) for key, group in runs_lib.groups(usable)}
-show_findings({key: frame for key, frame in found.items() if frame is not None})
+estimated = {key: frame for key, frame in found.items() if frame is not None}
+show_answer(estimated, usable)
+show_findings(estimated)
+st.header("Details per group")
 for key, group in runs_lib.groups(usable):
     show_group(key, group, found[key])
 ui.footer()

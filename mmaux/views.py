@@ -4,6 +4,7 @@ orders the post table can be sorted in, and the link from a home-page cell to it
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -68,7 +69,87 @@ def cell_link(runs: pd.DataFrame, key: tuple, variant: str, slicing: str, value:
     choice = selection.Selection(dataset, task, (arch,), (runs_lib.BASELINE, variant), (int(seeds[0]),))
     params = choice.to_params()
     params.update(base=f"{arch}:{runs_lib.BASELINE}:{seeds[0]}", vs=f"{arch}:{variant}:{seeds[0]}",
-                  order=ORDER_TOKENS[FLIPS_FIRST])
+                  order=ORDER_TOKENS[FLIPS_FIRST], show=runs_lib.FLIP_FILTERS[0], label="", page="1",
+                  slice=ANY, value=ANY)  # every other filter of the page reset
     if slicing != effects.OVERALL:
         params.update(slice=slicing, value=str(value))
     return params
+
+
+# --- the home page's answer: one line per group, one heatmap of slices × variants per group -----
+
+AUX_VARIANTS = tuple(v for v in runs_lib.VARIANTS if v != runs_lib.BASELINE)
+MARKS = {effects.SUPPORTED: " ✔", effects.NOT_REPLICATED: " ◐", effects.INCONCLUSIVE: ""}
+MARK_HELP = (f"✔ {effects.SUPPORTED} (corrected CI excludes 0 and the validation split agrees); "
+             f"◐ {effects.NOT_REPLICATED} (test CI excludes 0, validation disagrees); no mark: "
+             f"{effects.INCONCLUSIVE}; ⚠ fewer than {effects.MIN_POSTS} posts.")
+
+
+def vs_ce(frame: pd.DataFrame) -> pd.DataFrame:
+    """The vs-CE rows of one group's effects table."""
+    return frame[frame["kind"] == effects.VS_CE]
+
+
+def answer_row(frame: pd.DataFrame) -> dict[str, str]:
+    """variant -> 'Δ +1.6 (CI −0.9 to +4.0) · inconclusive': each auxiliary variant's effect on
+    all posts of one group, with its verdict word ('—' for a variant not trained)."""
+    overall = vs_ce(frame)
+    overall = overall[overall["slicing"] == effects.OVERALL].set_index("effect")
+    return {v: (f"Δ {overall.loc[v, 'delta']:+.1f} (CI {overall.loc[v, 'ci_low']:+.1f} to "
+                f"{overall.loc[v, 'ci_high']:+.1f}) · {overall.loc[v, 'verdict']}" if v in overall.index else "—")
+            for v in AUX_VARIANTS}
+
+
+def slice_label(slicing: str, value: str, n: int, small: bool) -> str:
+    """'evidence = image_only (n=250)', 'all posts (n=1000)'; ⚠ marks a small slice."""
+    name = "all posts" if slicing == effects.OVERALL else f"{slicing} = {value}"
+    return f"{name} (n={int(n)}{', ⚠' if small else ''})"
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """One group's slice × variant grid of Δ vs CE (points), as shown and as numbers."""
+
+    text: pd.DataFrame  # rows 'slice (n=…)', one column per variant: '+1.2 ✔'
+    delta: pd.DataFrame  # the same cells as numbers (NaN where not estimated)
+    verdict: pd.DataFrame  # the same cells' verdicts ('' where not estimated)
+    cells: list[tuple[str, str]]  # (slicing, slice) of each row
+
+    def colours(self, scale: float | None = None) -> pd.DataFrame:
+        """CSS background per cell: green for a gain, red for a loss, stronger with |Δ| (up to
+        `scale` points, default the largest |Δ|) and pale unless the CI excludes 0 (supported or
+        not replicated); blank where there is no estimate."""
+        values = self.delta.to_numpy(dtype=float)
+        firm = self.verdict.isin([effects.SUPPORTED, effects.NOT_REPLICATED]).to_numpy()
+        top = scale or (np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0) or 1.0
+        def css(v: float, sure: bool) -> str:
+            if not np.isfinite(v):
+                return ""
+            strength = min(abs(v) / top, 1.0)
+            r, g, b = (46, 160, 67) if v > 0 else (214, 39, 40)
+            alpha = 0.2 + 0.6 * strength if sure else 0.04 + 0.16 * strength
+            return f"background-color: rgba({r}, {g}, {b}, {alpha:.2f})"
+        return pd.DataFrame([[css(v, f) for v, f in zip(row, sure)] for row, sure in zip(values, firm)],
+                            index=self.text.index, columns=self.text.columns)
+
+
+def heatmap(frame: pd.DataFrame) -> Heatmap:
+    """Slices (all posts first, then each slicing's values, the gold label last) × auxiliary
+    variants of one group's vs-CE effects."""
+    rows = vs_ce(frame)
+    order = {s: i for i, s in enumerate([effects.OVERALL, *runs_lib.COMPARISON_SLICES])}
+    rows = rows.assign(_order=rows["slicing"].map(order).fillna(len(order))).sort_values(
+        ["_order", "slicing", "slice"], kind="stable")
+    keys = list(dict.fromkeys(zip(rows["slicing"], rows["slice"])))
+    sizes = rows.drop_duplicates(["slicing", "slice"]).set_index(["slicing", "slice"])
+    index = [slice_label(s, v, sizes.loc[(s, v), "n"], bool(sizes.loc[(s, v), "small"])) for s, v in keys]
+    variants = [v for v in AUX_VARIANTS if v in set(rows["effect"])]
+    cell = rows.set_index(["slicing", "slice", "effect"])
+    delta = pd.DataFrame([[cell["delta"].get((s, v, e), np.nan) for e in variants] for s, v in keys],
+                         index=index, columns=variants)
+    text = pd.DataFrame([[(f"{cell['delta'][(s, v, e)]:+.1f}{MARKS.get(cell['verdict'][(s, v, e)], '')}"
+                           if (s, v, e) in cell.index else "") for e in variants] for s, v in keys],
+                        index=index, columns=variants)
+    verdict = pd.DataFrame([[cell["verdict"].get((s, v, e), "") for e in variants] for s, v in keys],
+                           index=index, columns=variants)
+    return Heatmap(text, delta, verdict, keys)

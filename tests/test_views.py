@@ -1,0 +1,37 @@
+"""The Predictions page's Δp and orders, and the link from a home-page cell to its posts."""
+import numpy as np
+import pandas as pd
+
+from mmaux import views
+from mmaux.analysis import effects
+
+
+def _table(preds, probs):
+    probs = np.asarray(probs, dtype=float)
+    return pd.DataFrame({"post_id": [f"p{i}" for i in range(len(preds))], "label_index": [0, 1, 0, 1],
+                         "pred": preds, "p_a": probs[:, 0], "p_b": probs[:, 1]})
+
+
+def test_delta_p_is_the_change_of_the_gold_probability():
+    base = _table([0, 0, 1, 1], [[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8]])
+    other = _table([0, 1, 0, 0], [[0.8, 0.2], [0.3, 0.7], [0.5, 0.5], [0.55, 0.45]])
+    posts = base[["post_id", "label_index"]]
+    change = views.delta_p(posts, {"b": base, "v": other}, "b", "v")
+    np.testing.assert_allclose(change, [-0.1, 0.3, 0.2, -0.35])
+    preds = {"b": base["pred"].to_numpy(), "v": other["pred"].to_numpy()}
+    # fixed (posts 1 and 2, by |Δp|), broken (post 3), then the rest
+    assert list(views.order_posts(posts, preds, "b", "v", change, views.FLIPS_FIRST)) == [1, 2, 3, 0]
+    assert list(views.order_posts(posts, preds, "b", "v", change, views.GAIN_FIRST)) == [1, 2, 0, 3]
+    assert list(views.order_posts(posts, preds, "b", "v", change, views.BY_ID)) == [0, 1, 2, 3]
+
+
+def test_a_cell_links_to_its_group_variant_and_slice():
+    runs = pd.DataFrame([{"folder": f"/{v}-{s}", "dataset": "SynthPosts", "task": "sarcasm", "architecture": "attention",
+                          "variant": v, "seed": s, "error": ""} for v in ("CE", "CE+ITM") for s in (2, 1)])
+    link = views.cell_link(runs, ("SynthPosts", "sarcasm", "attention"), "CE+ITM", "evidence", "image_only")
+    assert link["variant"] == "CE,CE+ITM" and link["seed"] == "1"
+    assert link["base"] == "attention:CE:1" and link["vs"] == "attention:CE+ITM:1"
+    assert link["slice"] == "evidence" and link["value"] == "image_only" and link["order"] == "flips"
+    overall = views.cell_link(runs, ("SynthPosts", "sarcasm", "attention"), "CE+ITM", effects.OVERALL, effects.OVERALL)
+    assert overall["slice"] == views.ANY and overall["show"] == "all posts"
+    assert views.cell_link(runs, ("SynthPosts", "sarcasm", "attention"), "CE+ITC", "evidence", "x") is None
