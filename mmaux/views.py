@@ -153,3 +153,25 @@ def heatmap(frame: pd.DataFrame) -> Heatmap:
     verdict = pd.DataFrame([[cell["verdict"].get((s, v, e), "") for e in variants] for s, v in keys],
                            index=index, columns=variants)
     return Heatmap(text, delta, verdict, keys)
+
+
+# --- Your post's batch mode ---------------------------------------------------------------------
+
+def batch_view(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """`probes.batch_predictions` output (one row per post × checkpoint, failed rows with an
+    `error`) as one row per post and one column per checkpoint ('positive 0.91'), the failed
+    posts first with their reason; and how many posts failed."""
+    errors = table["error"] if "error" in table else pd.Series("", index=table.index)
+    failed, good = table[errors != ""], table[errors == ""]
+    checkpoints = list(dict.fromkeys(good["checkpoint"])) if "checkpoint" in good else []
+    rows = [{"row": int(r["row"]), "image": r["image"], "text": r["text"], "error": r["error"],
+             **dict.fromkeys(checkpoints, "")} for _, r in failed.iterrows()]
+    if len(good):
+        cells = good.assign(cell=good["label"] + " " + good["confidence"].map("{:.2f}".format))
+        wide = cells.pivot_table(index=["image", "text"], columns="checkpoint", values="cell", aggfunc="first",
+                                 sort=False)
+        for (image, text), values in wide.iterrows():
+            rows.append({"row": None, "image": image, "text": text, "error": "",
+                         **{c: values.get(c, "") for c in checkpoints}})
+    frame = pd.DataFrame(rows, columns=["row", "image", "text", "error", *checkpoints])
+    return frame, len(failed)

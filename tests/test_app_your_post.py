@@ -47,6 +47,13 @@ def test_example_post_gets_one_prediction_per_checkpoint(root, monkeypatch, tmp_
     assert len(at.get("plotly_chart")) >= 2  # probabilities, and where the post lands in the map
     assert "your post's image and text" in texts(at.caption)
     assert "OpenMoji" in texts(at.caption)
+    assert "trained on:" in texts(at.info) and "synthetic training posts" in texts(at.info)
+    assert "tokens; the chosen checkpoints read the first" in texts(at.caption)
+    ood_table = next(df.value for df in at.dataframe if "out-of-distribution" in df.value.columns)
+    assert len(ood_table) == _selected(at)
+    assert not any("unlike the data" in w.value for w in at.warning)  # a test post is like the test posts
+    donors = next(s for s in at.selectbox if s.label == "Other post for the swaps")
+    assert at.session_state["_example"] not in donors.options  # never the post itself
 
 
 def test_image_bytes_and_text_from_session_state(root, monkeypatch, tmp_path):
@@ -56,6 +63,10 @@ def test_image_bytes_and_text_from_session_state(root, monkeypatch, tmp_path):
               your_post_text="worst day ever @amy #fail 😡").run()
     assert not at.exception
     assert len(_predictions(at)) == _selected(at)
+    # a photo-like image and a sports tweet are unlike SynthPosts: said per checkpoint, and warned about
+    assert any("unlike the data" in w.value for w in at.warning)
+    ood_table = next(df.value for df in at.dataframe if "out-of-distribution" in df.value.columns)
+    assert (ood_table["image percentile"] > 99).all()
     at = at.text_area(key="_your_post_text").input("best day ever 🎉").run()
     assert not at.exception and len(_predictions(at)) == _selected(at)
     at = next(b for b in at.button if b.label == "Run perturbations").click().run()
