@@ -19,6 +19,7 @@ from sklearn.neighbors import NearestNeighbors
 
 K = 5  # neighbours a distance is averaged over
 WARN_PERCENTILE = 99.0  # above this, the post is flagged as unlike the data
+MIN_POSTS = 20  # fewer reference posts give no percentile worth reading
 MODALITIES = ("text", "image")
 
 

@@ -59,6 +59,14 @@ POST_KEY = "post_id"  # session_state: the post the detail views show (str); als
 THUMBNAIL_PX = 64
 OPENMOJI_CREDIT = ("Emoji artwork in SynthPosts images: [OpenMoji](https://openmoji.org), the open-source "
                    "emoji and icon project, licensed [CC BY-SA 4.0](https://creativecommons.org/licenses/by-sa/4.0/).")
+NAV_PAGES = (  # (file, title in the navigation, URL path) of every page, app.py's st.navigation; home first
+    ("pages/0_Checkpoints.py", "Checkpoints", "Checkpoints"),
+    ("pages/1_Predictions.py", "Predictions", "Predictions"),
+    ("pages/2_Match_Scores.py", "Match scores", "Match_Scores"),
+    ("pages/3_Embeddings.py", "Embeddings", "Embeddings"),
+    ("pages/4_Attributions.py", "Attributions", "Attributions"),
+    ("pages/5_Your_Post.py", "Your post", "Your_Post"),
+)
 PAGE_LINKS = (("pages/2_Match_Scores.py", "ITM match scores →"), ("pages/3_Embeddings.py", "Embedding space →"),
               ("pages/4_Attributions.py", "Attributions →"))  # the pages a post's detail view links to
 SYNTHPOSTS_NOTE = ("SynthPosts is a controlled synthetic test bed with known image-text relations, "
@@ -242,7 +250,14 @@ def _current_selection(runs: pd.DataFrame, labels: dict[str, str],
         if why:
             st.sidebar.caption(f"Opened on {runs_lib.group_name(key)}: {why}.")
         return selection.default_selection(runs, key)
-    kept, why = selection.comparable(folders, {f: identity(f) for f in folders}, labels)
+    identities = {}
+    for folder in folders:
+        try:
+            identities[folder] = identity(folder)
+        except (CheckpointError, OSError, ValueError) as err:
+            st.warning(f"`{folder}` is left out: {err}")
+    folders = [f for f in folders if f in identities]
+    kept, why = selection.comparable(folders, identities, labels)
     if why:
         st.warning(why)
     return selection.Selection.of_folders(runs, kept)

@@ -292,7 +292,9 @@ def _references(key: str, _folder: str) -> ood.References | None:
     from mmaux.analysis import spaces
 
     features = spaces.frozen_features(ui.predictor(_folder).model, ui.post_inputs(_folder))
-    return None if features is None else ood.References.fit(*features)
+    if features is None or len(features[0]) < ood.MIN_POSTS:
+        return None
+    return ood.References.fit(*features)
 
 
 def references(folder: str) -> ood.References | None:
@@ -309,7 +311,8 @@ def show_ood(predictors: dict, labels: dict[str, str], image, text: str) -> None
     for folder, predictor in predictors.items():
         refs, features = references(folder), ood.post_features(predictor, [image], [text])
         if refs is None or features is None:
-            rows.append({"checkpoint": labels[folder], "out-of-distribution": "no score: no separate frozen encoders"})
+            why = "no separate frozen encoders" if features is None else f"fewer than {ood.MIN_POSTS} test posts"
+            rows.append({"checkpoint": labels[folder], "out-of-distribution": f"no score: {why}"})
             continue
         score = ood.scores(refs, *features).iloc[0]
         rows.append({"checkpoint": labels[folder], "text percentile": score["text_percentile"],

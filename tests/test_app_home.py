@@ -1,4 +1,4 @@
-"""The home page (app.py) on the shipped checkpoints, an empty root and a broken checkpoint."""
+"""The home page (pages/0_Checkpoints.py, opened by app.py) on the shipped checkpoints, an empty root and a broken checkpoint."""
 import os
 
 from pathlib import Path
@@ -108,3 +108,14 @@ def test_home_opens_with_the_answer_and_one_heatmap_per_group(root, expected, mo
     assert heatmaps[0].loc[label, evidence["effect"]].startswith(f"{evidence['delta']:+.1f}")
     assert any(i.startswith("label = ") for i in heatmaps[0].index)  # the gain split by gold label
     assert "Click a cell to open its posts" in texts(at.caption)
+
+
+def test_navigation_names_every_page_and_opens_on_checkpoints(root, monkeypatch):
+    from mmaux.paths import REPO_ROOT
+    from mmaux.ui import NAV_PAGES
+
+    at = page("app.py", root, monkeypatch).run()
+    assert not at.exception and at.title[0].value == "Checkpoints"
+    titles = [title for _, title, _ in NAV_PAGES]
+    assert titles[0] == "Checkpoints" and "app" not in titles
+    assert {path for path, _, _ in NAV_PAGES} == {f"pages/{p.name}" for p in (REPO_ROOT / "pages").glob("*.py")}

@@ -1,0 +1,174 @@
+"""Checkpoints, the home page: which auxiliary loss helps which posts, with a verdict per effect."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mmaux import figures, selection, ui, views
+from mmaux.analysis import effects
+from mmaux.analysis import runs as runs_lib
+from mmaux.analysis import stats
+
+ABOUT = """
+**ITC** (image-text contrastive): text and image are projected into one space, and each post's
+text must pick out its own image among the batch's (and vice versa), as in CLIP.
+**ITM** (image-text matching): a head on the fused vector tells a post's real image-text pair
+from a pair with another post's text. Both are added to the cross-entropy (CE) loss with weight β;
+the four variants CE, +ITC, +ITM and +ITC+ITM form a 2 × 2 design (ITC off/on × ITM off/on),
+so each loss's *main effect* and their *interaction* can be estimated.
+**SynthPosts**: procedurally generated posts whose image-text relation and evidence source
+(text only, image only, both agreeing, both conflicting) are known for every post, so scores can
+be broken down by what the model had to use.
+"""
+VERDICT_HELP = (f"**{effects.SUPPORTED}**: the corrected test CI excludes 0 and the validation split gives the same "
+                f"sign. **{effects.NOT_REPLICATED}**: the test CI excludes 0 but the validation split disagrees. "
+                f"**{effects.INCONCLUSIVE}**: anything else (the reason column says what).")
+EFFECT_COLUMNS = {"effect": "effect", "slice": "slice", "n": "n", "metric": "metric", "delta": "Δ (points)",
+                  "ci_low": "CI low", "ci_high": "CI high", "p": "p", "p_bh": "p (BH)", "val_delta": "Δ val",
+                  "verdict": "verdict", "reason": "reason"}
+NUMBER_FORMATS = {"Δ (points)": "%+.2f", "CI low": "%+.2f", "CI high": "%+.2f", "p": "%.3f", "p (BH)": "%.3f",
+                  "Δ val": "%+.2f"}
+
+
+def effect_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Effect rows as shown: the columns of EFFECT_COLUMNS, small slices marked in `n`."""
+    shown = frame.assign(n=frame["n"].astype(str) + frame["small"].map({True: " ⚠ < 30", False: ""}),
+                         metric=frame["metric"].map(stats.METRIC_NAMES).fillna(frame["metric"]))
+    return shown[list(EFFECT_COLUMNS)].rename(columns=EFFECT_COLUMNS)
+
+
+def effect_table(frame: pd.DataFrame, key: str) -> None:
+    st.dataframe(effect_rows(frame), hide_index=True, key=key,
+                 column_config={c: st.column_config.NumberColumn(format=f) for c, f in NUMBER_FORMATS.items()})
+
+
+def show_answer(found: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
+    """The page's answer first: per group, each auxiliary variant's Δ vs CE on all posts with its
+    CI and verdict; then per group a slice × variant heatmap whose cells open their posts."""
+    st.subheader("Where each auxiliary loss helps")
+    rows = [{"group": runs_lib.group_name(key), **views.answer_row(frame)} for key, frame in found.items()]
+    if not rows:
+        st.info("No group has the CE baseline and an auxiliary variant: there is no effect to show yet.")
+        return
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+        v: st.column_config.TextColumn(f"{v} vs CE (macro-F1, points)", width="medium") for v in views.AUX_VARIANTS})
+    st.caption("Δ: mean over seeds of (variant − CE) macro-F1 on all test posts, in points, with its corrected CI "
+               "and verdict. Below, the same per slice: " + views.MARK_HELP + " Click a cell to open its posts "
+               "on Predictions (that variant against CE, fixed and broken posts first).")
+    keys = list(found)
+    for start in range(0, len(keys), 2):
+        for column, key in zip(st.columns(2), keys[start:start + 2]):
+            with column:
+                show_heatmap(key, found[key], runs)
+
+
+def show_heatmap(key: tuple, frame: pd.DataFrame, runs: pd.DataFrame) -> None:
+    grid = views.heatmap(frame)
+    st.markdown(f"**{runs_lib.group_name(key)}**: Δ macro-F1 vs CE (recall on one-class slices)")
+    event = st.dataframe(grid.text.style.apply(lambda _: grid.colours(), axis=None), key=f"heatmap-{key}",
+                         on_select="rerun", selection_mode="single-cell", width="stretch",
+                         height=38 + 35 * len(grid.text), column_config={"_index": st.column_config.TextColumn(
+                             "slice", width="large")})
+    cells = event.selection.get("cells", []) if event else []
+    if cells:
+        row, variant = cells[0]
+        link = views.cell_link(runs, key, variant, *grid.cells[int(row)])
+        if link:
+            st.switch_page("pages/1_Predictions.py", query_params=link)
+
+
+def show_findings(frames: dict[tuple, pd.DataFrame]) -> None:
+    """Only supported effects are phrased as findings; otherwise say why there are none."""
+    st.subheader("Findings")
+    every = pd.concat(frames.values(), ignore_index=True) if frames else pd.DataFrame(columns=effects.COLUMNS)
+    supported = every[every["verdict"] == effects.SUPPORTED]
+    if len(supported):
+        for row in supported.itertuples():
+            st.success(f"**{row.family}**: {effects.finding(row)}")
+    else:
+        counts = every["verdict"].value_counts()
+        reasons = every["reason"].value_counts().head(3)
+        st.info(f"No effect is supported yet. Of {len(every)} effects: "
+                + ", ".join(f"{counts.get(v, 0)} {v}" for v in effects.VERDICTS) + ". Most common reasons: "
+                + "; ".join(f"{reason} ({n})" for reason, n in reasons.items()) + ".")
+    st.caption(effects.HELP + " " + VERDICT_HELP)
+
+
+def variant_table(group: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over seeds per variant, with its effect on all posts (Δ vs CE, CI, p, verdict)
+    as text: the CE row is the reference, not a row of missing numbers."""
+    overall = frame[(frame["kind"] == effects.VS_CE) & (frame["slicing"] == effects.OVERALL)]
+    overall = overall.rename(columns={"effect": "variant"})[["variant", "delta", "ci_low", "ci_high", "p_bh", "verdict"]]
+    table = runs_lib.seed_summary(group).merge(overall, how="left", on="variant")
+    estimated = table["delta"].notna()
+    table["Δ macro-F1 vs CE"] = np.where(estimated, table["delta"].map("{:+.2f}".format),
+                                         np.where(table["variant"] == runs_lib.BASELINE, "reference", ""))
+    table["CI"] = np.where(estimated, table["ci_low"].map("{:+.2f}".format) + " to "
+                           + table["ci_high"].map("{:+.2f}".format), "")
+    table["p (BH)"] = np.where(estimated, table["p_bh"].map(lambda p: "< 0.001" if p < 0.001 else f"{p:.3f}"), "")
+    table["verdict"] = np.where(estimated, table["verdict"].astype(object),
+                                np.where(table["variant"] == runs_lib.BASELINE, "baseline", "not estimated"))
+    return table[["variant", "seeds", "macro_f1", "accuracy", "weighted_f1", "Δ macro-F1 vs CE", "CI", "p (BH)",
+                  "verdict"]].rename(columns={"macro_f1": "macro-F1", "weighted_f1": "weighted-F1"})
+
+
+def show_group(key: tuple, group: pd.DataFrame, frame: pd.DataFrame | None) -> None:
+    st.subheader(runs_lib.group_name(key))
+    if frame is None:
+        st.dataframe(runs_lib.seed_summary(group), hide_index=True)
+        return
+    st.dataframe(variant_table(group, frame), hide_index=True)
+    st.caption(effects.family_caption(frame))
+    left, right = st.columns([2, 3])
+    with left:
+        design = frame[frame["kind"] == effects.DESIGN]
+        st.markdown(f"**2 × 2 design** (seeds paired: {int(design['seeds'].max()) if len(design) else 0})")
+        if design.empty:
+            st.info("The main effects need all four variants (CE, +ITC, +ITM, +ITC+ITM) with common seeds.")
+        else:
+            st.plotly_chart(figures.effects_forest(design), key=f"effects-{key}")
+            effect_table(design, f"design-{key}")
+    with right:
+        show_slices(key, group, frame)
+    if st.button("See the posts behind these effects →", key=f"posts-{key}"):
+        st.session_state[ui.SELECTED_KEY] = runs_lib.default_comparison(group)
+        st.switch_page("pages/1_Predictions.py")
+
+
+def show_slices(key: tuple, group: pd.DataFrame, frame: pd.DataFrame) -> None:
+    slicings = [s for s in frame["slicing"].unique() if s != effects.OVERALL]
+    if not slicings:
+        st.info("These test posts carry no slice columns.")
+        return
+    tables = {f: ui.test_table(f) for f in group["folder"]}
+    split = effects.SplitPredictions.from_tables(group, tables, runs_lib.class_names(next(iter(tables.values()))))
+    for tab, slicing in zip(st.tabs([f"by {s}" for s in slicings]), slicings):
+        with tab:
+            rows = frame[(frame["slicing"] == slicing)]
+            note = rows["slicing_note"].iloc[0]
+            if note:
+                st.caption(f"**{slicing}** {note}.")
+            st.plotly_chart(figures.slice_bars(effects.slice_scores(split, slicing), slicing),
+                            key=f"slices-{key}-{slicing}")
+            effect_table(rows, f"slices-table-{key}-{slicing}")
+
+
+ui.page_header("Checkpoints", "Which auxiliary loss helps which kind of post: first each variant's Δ vs CE with "
+                              "its corrected CI and verdict and a slice × variant heatmap per group (a click opens the "
+                              "posts), then the details: scores over seeds, the ITC × ITM design and every slice.")
+with st.expander("What are ITC, ITM and SynthPosts?"):
+    st.markdown(ABOUT)
+runs = ui.sidebar_runs()
+broken = runs[runs["error"] != ""]
+if not broken.empty:
+    st.warning(f"{len(broken)} checkpoint folder(s) cannot be used and are left out:")
+    st.dataframe(broken[["folder", "error"]], hide_index=True)
+usable = runs_lib.usable(runs)
+st.markdown(f"**{len(usable)} checkpoints** in {usable.groupby(runs_lib.GROUP_COLUMNS).ngroups} group(s).")
+found = {key: ui.group_effects(group) for key, group in runs_lib.groups(usable)}
+estimated = {key: frame for key, frame in found.items() if frame is not None}
+show_answer(estimated, usable)
+show_findings(estimated)
+st.header("Details per group")
+for key, group in runs_lib.groups(usable):
+    show_group(key, group, found[key])
+ui.footer()
