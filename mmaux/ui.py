@@ -40,7 +40,7 @@ from PIL import Image
 
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
-from mmaux import selection
+from mmaux import badges, selection
 from mmaux.checkpoint import CheckpointError, SearchTooLarge, find_checkpoints, read_info, read_outputs
 from mmaux.data.images import ImageLoadError, load_image
 from mmaux.paths import DEFAULT_CHECKPOINTS
@@ -620,3 +620,50 @@ def view_params(*names: str) -> dict[str, str]:
     another page that must open on the same view."""
     names = names or (*selection.PARAMS, "post")
     return {name: st.query_params[name] for name in names if name in st.query_params}
+
+
+# --- caveat badges ------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner="Checking the checkpoint (ITM head, live vs stored predictions)…", max_entries=512)
+def _checkpoint_badges(folder: str, stamp: tuple, ce_folder: str | None, ce_stamp: tuple) -> list[badges.Badge]:
+    from mmaux.analysis import matching, spaces
+
+    trained = spaces.checkpoint_spaces(folder)
+    table = test_table(folder)
+    found = [badges.untrained_itc(trained.itc)]
+    model, inputs = predictor(folder).model, post_inputs(folder)
+    if trained.itm:
+        true, shuffled = matching.cached_true_and_shuffled(folder, model, inputs)
+        found.append(badges.itm_at_chance(badges.itm_auroc(true.values, shuffled.values)))
+    if ce_folder:
+        ce = test_table(ce_folder).set_index("post_id")["pred"].reindex(table["post_id"])
+        found.append(badges.identical_to_ce(table["pred"].to_numpy(), None if ce.isna().any() else ce.to_numpy()))
+    live = badges.cached_live_predictions(folder, model, inputs)
+    found.append(badges.live_mismatch(float((live != table["pred"].to_numpy()).mean())))
+    return [b for b in found if b is not None]
+
+
+def checkpoint_badges(folder: str, runs: pd.DataFrame) -> list[badges.Badge]:
+    """The caveats of one checkpoint (`badges`), checked once per checkpoint and cached (in the
+    process, and on disk for the model runs); a check that fails becomes a badge saying so."""
+    runs = runs_lib.usable(runs)
+    row = runs[runs["folder"] == folder]
+    ce_folder = None
+    if len(row) and row["variant"].iloc[0] != runs_lib.BASELINE:
+        same = runs[(runs[runs_lib.GROUP_COLUMNS] == row[runs_lib.GROUP_COLUMNS].iloc[0]).all(axis=1)
+                    & (runs["variant"] == runs_lib.BASELINE) & (runs["seed"] == row["seed"].iloc[0])]
+        ce_folder = same["folder"].iloc[0] if len(same) else None
+    try:
+        return _checkpoint_badges(str(folder), runs_lib.checkpoint_stamp(folder), ce_folder,
+                                  runs_lib.checkpoint_stamp(ce_folder) if ce_folder else ())
+    except (CheckpointError, OSError, ValueError, RuntimeError) as err:
+        return [badges.Badge("checks could not run", f"{folder}: {err}", "gray")]
+
+
+def show_badges(folders: Sequence[str], names: Mapping[str, str], runs: pd.DataFrame) -> None:
+    """One line per chosen checkpoint that has caveats: its name and its badges (help on hover)."""
+    for folder in folders:
+        found = checkpoint_badges(folder, runs)
+        if found:
+            st.markdown(f"**{names.get(folder, folder)}** " + " ".join(b.markdown() for b in found),
+                        help="  \n".join(b.help for b in found))

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mmaux import figures, ui, views
+from mmaux import badges, figures, ui, views
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis import stats
@@ -140,7 +140,7 @@ def show_effects(runs: pd.DataFrame, baseline: str, variant: str, column: str | 
     st.caption(effects.family_caption(frame) + (f" {column} {note}." if column and note else "") + " " + effects.HELP)
 
 
-def show_detail(posts: pd.DataFrame, tables, names, classes) -> None:
+def show_detail(posts: pd.DataFrame, tables, names, classes, pair: tuple[str, str]) -> None:
     """One post of those the filter shows, large, with every checkpoint's probabilities and links
     to the other pages. The picker searches every such post (not only the table's page); the
     post clicked in the table, chosen elsewhere or given by ?post= is shown while the filter
@@ -166,6 +166,12 @@ def show_detail(posts: pd.DataFrame, tables, names, classes) -> None:
         st.markdown(f"**Text:** {first['text']}  \n**Gold:** {first['label']}")
         slices = [c for c in runs_lib.slice_columns(posts) if c != runs_lib.LABEL_SLICE]
         st.caption(" · ".join(f"{c}: {first[c]}" for c in slices))
+        baseline, variant = pair
+        change = float(views.delta_p(posts[posts["post_id"] == post_id], tables, baseline, variant)[0])
+        flipped = rows.iloc[list(tables).index(baseline)]["pred"] != rows.iloc[list(tables).index(variant)]["pred"]
+        flip = badges.borderline_flip(change, bool(flipped))
+        if flip:
+            st.markdown(f"{names[variant]} vs {names[baseline]}: {flip.markdown()}", help=flip.help)
     with right:
         st.plotly_chart(figures.probability_bars(rows, classes), key="detail-probs")
         shown = rows[["checkpoint", "pred_label", "confidence", "itm_match", "itc_cosine"]].copy()
@@ -190,6 +196,7 @@ labels = ui.checkpoint_labels(runs)
 names = dict(zip(tables, runs_lib.distinguishing_names([labels[f] for f in tables])))
 classes = runs_lib.class_names(posts)
 baseline, variant = pick_pair(list(tables), runs, names)
+ui.show_badges(list(tables), names, runs)
 mask, in_slice, column = filter_posts(posts, preds, baseline, variant, runs)
 change = views.delta_p(posts, tables, baseline, variant)
 order = st.selectbox("Order", views.ORDERS, help="Fixed and broken posts first (each by the size of Δp), by Δp, "
@@ -209,5 +216,5 @@ with right:
     st.plotly_chart(figures.confusion_grid(posts.loc[in_slice, "label_index"],
                                          {names[f]: p[in_slice] for f, p in preds.items()}, classes), key="confusion")
 st.subheader("Post detail")
-show_detail(posts.iloc[ordered], tables, names, classes)
+show_detail(posts.iloc[ordered], tables, names, classes, (baseline, variant))
 ui.footer()

@@ -139,3 +139,13 @@ def test_default_comparison_is_the_group_with_the_clearest_effect(root, monkeypa
     key, why = selection.default_group(table, frames)
     assert at.session_state[SELECTED_KEY] == selection.default_selection(table, key).folders(table)
     assert why in texts(at.sidebar.caption)
+
+
+def test_caveat_badges_beside_the_checkpoints(root, monkeypatch):
+    """The CE run's ITC projections were never trained: said beside it, once per checkpoint line."""
+    at = page(PAGE, root, monkeypatch).run()
+    assert not at.exception
+    lines = [m.value for m in at.markdown if "-badge[⚠" in m.value]
+    table = runs.usable(runs.discover_runs(root.split(os.pathsep))).set_index("folder")
+    ce = [f for f in at.session_state[SELECTED_KEY][:4] if not table.loc[f, "itc"]]
+    assert len([line for line in lines if "ITC projection untrained" in line]) == len(ce)

@@ -1,0 +1,96 @@
+"""Caveat badges: the facts a reader needs beside a checkpoint's numbers before trusting them.
+
+Per checkpoint (checked once, cached on disk by checkpoint content and library version):
+- "ITC projection untrained": trained without ITC, its ITC space is random weights
+  (`analysis.spaces`), so no ITC number of it means anything;
+- "ITM head at chance (AUROC …)": its ITM head tells true from shuffled test pairs no better
+  than `CHANCE_AUROC`;
+- "predictions identical to CE": the auxiliary variant predicts exactly what the CE run of the
+  same seed does, so every comparison with it reads 0;
+- "stored and live predictions differ on x % of posts": the model as the library loads it now
+  does not reproduce the test outputs stored with the checkpoint (the pages read the stored ones).
+Per post: "borderline flip (|Δp| < 0.05)": two checkpoints disagree, but by a hair.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import mmaux
+from mmaux.analysis.alignment import match_auroc
+from mmaux.analysis.diskcache import cached_arrays, checkpoint_key, content_key
+from mmaux.checkpoint import CONFIG, OUTPUTS, WEIGHTS
+
+CHANCE_AUROC = 0.6  # an ITM head whose true-vs-shuffled AUROC is below this is "at chance"
+BORDERLINE = 0.05  # a flip whose change of the gold label's probability is smaller is "borderline"
+
+
+@dataclass(frozen=True)
+class Badge:
+    text: str
+    help: str
+    colour: str = "orange"
+
+    def markdown(self) -> str:
+        return f":{self.colour}-badge[⚠ {self.text}]"
+
+
+def untrained_itc(itc_trained: bool) -> Badge | None:
+    if itc_trained:
+        return None
+    return Badge("ITC projection untrained", "Trained without ITC: its ITC projections are random weights, so its "
+                                             "ITC cosine and ITC embedding numbers describe nothing it learned.")
+
+
+def itm_at_chance(auroc: float | None) -> Badge | None:
+    if auroc is None or auroc >= CHANCE_AUROC:
+        return None
+    return Badge(f"ITM head at chance (AUROC {auroc:.2f})",
+                 f"Its ITM head tells the test posts' true image-text pairs from shuffled ones with an AUROC of "
+                 f"{auroc:.2f} (chance 0.5; badge below {CHANCE_AUROC}): its match scores carry little.", "red")
+
+
+def identical_to_ce(preds: np.ndarray, ce_preds: np.ndarray | None) -> Badge | None:
+    if ce_preds is None or len(preds) != len(ce_preds) or not np.array_equal(preds, ce_preds):
+        return None
+    return Badge("predictions identical to CE", "It predicts exactly what the CE run of the same seed predicts on "
+                                                 "every test post: the auxiliary loss changed no answer.", "gray")
+
+
+def live_mismatch(share: float | None) -> Badge | None:
+    if share is None or share == 0:
+        return None
+    return Badge(f"stored and live predictions differ on {100 * share:.1f} % of posts",
+                 "The model as this version of mmaux loads it predicts otherwise than the test outputs stored with "
+                 "the checkpoint on that share of test posts. The tables show the stored outputs; live views "
+                 "(attributions, your post) run the model. Rebuild the checkpoint to make them agree.", "red")
+
+
+def borderline_flip(delta_p: float, flipped: bool) -> Badge | None:
+    if not flipped or abs(delta_p) >= BORDERLINE:
+        return None
+    return Badge(f"borderline flip (|Δp| < {BORDERLINE})", f"The two checkpoints disagree, but the probability of "
+                                                           f"the gold label moved by only {delta_p:+.3f}.", "gray")
+
+
+# --- the checks that run the model ---------------------------------------------------------------
+
+@torch.no_grad()
+def live_predictions(model, inputs, batch_size: int = 256) -> np.ndarray:
+    """The predicted class of every post of `inputs` (a `features.PostInputs`), run now."""
+    model.eval()
+    return np.concatenate([model(batch).logits.argmax(-1).numpy() for batch in inputs.batches(batch_size)])
+
+
+def cached_live_predictions(folder: str | Path, model, inputs) -> np.ndarray:
+    """`live_predictions`, stored on disk per checkpoint content and library version."""
+    key = content_key(checkpoint_key(folder, CONFIG, WEIGHTS, OUTPUTS), mmaux.__version__,
+                      list(inputs.frame["post_id"].astype(str)))
+    return cached_arrays("live-predictions", key, lambda: {"pred": live_predictions(model, inputs)})["pred"]
+
+
+def itm_auroc(true_scores: np.ndarray, shuffled_scores: np.ndarray) -> float:
+    return match_auroc(true_scores, shuffled_scores)
