@@ -85,12 +85,30 @@ def live_predictions(model, inputs, batch_size: int = 256) -> np.ndarray:
     return np.concatenate([model(batch).logits.argmax(-1).numpy() for batch in inputs.batches(batch_size)])
 
 
-def cached_live_predictions(folder: str | Path, model, inputs) -> np.ndarray:
-    """`live_predictions`, stored on disk per checkpoint content and library version."""
-    key = content_key(checkpoint_key(folder, CONFIG, WEIGHTS, OUTPUTS), mmaux.__version__,
-                      list(inputs.frame["post_id"].astype(str)))
-    return cached_arrays("live-predictions", key, lambda: {"pred": live_predictions(model, inputs)})["pred"]
+def _key(folder: str | Path, post_ids) -> str:
+    return content_key(checkpoint_key(folder, CONFIG, WEIGHTS, OUTPUTS), mmaux.__version__,
+                       [str(p) for p in post_ids])
 
 
-def itm_auroc(true_scores: np.ndarray, shuffled_scores: np.ndarray) -> float:
-    return match_auroc(true_scores, shuffled_scores)
+def cached_live_predictions(folder: str | Path, post_ids, load) -> np.ndarray:
+    """`live_predictions` of the checkpoint's test posts, stored on disk per checkpoint content
+    and library version. `load()` gives (model, inputs) and is called only on a cache miss, so a
+    checked checkpoint costs no model load."""
+    def compute():
+        model, inputs = load()
+        return {"pred": live_predictions(model, inputs)}
+
+    return cached_arrays("live-predictions", _key(folder, post_ids), compute)["pred"]
+
+
+def cached_itm_auroc(folder: str | Path, post_ids, load) -> float:
+    """The ITM head's AUROC of true vs shuffled test pairs (`analysis.matching`), stored on
+    disk like `cached_live_predictions`; `load()` gives (model, inputs) on a miss."""
+    def compute():
+        from mmaux.analysis import matching
+
+        model, inputs = load()
+        true, shuffled = matching.cached_true_and_shuffled(folder, model, inputs)
+        return {"auroc": np.array([match_auroc(true.values, shuffled.values)])}
+
+    return float(cached_arrays("itm-auroc", _key(folder, post_ids), compute)["auroc"][0])

@@ -626,19 +626,21 @@ def view_params(*names: str) -> dict[str, str]:
 
 @st.cache_data(show_spinner="Checking the checkpoint (ITM head, live vs stored predictions)…", max_entries=512)
 def _checkpoint_badges(folder: str, stamp: tuple, ce_folder: str | None, ce_stamp: tuple) -> list[badges.Badge]:
-    from mmaux.analysis import matching, spaces
+    from mmaux.analysis import spaces
 
     trained = spaces.checkpoint_spaces(folder)
     table = test_table(folder)
     found = [badges.untrained_itc(trained.itc)]
-    model, inputs = predictor(folder).model, post_inputs(folder)
+
+    def load():
+        return predictor(folder).model, post_inputs(folder)
+
     if trained.itm:
-        true, shuffled = matching.cached_true_and_shuffled(folder, model, inputs)
-        found.append(badges.itm_at_chance(badges.itm_auroc(true.values, shuffled.values)))
+        found.append(badges.itm_at_chance(badges.cached_itm_auroc(folder, table["post_id"], load)))
     if ce_folder:
         ce = test_table(ce_folder).set_index("post_id")["pred"].reindex(table["post_id"])
         found.append(badges.identical_to_ce(table["pred"].to_numpy(), None if ce.isna().any() else ce.to_numpy()))
-    live = badges.cached_live_predictions(folder, model, inputs)
+    live = badges.cached_live_predictions(folder, table["post_id"], load)
     found.append(badges.live_mismatch(float((live != table["pred"].to_numpy()).mean())))
     return [b for b in found if b is not None]
 
