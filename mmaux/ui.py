@@ -420,6 +420,19 @@ def group_effects(group: pd.DataFrame) -> pd.DataFrame | None:
         return None
 
 
+@st.cache_data(show_spinner="Scoring the slices…", max_entries=32)
+def _group_slice_scores(group: pd.DataFrame, slicings: tuple[str, ...], stamps: tuple) -> dict[str, pd.DataFrame]:
+    tables = {f: test_table(f) for f in group["folder"]}
+    split = effects.SplitPredictions.from_tables(group, tables, runs_lib.class_names(next(iter(tables.values()))))
+    return {slicing: effects.slice_scores(split, slicing) for slicing in slicings}
+
+
+def group_slice_scores(group: pd.DataFrame, slicings: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """slicing -> `effects.slice_scores` of one group's test predictions, cached until one of
+    its checkpoints changes (the home page's slice bars; recomputing them cost most of a rerun)."""
+    return _group_slice_scores(group, tuple(slicings), tuple(runs_lib.checkpoint_stamp(f) for f in group["folder"]))
+
+
 @functools.lru_cache(maxsize=8192)
 def thumbnail(path: str, size: int = THUMBNAIL_PX) -> str | None:
     """A small PNG of the image as a data URI (for st.column_config.ImageColumn); None when the

@@ -139,15 +139,14 @@ def show_slices(key: tuple, group: pd.DataFrame, frame: pd.DataFrame) -> None:
     if not slicings:
         st.info("These test posts carry no slice columns.")
         return
-    tables = {f: ui.test_table(f) for f in group["folder"]}
-    split = effects.SplitPredictions.from_tables(group, tables, runs_lib.class_names(next(iter(tables.values()))))
+    scores = ui.group_slice_scores(group, slicings)
     for tab, slicing in zip(st.tabs([f"by {s}" for s in slicings]), slicings):
         with tab:
             rows = frame[(frame["slicing"] == slicing)]
             note = rows["slicing_note"].iloc[0]
             if note:
                 st.caption(f"**{slicing}** {note}.")
-            st.plotly_chart(figures.slice_bars(effects.slice_scores(split, slicing), slicing),
+            st.plotly_chart(figures.slice_bars(scores[slicing], slicing),
                             key=f"slices-{key}-{slicing}")
             effect_table(rows, f"slices-table-{key}-{slicing}")
 
