@@ -580,15 +580,16 @@ def show_post(row: pd.Series, width: int = 160) -> None:
 # back restores it too.
 
 def url_bound(param: str, options: Sequence | None = None, tokens: Mapping | None = None, multi: bool = False,
-              cast=str, default=None) -> dict:
+              cast=str, default=None, key: str | None = None) -> dict:
     """Keyword arguments (key, on_change) for a widget whose value lives in the URL as ?param=.
 
     Before the widget is drawn, the URL's value (else the one remembered this session, else
     `default`) is put into its state when valid for `options`; a change writes the URL.
     `tokens` maps an option to its text in the URL (default: str(option)); without `options`
     the text is converted back by `cast`. Multiselects (`multi`) join their values with commas.
-    Do not pass the widget an index/default too: its value comes from here."""
-    key, kept = f"_url_{param}", f"_url_value_{param}"
+    `key` keeps a widget's existing key (default `_url_<param>`). Do not pass the widget an
+    index/default too: its value comes from here."""
+    key, kept = key or f"_url_{param}", f"_url_value_{param}"
     to_token = (lambda o: str(tokens[o])) if tokens is not None else str
     known = {to_token(o): o for o in options} if options is not None else None
 

@@ -147,8 +147,10 @@ ui.page_header("Embedding space", "The test posts in each checkpoint's trained s
 choice = ui.pick_checkpoints_and_post("embeddings", max=4)
 folders, names, table, post_id = choice.folders, choice.names, choice.table, choice.post_id
 trained = {f: spaces.checkpoint_spaces(f) for f in folders}
-space = st.sidebar.radio("Space", tuple(SPACE_NAMES), format_func=SPACE_NAMES.get, key="_embed_space")
-method = st.sidebar.radio("Map", ("UMAP", "PCA"), horizontal=True, key="_embed_method").lower()
+space = st.sidebar.radio("Space", tuple(SPACE_NAMES), format_func=SPACE_NAMES.get,
+                         **ui.url_bound("space", tuple(SPACE_NAMES), key="_embed_space"))
+method = st.sidebar.radio("Map", ("UMAP", "PCA"), horizontal=True,
+                          **ui.url_bound("map", ("UMAP", "PCA"), key="_embed_method")).lower()
 shown = [f for f in folders if space == "fused" or trained[f].itc]
 scored = bool(shown) and all(trained[f].score_kind for f in shown)
 colour = st.sidebar.selectbox("Colour by", [*COLOURS, *([MATCH_SCORE] if scored else []),

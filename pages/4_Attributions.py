@@ -107,7 +107,7 @@ choice = ui.pick_checkpoints_and_post("attributions", max=2)
 folders, names, table, post_id, row = choice.folders, choice.names, choice.table, choice.post_id, choice.row
 classes = runs_lib.class_names(table)
 method = st.sidebar.radio(
-    "Method", attributions.METHODS, key="_attr_method",
+    "Method", attributions.METHODS, **ui.url_bound("method", attributions.METHODS, key="_attr_method"),
     help="Integrated gradients: steps are added per post until each map adds up to within 5 % of the logit change "
          "it explains (or 0.05 logits); a map that does not is labelled and shown beside occlusion.")
 explained = st.sidebar.selectbox("Class explained", [PREDICTED, *classes])
