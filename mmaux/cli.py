@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from mmaux.analysis.embeddings import add_embed_parser
-from mmaux.config import ARCHITECTURES, TEXT_TUNING, ModelConfig
+from mmaux.config import ARCHITECTURES, ITC_IMAGE_POOLS, TEXT_TUNING, ModelConfig
 from mmaux.data import synthposts
 from mmaux.data.csvdata import DatasetError, add_csv_options, add_validate_parser, spec_from_args
 from mmaux.data.datasets import DatasetSpec
@@ -30,9 +30,9 @@ from mmaux.probes import add_probe_parser
 # jointly over text and image tokens; small heads keep the shipped set small.
 RECIPES = {
     "paper": dict(text_tuning="full", text_layers=0, max_text_length=128, hidden_dim=256, proj_dim=256,
-                  epochs=3, batch_size=16, lr=1e-5, head_lr=None, weights_dtype="float32"),
+                  itc_image_pool="mean", epochs=3, batch_size=16, lr=1e-5, head_lr=None, weights_dtype="float32"),
     "cpu": dict(text_tuning="adapter", text_layers=0, max_text_length=40, hidden_dim=64, proj_dim=64,
-                epochs=8, batch_size=64, lr=1e-3, head_lr=1e-3, weights_dtype="float16"),
+                itc_image_pool="attention", epochs=8, batch_size=64, lr=1e-3, head_lr=1e-3, weights_dtype="float16"),
 }
 VARIANTS = {"ce": "none", "itc": "itc", "itm": "itm", "itc+itm": "itc,itm"}
 
@@ -143,6 +143,9 @@ def _add_model_options(p):
     g.add_argument("--max-text-length", type=int, help="tokens per text")
     g.add_argument("--hidden-dim", type=int, help="width of the fused vector")
     g.add_argument("--proj-dim", type=int, help="width of the shared ITC space")
+    g.add_argument("--itc-image-pool", choices=ITC_IMAGE_POOLS,
+                   help="late fusion: ITC projects the image's mean-pooled vector (the paper) or a learned "
+                        "attention pooling of its tokens")
     g = p.add_argument_group("auxiliary losses")
     g.add_argument("--beta-itc", type=float, default=0.1, help="weight of ITC (default 0.1)")
     g.add_argument("--beta-itm", type=float, default=0.1, help="weight of ITM (default 0.1)")
@@ -177,7 +180,8 @@ def _train_config(args, arch: str, aux: str, seed: int, out_dir: Path, num_label
                         image_encoder=args.image_encoder, vilt_model=args.vilt_model,
                         text_tuning=args.text_tuning, text_trainable_layers=args.text_layers,
                         lora_rank=args.lora_rank, adapter_dim=args.adapter_dim, max_text_length=args.max_text_length,
-                        hidden_dim=args.hidden_dim, proj_dim=args.proj_dim, loss=loss)
+                        hidden_dim=args.hidden_dim, proj_dim=args.proj_dim, itc_image_pool=args.itc_image_pool,
+                        loss=loss)
     return TrainConfig(model=model, dataset=_dataset_from_args(args), out_dir=str(out_dir), epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr, seed=seed,
                        weights_dtype=args.weights_dtype, on_bad_rows=args.on_bad_rows,

@@ -15,6 +15,7 @@ EARLY_FUSIONS = ("mmbt", "vilt")
 ARCHITECTURES = tuple(LATE_FUSIONS) + EARLY_FUSIONS
 TEXT_TUNING = ("full", "frozen", "lora", "adapter")
 VISION_TUNING = ("frozen", "full")
+ITC_IMAGE_POOLS = ("mean", "attention")
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,15 @@ class ModelConfig:
     proj_dim: int = 256  # width of the shared ITC space
     dropout: float = 0.05  # the paper's dropout
     mmbt_image_tokens: int = 4  # image tokens MMBT inserts into the text sequence
+    itc_image_pool: str = "mean"  # late fusion, what ITC projects: the encoder's mean-pooled image
+    #                               vector (the paper) or "attention": a learned pooling of its tokens
     loss: LossConfig = field(default_factory=LossConfig)  # CE + enabled auxiliary losses
 
     def __post_init__(self):
         self._check_choice("architecture", ARCHITECTURES)
         self._check_choice("text_tuning", TEXT_TUNING)
         self._check_choice("vision_tuning", VISION_TUNING)
+        self._check_choice("itc_image_pool", ITC_IMAGE_POOLS)
         for name in ("num_labels", "lora_rank", "adapter_dim", "max_text_length", "hidden_dim", "proj_dim", "mmbt_image_tokens"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")

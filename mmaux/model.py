@@ -121,6 +121,21 @@ class TokenAdapter(nn.Module):
         return tokens + self.up(self.dropout(F.gelu(self.down(self.norm(tokens)))))
 
 
+class AttentionPool(nn.Module):
+    """softmax over tokens of a learned score, then the weighted mean: (B, N, D) -> (B, D).
+
+    What ITC projects of the image with `itc_image_pool="attention"`: the frozen encoder's mean
+    over its 7 × 7 cells mixes the subject with background and the other glyphs; a learned
+    pooling lets ITC look at the cells that its texts talk about."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.score = nn.Linear(width, 1)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return (torch.softmax(self.score(tokens), dim=1) * tokens).sum(1)
+
+
 class DualEncoderBackbone(nn.Module):
     """Shared by late fusion and MMBT: a text encoder whose bottom `frozen_text_layers` are
     frozen (their output may come cached in `batch.text_states`) and an image encoder."""
@@ -167,13 +182,15 @@ class LateFusionBackbone(DualEncoderBackbone):
         self.fusion = LATE_FUSIONS[cfg.architecture](
             self.text.hidden_size, self.image.hidden_size, cfg.hidden_dim, cfg.dropout)
         self.text_dim, self.image_dim, self.fused_dim = self.text.hidden_size, self.image.hidden_size, cfg.hidden_dim
+        self.itc_image_pool = AttentionPool(self.image.hidden_size) if cfg.itc_image_pool == "attention" else None
 
     def forward(self, batch: PostBatch) -> BackboneOutput:
         tokens = self.text.run_layers(self.text_prefix(batch), batch.attention_mask, self.frozen_text_layers)
         text = TextFeatures(tokens, batch.attention_mask, masked_mean(tokens, batch.attention_mask))
         image = self.image_features(batch)
         sides = (self.fusion.encode_text(text), self.fusion.encode_image(image))
-        return BackboneOutput(text.pooled, image.pooled, self.fusion.pair(*sides), sides)
+        itc_image = image.pooled if self.itc_image_pool is None else self.itc_image_pool(image.tokens)
+        return BackboneOutput(text.pooled, itc_image, self.fusion.pair(*sides), sides)
 
     def fuse_pairs(self, state, image_index: torch.Tensor, text_index: torch.Tensor) -> torch.Tensor:
         """Fuse other pairs from each modality's side already encoded: neither the encoders nor the

@@ -187,7 +187,7 @@ def test_tiny_bert_and_vit_both_change_in_one_step(tiny_late_config, tiny_bert, 
     dict(architecture="attention", text_trainable_layers=1, vision_tuning="full"),
     dict(architecture="concat", text_tuning="lora", text_trainable_layers=1),
     dict(architecture="mmbt"),
-    dict(architecture="attention", text_tuning="adapter"),
+    dict(architecture="attention", text_tuning="adapter", itc_image_pool="attention"),
     dict(architecture="mmbt", text_tuning="adapter"),
 ], ids=["full", "top-layer", "lora", "mmbt", "adapter", "mmbt-adapter"])
 def test_trained_state_dict_round_trips(overrides, tiny_late_config, tiny_bert, make_batch):
