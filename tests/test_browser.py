@@ -157,6 +157,20 @@ def widget(driver, testid: str, label: str, scope: str = ""):
     raise AssertionError(f"no {testid} labelled {label!r}")
 
 
+def widget_starting(driver, testid: str, prefix: str, scope: str = ""):
+    """The widget (data-testid `testid`) whose label starts with `prefix`."""
+    for element in driver.find_elements("css selector", f"{scope} [data-testid={testid!r}]".strip()):
+        labels = element.find_elements("css selector", '[data-testid="stWidgetLabel"]')
+        if labels and labels[0].text.strip().startswith(prefix):
+            return element
+    raise AssertionError(f"no {testid} labelled {prefix!r}…")
+
+
+def selected_text(element) -> str:
+    """The text a selectbox shows as its value."""
+    return element.find_element("css selector", '[data-baseweb="select"]').text.strip()
+
+
 def multiselect_tags(element) -> list[str]:
     return [t.get_attribute("aria-label") for t in element.find_elements("css selector", "[data-tag]")]
 
@@ -199,19 +213,21 @@ def test_home(driver, server, shots):
     screenshot(driver, shots, "0_Checkpoints")
 
 
-def test_predictions_side_by_side(driver, server, shots, pair):
+def test_predictions_side_by_side(driver, server, shots):
     from selenium.webdriver.support.ui import WebDriverWait
 
     go_to(driver, server, "Predictions", "Predictions side by side")
-    picker = widget(driver, "stMultiSelect", "Checkpoints (2–4)", SIDEBAR)
-    bs.rerun_after(driver, picker.find_element("css selector", 'button[aria-label="Clear all"]').click)
-    for label in pair:
-        choose(driver, widget(driver, "stMultiSelect", "Checkpoints (2–4)", SIDEBAR), label)
-    assert multiselect_tags(widget(driver, "stMultiSelect", "Checkpoints (2–4)", SIDEBAR)) == pair
+    # the structured picker: one task, its architectures, loss variants × seeds, full names
+    for label in ("Task", "Architecture", "Loss variants", "Seeds"):
+        widget(driver, "stSelectbox" if label == "Task" else "stMultiSelect", label, SIDEBAR)
+    variants = multiselect_tags(widget(driver, "stMultiSelect", "Loss variants", SIDEBAR))
+    assert variants and variants[0] == "CE only" and all(v.startswith("CE") for v in variants), variants
+    WebDriverWait(driver, bs.TIMEOUT).until(lambda d: "task=" in d.current_url and "variant=" in d.current_url,
+                                            "the URL does not name the comparison")
     check_page(driver, "Predictions side by side", dataframes=3, charts=2)  # posts, counts, detail; confusion, probs
 
-    # A post's detail: choose another post than the first
-    post = choose(driver, widget(driver, "stSelectbox", "Post", MAIN), index=1)
+    # A post's detail: choose another post than the first (the picker searches every matching post)
+    post = choose(driver, widget_starting(driver, "stSelectbox", "Post (", MAIN), index=1)
     post_id = post.split(":")[0]
     WebDriverWait(driver, bs.TIMEOUT).until(lambda d: f"post={post_id}" in d.current_url,
                                             f"the URL does not name the chosen post {post_id}")
@@ -223,10 +239,72 @@ def test_predictions_side_by_side(driver, server, shots, pair):
     check_page(driver, "Predictions side by side", dataframes=3, charts=2)
     screenshot(driver, shots, "1_Predictions")
 
+    # a reload restores the view exactly (the URL holds it)
+    url = driver.current_url
+    driver.get(url)
+    bs.wait_for(driver, "h1", text="Predictions side by side")
+    bs.wait_idle(driver)
+    assert selected_text(widget_starting(driver, "stSelectbox", "Post (", MAIN)).startswith(post_id)
+    assert multiselect_tags(widget(driver, "stMultiSelect", "Loss variants", SIDEBAR)) == variants
+
+
+def test_walk_from_a_finding_to_its_posts_and_their_attributions(driver, server, app_runs, shots):
+    """Home's heatmap → the posts behind one cell (the link a click opens) → a post's detail →
+    Attributions of that post: every page names the same post, and Attributions explains the
+    class that the stored predictions (what Predictions shows) give, with the same probability."""
+    import re
+    import urllib.parse
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from mmaux import views
+    from mmaux.analysis import effects
+    from mmaux.analysis import runs as runs_lib
+
+    _, runs = app_runs
+    driver.get(server.url)
+    bs.wait_for(driver, "h1", text="Checkpoints")
+    bs.wait_idle(driver)
+    assert "Where each auxiliary loss helps" in bs.page_text(driver)
+    key, group = runs_lib.groups(runs)[0]
+    frame = effects.effects_table(group)
+    cell = frame[(frame["kind"] == effects.VS_CE) & (frame["slicing"] == "evidence") & (frame["effect"] != "CE")]
+    if cell.empty:
+        pytest.skip("the first group has no per-evidence effect")
+    row = cell.iloc[0]
+    link = views.cell_link(runs, key, row["effect"], "evidence", row["slice"])
+    driver.get(f"{server.url}/Predictions?{urllib.parse.urlencode(link)}")
+    bs.wait_for(driver, "h1", text="Predictions side by side")
+    bs.wait_idle(driver)
+    assert selected_text(widget(driver, "stSelectbox", "Slice value", MAIN)) == row["slice"]
+    assert selected_text(widget(driver, "stSelectbox", "Order", MAIN)) == views.FLIPS_FIRST
+    WebDriverWait(driver, bs.TIMEOUT).until(lambda d: "post=" in d.current_url, "no post in the URL")
+    post_id = urllib.parse.parse_qs(urllib.parse.urlparse(driver.current_url).query)["post"][0]
+
+    attributions = [a for a in driver.find_elements("css selector", f"{MAIN} [data-testid='stPageLink'] a")
+                    if "Attributions" in a.text]
+    assert attributions, "the detail links to Attributions"
+    attributions[0].click()
+    bs.wait_for(driver, "h1", text="Attributions")
+    bs.wait_idle(driver)
+    assert f"post={post_id}" in driver.current_url
+    assert selected_text(widget(driver, "stSelectbox", "Post", SIDEBAR)).startswith(post_id)  # sidebar
+    assert f"Post {post_id}" in bs.page_text(driver)  # main area
+    explained = re.findall(r"(.+?) explains (\S+) \(P = ([0-9.]+)\)", bs.page_text(driver))
+    assert explained, "no 'explains' line on Attributions"
+    compared = runs[(runs[runs_lib.GROUP_COLUMNS] == list(key)).all(axis=1) & (runs["seed"] == int(link["seed"]))
+                    & runs["variant"].isin(link["variant"].split(","))]  # in page order: CE, then the variant
+    assert len(explained) == len(compared), explained
+    for folder, (name, label, probability) in zip(compared["folder"], explained):
+        stored = runs_lib.load_test_table(folder).set_index("post_id").loc[post_id]  # what Predictions shows
+        assert label == stored["pred_label"], f"{name}: Predictions shows {stored['pred_label']}, Attributions {label}"
+        assert abs(float(probability) - float(stored["confidence"])) < 0.02, (name, probability, stored["confidence"])
+    screenshot(driver, shots, "4_Attributions")
+
 
 def test_match_scores(driver, server, shots):
-    go_to(driver, server, "Match Scores", "ITM match scores")
-    check_page(driver, "ITM match scores", dataframes=1, charts=3)  # ranked texts, heatmap, health
+    go_to(driver, server, "Match scores", "Match scores")
+    check_page(driver, "Match scores", dataframes=1, charts=3)  # ranked texts, heatmap, health
     screenshot(driver, shots, "2_Match_Scores")
 
 
@@ -248,7 +326,7 @@ def test_your_post(driver, server, shots, tmp_path):
     from PIL import Image, ImageDraw
     from selenium.webdriver.common.keys import Keys
 
-    go_to(driver, server, "Your Post", "Your own post")
+    go_to(driver, server, "Your post", "Your own post")
     image = Image.new("RGB", (224, 224), (250, 200, 80))
     draw = ImageDraw.Draw(image)
     draw.ellipse((40, 40, 184, 184), fill=(40, 90, 200))
@@ -256,7 +334,7 @@ def test_your_post(driver, server, shots, tmp_path):
     upload = tmp_path / UPLOAD_NAME
     image.save(upload)
 
-    uploader = widget(driver, "stFileUploader", "…or upload an image", MAIN)
+    uploader = widget_starting(driver, "stFileUploader", "…or upload an image", MAIN)
     field = uploader.find_element("css selector", 'input[type="file"]')
     bs.rerun_after(driver, lambda: field.send_keys(str(upload)))
     bs.wait_for(driver, f"{MAIN} [data-testid='stImageCaption']", text=UPLOAD_NAME)
