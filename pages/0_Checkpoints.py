@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mmaux import figures, selection, ui, views
+from mmaux import figures, ui, views
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis import stats
