@@ -46,3 +46,20 @@ def texts(elements) -> str:
 def empty_root(tmp_path: Path) -> str:
     (tmp_path / "no-checkpoints").mkdir()
     return str(tmp_path / "no-checkpoints")
+
+
+def open_late_cells(page_file: str, app_runs, monkeypatch, cells, state=None) -> tuple[AppTest, list[str]]:
+    """`page_file` run on one checkpoint per (itc, itm) cell of the first late-fusion group,
+    seed 0 first; returns the run page and the chosen folders."""
+    from mmaux.analysis.runs import GROUP_COLUMNS
+
+    root, table = app_runs
+    monkeypatch.setenv("MMAUX_CHECKPOINTS", root)
+    late = table[table["architecture"] != "mmbt"]
+    group = late[(late[GROUP_COLUMNS] == late[GROUP_COLUMNS].iloc[0]).all(axis=1)].sort_values("seed")
+    chosen = [group[(group["itc"] == itc) & (group["itm"] == itm)]["folder"].iloc[0] for itc, itm in cells]
+    at = AppTest.from_file(str(REPO_ROOT / page_file), default_timeout=180)
+    at.session_state["selected_checkpoints"] = chosen
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    return at.run(), chosen

@@ -4,26 +4,14 @@ numba the first time in a process (~20 s; cached on disk)."""
 import math
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from mmaux.analysis.runs import GROUP_COLUMNS
-from mmaux.paths import REPO_ROOT
+from apptest_support import open_late_cells
 
 pytestmark = pytest.mark.slow
 
 
 def _open(app_runs, monkeypatch, cells, state):
-    """The page with one checkpoint per (itc, itm) cell of one late-fusion group, seed 0 first."""
-    root, runs = app_runs
-    monkeypatch.setenv("MMAUX_CHECKPOINTS", root)
-    late = runs[runs["architecture"] != "mmbt"]
-    group = late[(late[GROUP_COLUMNS] == late[GROUP_COLUMNS].iloc[0]).all(axis=1)].sort_values("seed")
-    chosen = [group[(group["itc"] == itc) & (group["itm"] == itm)]["folder"].iloc[0] for itc, itm in cells]
-    at = AppTest.from_file(str(REPO_ROOT / "pages/3_Embeddings.py"), default_timeout=180)
-    at.session_state["selected_checkpoints"] = chosen
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.run()
+    return open_late_cells("pages/3_Embeddings.py", app_runs, monkeypatch, cells, state)[0]
 
 
 def test_fused_space_maps_every_checkpoint_and_compares_them(app_runs, monkeypatch):

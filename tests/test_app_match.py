@@ -11,7 +11,9 @@ import pytest
 from sklearn.calibration import calibration_curve
 from streamlit.testing.v1 import AppTest
 
-from mmaux.analysis.runs import GROUP_COLUMNS, load_test_table
+from apptest_support import open_late_cells
+
+from mmaux.analysis.runs import load_test_table
 from mmaux.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -25,17 +27,7 @@ def _values(encoded) -> np.ndarray:
 
 
 def _open(app_runs, monkeypatch, cells, state=None):
-    """The page with one checkpoint per (itc, itm) cell of one late-fusion group, seed 0 first."""
-    root, runs = app_runs
-    monkeypatch.setenv("MMAUX_CHECKPOINTS", root)
-    late = runs[runs["architecture"] != "mmbt"]
-    group = late[(late[GROUP_COLUMNS] == late[GROUP_COLUMNS].iloc[0]).all(axis=1)].sort_values("seed")
-    chosen = [group[(group["itc"] == itc) & (group["itm"] == itm)]["folder"].iloc[0] for itc, itm in cells]
-    at = AppTest.from_file(str(REPO_ROOT / "pages/2_Match_Scores.py"), default_timeout=180)
-    at.session_state["selected_checkpoints"] = chosen
-    for key, value in (state or {}).items():
-        at.session_state[key] = value
-    return at.run(), chosen
+    return open_late_cells("pages/2_Match_Scores.py", app_runs, monkeypatch, cells, state)
 
 
 def test_a_ce_checkpoint_makes_no_alignment_claim_and_itm_has_its_references(app_runs, monkeypatch):
