@@ -26,13 +26,15 @@ from mmaux.probes import add_probe_parser
 # Training recipes: defaults that flags override. "paper" follows the reference implementation;
 # "cpu" is what rebuilds the shipped checkpoints on 2 CPU cores: the pretrained text stack is
 # frozen and cached, and a token adapter on top of it trains (the text encoder's trained part,
-# so ITC and ITM reach the text tokens that fusion reads); MMBT runs its top text layer live,
-# jointly over text and image tokens; small heads keep the shipped set small.
+# so ITC and ITM reach the text tokens that fusion reads); attention fusion attends in the ITC
+# space (align before fuse); MMBT's joint pass is one new narrow layer; small heads.
 RECIPES = {
     "paper": dict(text_tuning="full", text_layers=0, max_text_length=128, hidden_dim=256, proj_dim=256,
-                  itc_image_pool="mean", epochs=3, batch_size=16, lr=1e-5, head_lr=None, weights_dtype="float32"),
+                  itc_image_pool="mean", align_before_fuse=False, epochs=3, batch_size=16, lr=1e-5,
+                  head_lr=None, weights_dtype="float32"),
     "cpu": dict(text_tuning="adapter", text_layers=0, max_text_length=40, hidden_dim=64, proj_dim=64,
-                itc_image_pool="attention", epochs=8, batch_size=64, lr=1e-3, head_lr=1e-3, weights_dtype="float16"),
+                itc_image_pool="attention", align_before_fuse=True, epochs=8, batch_size=64, lr=1e-3,
+                head_lr=1e-3, weights_dtype="float16"),
 }
 VARIANTS = {"ce": "none", "itc": "itc", "itm": "itm", "itc+itm": "itc,itm"}
 
@@ -143,6 +145,9 @@ def _add_model_options(p):
     g.add_argument("--max-text-length", type=int, help="tokens per text")
     g.add_argument("--hidden-dim", type=int, help="width of the fused vector")
     g.add_argument("--proj-dim", type=int, help="width of the shared ITC space")
+    g.add_argument("--align-before-fuse", action=argparse.BooleanOptionalAction,
+                   help="attention fusion attends in the ITC space (its queries and keys are the ITC "
+                        "projections, ALBEF); applies to --arch attention only")
     g.add_argument("--itc-image-pool", choices=ITC_IMAGE_POOLS,
                    help="late fusion: ITC projects the image's mean-pooled vector (the paper) or a learned "
                         "attention pooling of its tokens")
@@ -181,7 +186,7 @@ def _train_config(args, arch: str, aux: str, seed: int, out_dir: Path, num_label
                         text_tuning=args.text_tuning, text_trainable_layers=args.text_layers,
                         lora_rank=args.lora_rank, adapter_dim=args.adapter_dim, max_text_length=args.max_text_length,
                         hidden_dim=args.hidden_dim, proj_dim=args.proj_dim, itc_image_pool=args.itc_image_pool,
-                        loss=loss)
+                        align_before_fuse=args.align_before_fuse and arch == "attention", loss=loss)
     return TrainConfig(model=model, dataset=_dataset_from_args(args), out_dir=str(out_dir), epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr, seed=seed,
                        weights_dtype=args.weights_dtype, on_bad_rows=args.on_bad_rows,

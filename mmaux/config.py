@@ -37,6 +37,7 @@ class ModelConfig:
     mmbt_image_tokens: int = 4  # image tokens MMBT inserts into the text sequence
     itc_image_pool: str = "mean"  # late fusion, what ITC projects: the encoder's mean-pooled image
     #                               vector (the paper) or "attention": a learned pooling of its tokens
+    align_before_fuse: bool = False  # attention fusion attends in the ITC space (see AttentionFusion)
     loss: LossConfig = field(default_factory=LossConfig)  # CE + enabled auxiliary losses
 
     def __post_init__(self):
@@ -56,6 +57,9 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.architecture == "vilt" and not self.vilt_model:
             raise ValueError("architecture 'vilt' needs vilt_model (a ViltModel hub id or folder)")
+        if self.align_before_fuse and self.architecture != "attention":
+            raise ValueError("align_before_fuse makes the attention fusion's queries and keys the ITC "
+                             f"projections: it needs architecture 'attention', got {self.architecture!r}")
         if self.loss.itm_negatives == "hard" and not self.loss.itc:
             raise ValueError("itm_negatives 'hard' samples by the ITC similarity: enable ITC too "
                              "(an untrained ITC space would make them random)")

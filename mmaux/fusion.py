@@ -55,31 +55,45 @@ class ConcatFusion(LateFusion):
 class AttentionFusion(LateFusion):
     """Text tokens attend over image tokens (scaled dot product), as in "Ber-ViT-Att".
 
-    q = W_q text tokens, k = v = W_k image tokens (both in the hidden width, since the two
-    encoders' widths differ), a = softmax(q kᵀ / √d) v; then
-    [t ; mean over text positions of a] -> Linear -> ReLU.
+    q = W_q text tokens, k = v = W_k image tokens (in a common width, since the two encoders'
+    widths differ), a = softmax(q kᵀ / √d) v; then [t ; mean over text positions of a] -> Linear -> ReLU.
+
+    `aligned=True` ("align before fuse", ALBEF, Li et al. 2021): W_q and W_k are the ITC
+    projections themselves (no bias, width `attention_dim` = the ITC width), so the text attends
+    over the image in the space ITC aligns, and the fused vector gains m = W_m mean_t(q_t ⊙ a_t),
+    how well each text token's query matches what it attended to. Without both, an ITM head on
+    the fused vector stayed at chance on SynthPosts sentiment (own vs shuffled AUROC 0.51-0.53;
+    0.70-0.71 with them): at initialisation the attention is uniform and the fused vector an
+    additive function of text and image, which cannot tell which object a text names is drawn.
     """
 
-    def __init__(self, text_dim: int, image_dim: int, hidden_dim: int, dropout: float):
+    def __init__(self, text_dim: int, image_dim: int, hidden_dim: int, dropout: float,
+                 attention_dim: int | None = None, aligned: bool = False):
         super().__init__()
+        width = attention_dim or hidden_dim
         self.text_dim = text_dim
-        self.query = nn.Linear(text_dim, hidden_dim)  # text tokens as queries
-        self.key = nn.Linear(image_dim, hidden_dim)  # image tokens as keys and values
-        self.mix = nn.Sequential(nn.Dropout(dropout), nn.Linear(text_dim + hidden_dim, hidden_dim), nn.ReLU())
+        self.query = nn.Linear(text_dim, width, bias=not aligned)  # text tokens as queries (aligned: ITC's text_proj)
+        self.key = nn.Linear(image_dim, width, bias=not aligned)  # image tokens as keys and values (ITC's image_proj)
+        self.match = nn.Linear(width, hidden_dim, bias=False) if aligned else None  # q ⊙ a -> fused
+        self.mix = nn.Sequential(nn.Dropout(dropout), nn.Linear(text_dim + width, hidden_dim), nn.ReLU())
 
     def encode_text(self, text):
         pooled = _split_linear(self.mix[1], self.mix[0](text.pooled), 0, self.text_dim, bias=True)
-        return self.query(text.tokens), text.mask, pooled  # (B, T, H), (B, T), (B, H)
+        return self.query(text.tokens), text.mask, pooled  # (B, T, W), (B, T), (B, H)
 
     def encode_image(self, image):
-        return (self.key(image.tokens),)  # (B, N, H)
+        return (self.key(image.tokens),)  # (B, N, W)
 
     def pair(self, text_side, image_side):
         queries, mask, pooled = text_side
         (keys,) = image_side
         scores = queries @ keys.transpose(1, 2) / keys.shape[-1] ** 0.5  # (B, T, N)
-        attended = masked_mean(torch.softmax(scores, dim=-1) @ keys, mask)  # (B, H)
-        return self.mix[2](pooled + _split_linear(self.mix[1], self.mix[0](attended), self.text_dim, None, bias=False))
+        per_token = torch.softmax(scores, dim=-1) @ keys  # (B, T, W)
+        attended = masked_mean(per_token, mask)  # (B, W)
+        fused = pooled + _split_linear(self.mix[1], self.mix[0](attended), self.text_dim, None, bias=False)
+        if self.match is not None:
+            fused = fused + self.match(masked_mean(queries * per_token, mask))
+        return self.mix[2](fused)
 
 
 class GMUFusion(LateFusion):

@@ -5,8 +5,8 @@ ViLT) turns a batch of posts into pooled text and image vectors and a fused vect
 sit on top:
 
     classifier  fused -> task logits                  (CE)
-    text_proj   pooled text -> shared space           (ITC)
-    image_proj  pooled image -> shared space          (ITC)
+    text_proj   pooled text -> shared space           (ITC; with align_before_fuse the fusion's query)
+    image_proj  pooled image -> shared space          (ITC; with align_before_fuse the fusion's key)
     logit_scale learned log temperature               (ITC)
     itm_head    fused -> match / mismatch              (ITM, only when ITM is enabled)
 """
@@ -179,8 +179,9 @@ class LateFusionBackbone(DualEncoderBackbone):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
+        aligned = dict(attention_dim=cfg.proj_dim, aligned=True) if cfg.align_before_fuse else {}
         self.fusion = LATE_FUSIONS[cfg.architecture](
-            self.text.hidden_size, self.image.hidden_size, cfg.hidden_dim, cfg.dropout)
+            self.text.hidden_size, self.image.hidden_size, cfg.hidden_dim, cfg.dropout, **aligned)
         self.text_dim, self.image_dim, self.fused_dim = self.text.hidden_size, self.image.hidden_size, cfg.hidden_dim
         self.itc_image_pool = AttentionPool(self.image.hidden_size) if cfg.itc_image_pool == "attention" else None
 
@@ -289,8 +290,9 @@ class MultimodalClassifier(nn.Module):
         self.backbone = BACKBONES[cfg.architecture](cfg)
         b = self.backbone
         self.classifier = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(b.fused_dim, cfg.num_labels))  # CE
-        self.text_proj = nn.Linear(b.text_dim, cfg.proj_dim, bias=False)  # ITC
-        self.image_proj = nn.Linear(b.image_dim, cfg.proj_dim, bias=False)  # ITC
+        # ITC projections; with align_before_fuse they are the attention fusion's query and key
+        self.text_proj = None if cfg.align_before_fuse else nn.Linear(b.text_dim, cfg.proj_dim, bias=False)
+        self.image_proj = None if cfg.align_before_fuse else nn.Linear(b.image_dim, cfg.proj_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(LOGIT_SCALE_INIT))  # ITC
         self.itm_head = nn.Linear(b.fused_dim, 2) if cfg.loss.itm else None  # ITM
         self.register_buffer("class_weights", torch.ones(cfg.num_labels))  # CE, set from train split
@@ -353,14 +355,22 @@ class MultimodalClassifier(nn.Module):
         enc = self.backbone(batch)
         out = ModelOutput(
             logits=self.classifier(enc.fused),
-            text_emb=self.text_proj(enc.text_pooled),
-            image_emb=self.image_proj(enc.image_pooled),
+            text_emb=self.project_text(enc.text_pooled),
+            image_emb=self.project_image(enc.image_pooled),
             fused=enc.fused,
             itm_logits=self.itm_head(enc.fused) if self.itm_head is not None else None,
         )
         if labels is not None:
             self._add_losses(out, batch, enc, labels, generator)
         return out
+
+    def project_text(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled text (B, Dt) -> the ITC space (B, P)."""
+        return (self.backbone.fusion.query if self.text_proj is None else self.text_proj)(pooled)
+
+    def project_image(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled image (B, Di) -> the ITC space (B, P)."""
+        return (self.backbone.fusion.key if self.image_proj is None else self.image_proj)(pooled)
 
     def _add_losses(self, out: ModelOutput, batch, enc: BackboneOutput, labels, generator):
         loss_cfg = self.cfg.loss

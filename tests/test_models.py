@@ -187,7 +187,7 @@ def test_tiny_bert_and_vit_both_change_in_one_step(tiny_late_config, tiny_bert, 
     dict(architecture="attention", text_trainable_layers=1, vision_tuning="full"),
     dict(architecture="concat", text_tuning="lora", text_trainable_layers=1),
     dict(architecture="mmbt"),
-    dict(architecture="attention", text_tuning="adapter", itc_image_pool="attention"),
+    dict(architecture="attention", text_tuning="adapter", itc_image_pool="attention", align_before_fuse=True),
     dict(architecture="mmbt", text_tuning="adapter"),
 ], ids=["full", "top-layer", "lora", "mmbt", "adapter", "mmbt-adapter"])
 def test_trained_state_dict_round_trips(overrides, tiny_late_config, tiny_bert, make_batch):
@@ -354,3 +354,28 @@ def test_frozen_encoders_are_in_eval_mode_from_construction(tiny_late_config):
 def test_hard_itm_negatives_need_itc(tiny_late_config):
     with pytest.raises(ValueError, match="enable ITC"):
         tiny_late_config("attention", loss=LossConfig(itm=True, itm_negatives="hard"))
+
+
+def test_align_before_fuse_attends_in_the_itc_space(tiny_late_config, tiny_bert, make_batch):
+    """The attention's queries and keys are the ITC projections: one set of weights, trained by
+    ITC and by the classifier alike; ITC embeddings come out of them."""
+    model = MultimodalClassifier(tiny_late_config("attention", text_tuning="adapter", itc_image_pool="attention",
+                                                  align_before_fuse=True))
+    fusion = model.backbone.fusion
+    assert model.text_proj is None and model.image_proj is None
+    assert fusion.query.bias is None and fusion.key.bias is None and fusion.query.out_features == 8  # proj_dim
+    batch, labels = make_batch(tiny_bert, 32, n=6)
+    model.eval()
+    with torch.no_grad():
+        out = model(batch)
+        enc = model.backbone(batch)
+    torch.testing.assert_close(out.text_emb, fusion.query(enc.text_pooled))
+    torch.testing.assert_close(out.image_emb, fusion.key(enc.image_pooled))
+    grads = _aux_only_grads(model, batch, labels, "itc")
+    assert {"backbone.fusion.query.weight", "backbone.fusion.key.weight"} <= set(grads)
+    assert not any(k.startswith(("text_proj", "image_proj")) for k in model.state_dict())
+
+
+def test_align_before_fuse_is_for_attention_fusion_only(tiny_late_config):
+    with pytest.raises(ValueError, match="needs architecture 'attention'"):
+        tiny_late_config("concat", align_before_fuse=True)

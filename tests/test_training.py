@@ -60,8 +60,10 @@ def test_saved_weights_exclude_untouched_encoder_weights(trained):
 
     keys = set(load_file(trained / "model.safetensors"))
     assert not any(k.startswith(("backbone.image.", "backbone.text.")) for k in keys)  # cpu recipe: both frozen
-    assert {"classifier.1.weight", "text_proj.weight", "image_proj.weight", "logit_scale",
-            "itm_head.weight", "backbone.fusion.query.weight", "backbone.text_adapter.down.weight"} <= keys
+    assert {"classifier.1.weight", "logit_scale", "itm_head.weight", "backbone.fusion.query.weight",
+            "backbone.fusion.key.weight", "backbone.fusion.match.weight", "backbone.text_adapter.down.weight",
+            "backbone.itc_image_pool.score.weight"} <= keys  # cpu recipe: ITC projections = query and key
+    assert not keys & {"text_proj.weight", "image_proj.weight"}
 
 
 @pytest.mark.parametrize("split", ["test", "val"])

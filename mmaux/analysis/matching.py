@@ -58,8 +58,8 @@ def pair_scores(model: MultimodalClassifier, batch: PostBatch, image_index, text
     text_index = torch.as_tensor(text_index, dtype=torch.long)
     enc = model.backbone(batch)
     if model.itm_head is None:
-        text = F.normalize(model.text_proj(enc.text_pooled), dim=-1)
-        image = F.normalize(model.image_proj(enc.image_pooled), dim=-1)
+        text = F.normalize(model.project_text(enc.text_pooled), dim=-1)
+        image = F.normalize(model.project_image(enc.image_pooled), dim=-1)
         return PairScores((image[image_index] * text[text_index]).sum(-1).numpy(), "itc")
     parts = [model.itm_head(model.backbone.fuse_pairs(enc.state, image_index[s:s + PAIR_CHUNK],
                                                       text_index[s:s + PAIR_CHUNK])).softmax(-1)[:, 1]
