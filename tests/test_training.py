@@ -201,9 +201,11 @@ def test_two_process_accelerate_launch(env, tmp_path):
 
 
 def test_an_aux_loss_that_cannot_reach_the_classifier_is_warned_about_and_recorded(env, tmp_path):
-    """Late fusion over frozen, cached encoders: ITC trains only its own projections."""
+    """Late fusion over frozen, cached encoders with separate ITC projections (the old shipped
+    configuration): ITC trains only its own projections. (With align-before-fuse, the cpu
+    recipe's default, those projections are the attention's queries and keys, so ITC reaches.)"""
     out = tmp_path / "inert"
     with pytest.warns(UserWarning, match="ITC cannot reach the classifier"):
-        assert cli(["train", *TINY, "--epochs", "1", "--text-tuning", "frozen", "--aux", "itc",
-                    "--out", str(out)]) == 0
+        assert cli(["train", *TINY, "--epochs", "1", "--text-tuning", "frozen", "--no-align-before-fuse",
+                    "--aux", "itc", "--out", str(out)]) == 0
     assert read_metrics(out)["aux_reaches_classifier"] == {"itc": False}
