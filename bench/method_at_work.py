@@ -9,7 +9,7 @@ checkpoints/), mean over seeds:
   subject first, ties at random. Early fusion (MMBT, ViLT) is reported apart: each of its text
   states has already seen its own image, so its "retrieval" is not retrieval.
 * ITM checkpoints: AUROC of the ITM head's P(match) on each test image with its own text against
-  the same image with another post's text (a seeded derangement), beside its ceiling: the best
+  the same image with another post's text (a seeded derangement, `alignment.shuffled_pairs`), beside its ceiling: the best
   AUROC of any score that knows whether the text names a drawn object and both sentiments
   (the likelihood ratio of true vs shuffled pairs, estimated on the training split).
 * the best variant's macro-F1 per group (relation: chance 25);
@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
 
+from mmaux.analysis import alignment
 from mmaux.analysis import runs as runs_lib
 from mmaux.checkpoint import load_model, read_info, read_metrics, read_outputs
 from mmaux.config import EARLY_FUSIONS
@@ -48,12 +48,7 @@ K = 10
 
 def recall_at_k(image_emb: np.ndarray, text_emb: np.ndarray, k: int = K) -> float:
     """Share of images whose own text (same row) is among the k texts most cosine-similar to it."""
-    image = image_emb / np.linalg.norm(image_emb, axis=1, keepdims=True)
-    text = text_emb / np.linalg.norm(text_emb, axis=1, keepdims=True)
-    scores = image @ text.T
-    own = np.diag(scores)
-    rank = (scores > own[:, None]).sum(1)  # texts strictly better than the own one
-    return float((rank < k).mean())
+    return alignment.recall_at_k(alignment.cosine_matrix(image_emb, text_emb), ks=(k,))[f"i2t@{k}"]
 
 
 def naming_ceiling(subject: np.ndarray, mentioned: np.ndarray, k: int = K) -> float:
@@ -70,12 +65,6 @@ def naming_ceiling(subject: np.ndarray, mentioned: np.ndarray, k: int = K) -> fl
     return float(hit.mean())
 
 
-def derangement(n: int, seed: int = 0) -> np.ndarray:
-    """A seeded permutation with no fixed point: every image gets another post's text."""
-    rng = np.random.default_rng(seed)
-    return (np.arange(n) + rng.integers(1, n, n)) % n if n > 1 else np.zeros(n, int)
-
-
 def _pair_facts(posts: pd.DataFrame, text_rows: np.ndarray) -> pd.Series:
     """What an oracle may know of a pair (image i, text of post text_rows[i])."""
     drawn = posts["emoji"].str.split("|")
@@ -88,11 +77,11 @@ def itm_ceiling(train: pd.DataFrame, test: pd.DataFrame) -> float:
     """AUROC of the likelihood ratio P(facts | true pair) / P(facts | shuffled pair), both
     estimated on the training split, scored on the test split's true and shuffled pairs."""
     true_p = _pair_facts(train, np.arange(len(train))).value_counts(normalize=True)
-    shuffled_p = _pair_facts(train, derangement(len(train), 1)).value_counts(normalize=True)
+    shuffled_p = _pair_facts(train, alignment.shuffled_pairs(len(train), 1)).value_counts(normalize=True)
     def score(facts):
         return np.log(true_p.reindex(facts).fillna(1e-6).to_numpy() / shuffled_p.reindex(facts).fillna(1e-6).to_numpy())
-    own, other = score(_pair_facts(test, np.arange(len(test)))), score(_pair_facts(test, derangement(len(test))))
-    return float(roc_auc_score(np.r_[np.ones(len(own)), np.zeros(len(other))], np.r_[own, other]))
+    own = score(_pair_facts(test, np.arange(len(test))))
+    return alignment.match_auroc(own, score(_pair_facts(test, alignment.shuffled_pairs(len(test)))))
 
 
 @torch.no_grad()
@@ -102,7 +91,7 @@ def itm_auroc(folder: str, posts: pd.DataFrame) -> float:
     model, _ = load_model(folder)
     model.eval()
     inputs = PostInputs(model, posts)
-    order = derangement(len(posts))
+    order = alignment.shuffled_pairs(len(posts))
     own, other = [], []
     for start in range(0, len(posts), 128):
         rows = np.arange(start, min(start + 128, len(posts)))
@@ -112,8 +101,7 @@ def itm_auroc(folder: str, posts: pd.DataFrame) -> float:
         own.append(model.itm_head(enc.fused[:n]).softmax(-1)[:, 1])
         swapped = model.backbone.fuse_pairs(enc.state, torch.arange(n), torch.arange(n, 2 * n))
         other.append(model.itm_head(swapped).softmax(-1)[:, 1])
-    scores = torch.cat(own + other).numpy()
-    return float(roc_auc_score(np.r_[np.ones(len(posts)), np.zeros(len(posts))], scores))
+    return alignment.match_auroc(torch.cat(own).numpy(), torch.cat(other).numpy())
 
 
 def group_figures(group: pd.DataFrame) -> dict:

@@ -261,12 +261,14 @@ def _run_sweep(args) -> int:
     args = _with_recipe(args)
     runs = sweep_runs(args)
     if args.prepare_only:
-        from mmaux.train import prepare_inputs
+        from mmaux.data.datasets import load_dataset
+        from mmaux.model import MultimodalClassifier
+        from mmaux.train import split_inputs
 
-        num_labels = _num_labels(args)
+        num_labels, posts = _num_labels(args), load_dataset(_dataset_from_args(args), progress=True)
         for arch in dict.fromkeys(run[0] for run in runs):
-            prepare_inputs(_train_config(args, arch, "none", 0, Path(args.out), num_labels).model,
-                           _dataset_from_args(args))
+            split_inputs(MultimodalClassifier(_train_config(args, arch, "none", 0, Path(args.out), num_labels).model),
+                         posts, progress=True)
         return 0
     todo = [run for run in runs if not (run[3] / CONFIG).exists()]
     print(f"sweep: {len(runs)} runs, {len(runs) - len(todo)} already done")

@@ -88,9 +88,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     model = MultimodalClassifier(cfg.model)
     model.class_weights.copy_(balanced_class_weights(train_posts["label_index"].to_numpy(), cfg.model.num_labels))
     with accelerator.main_process_first():
-        inputs, val_inputs, test_inputs = (
-            PostInputs(model, frame, cfg.feature_cache, progress and accelerator.is_main_process)
-            for frame in (train_posts, val_posts, test_posts))
+        inputs, val_inputs, test_inputs = split_inputs(model, posts, cfg.feature_cache,
+                                                       progress and accelerator.is_main_process)
     labels = torch.tensor(train_posts["label_index"].to_numpy())
 
     # 3. optimiser and data loader, prepared by Accelerate
@@ -132,12 +131,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     return out_dir
 
 
-def prepare_inputs(model_cfg: ModelConfig, dataset: DatasetSpec, progress: bool = True) -> None:
-    """Generate the dataset and fill the feature caches that training `model_cfg` on it reads."""
-    model = MultimodalClassifier(model_cfg)
-    posts = load_dataset(dataset, progress=progress)
-    for split in ("train", "val", "test"):
-        PostInputs(model, posts.split(split), True, progress)
+def split_inputs(model: MultimodalClassifier, posts, use_cache: bool = True,
+                 progress: bool = False) -> tuple[PostInputs, PostInputs, PostInputs]:
+    """Train, val and test inputs of `posts` for `model` (filling the feature caches once);
+    `sweep --prepare-only` calls it alone, before sweeps run side by side."""
+    return tuple(PostInputs(model, posts.split(split), use_cache, progress) for split in ("train", "val", "test"))
 
 
 def _check_reach(model: MultimodalClassifier, inputs: PostInputs, labels, cfg: TrainConfig) -> dict[str, bool]:
