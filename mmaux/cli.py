@@ -235,6 +235,9 @@ def _add_sweep_parser(commands):
     p.add_argument("--prepare-only", action="store_true",
                    help="only generate the data and fill the feature caches the runs need (then sweeps "
                         "of several groups can run side by side without computing them twice)")
+    p.add_argument("--layouts", action="store_true",
+                   help="also store each checkpoint's UMAP maps in its folder, so the dashboard opens them at "
+                        "once (a few seconds per run)")
     _add_model_options(p)
     p.set_defaults(func=_run_sweep)
 
@@ -255,6 +258,7 @@ def sweep_runs(args) -> list[tuple[str, str, int, Path]]:
 def _run_sweep(args) -> int:
     from tqdm.auto import tqdm
 
+    from mmaux.analysis.embeddings import SHIPPED_LAYOUTS, store_layouts
     from mmaux.checkpoint import CONFIG
     from mmaux.train import train
 
@@ -275,6 +279,9 @@ def _run_sweep(args) -> int:
     num_labels = _num_labels(args)
     for arch, variant, seed, folder in tqdm(todo, desc="sweep"):
         train(_train_config(args, arch, VARIANTS[variant], seed, folder, num_labels), progress=False)
+    if args.layouts:  # also for runs an interrupted sweep finished without their layouts
+        for folder in [run[3] for run in runs if not (run[3] / SHIPPED_LAYOUTS).exists()]:
+            store_layouts(folder)
     return 0
 
 

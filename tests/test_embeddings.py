@@ -6,7 +6,7 @@ import pytest
 
 from mmaux.analysis import embeddings
 from mmaux.analysis.embeddings import Layout, LayoutParams
-from mmaux.checkpoint import OUTPUTS, write_outputs
+from mmaux.checkpoint import OUTPUTS, read_outputs, write_outputs
 from mmaux.cli import main
 
 
@@ -116,6 +116,29 @@ def test_umap_layout_and_the_embed_command(outputs_folder, capsys):
     assert embeddings.is_cached(outputs_folder, params)
     layout = embeddings.checkpoint_layout(outputs_folder, params)
     assert layout.coords.shape == (120, 2) and np.isfinite(layout.coords).all()
+
+
+@pytest.mark.slow
+def test_stored_layouts_travel_with_the_checkpoint_and_never_go_stale(outputs_folder, monkeypatch, tmp_path, capsys):
+    assert main(["embed", "--checkpoint", str(outputs_folder), "--method", "umap", "--n-neighbors", "5",
+                 "--space", "itc", "--store"]) == 0
+    assert f"stored in {outputs_folder / embeddings.SHIPPED_LAYOUTS}" in capsys.readouterr().out
+    params = LayoutParams("umap", n_neighbors=5)
+    fitted = embeddings.checkpoint_layout(outputs_folder, params)
+    monkeypatch.setenv("MMAUX_CACHE", str(tmp_path / "fresh-clone-cache"))  # as on a fresh clone
+    assert embeddings.is_cached(outputs_folder, params)
+    monkeypatch.setattr(embeddings, "fit_umap", lambda *a, **k: pytest.fail("fitted despite the stored layout"))
+    shipped = embeddings.checkpoint_layout(outputs_folder, params)
+    np.testing.assert_allclose(shipped.coords, fitted.coords, rtol=1e-6)
+    np.testing.assert_array_equal(shipped.post_ids, fitted.post_ids)
+    # retrained: other test outputs, so the stored key no longer matches and the map is fitted anew
+    frame, arrays = read_outputs(outputs_folder)
+    write_outputs(outputs_folder / OUTPUTS, frame, {**arrays, "text_emb": arrays["text_emb"] + 1})
+    assert not embeddings.is_cached(outputs_folder, params)
+    with pytest.raises(pytest.fail.Exception, match="fitted despite"):
+        embeddings.checkpoint_layout(outputs_folder, params)
+    with pytest.raises(ValueError, match="only UMAP"):
+        embeddings.store_layouts(outputs_folder, [LayoutParams("pca")])
 
 
 def test_the_fused_space_has_one_point_per_post_and_its_own_comparisons(outputs_folder):

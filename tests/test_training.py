@@ -188,6 +188,22 @@ def test_sweep_resumes_after_an_interruption(env, tmp_path, capsys):
     assert (runs[0] / "model.safetensors").stat().st_mtime_ns == stamp
 
 
+def test_sweep_stores_layouts_also_for_runs_finished_before(env, tmp_path, monkeypatch):
+    """`--layouts` lays out every run of the sweep that has none yet, including runs an earlier
+    sweep finished (as when a rebuild is resumed); a run that has them is left alone."""
+    from mmaux.analysis import embeddings
+
+    args = ["sweep", *TINY[:-4], "--epochs", "1", "--batch-size", "8", "--variants", "ce,itc", "--seeds", "0",
+            "--out", str(tmp_path)]
+    assert cli(args) == 0
+    ce, itc = sorted(tmp_path.glob("*/*/*"))
+    (itc / embeddings.SHIPPED_LAYOUTS).write_bytes(b"")  # as if laid out already
+    stored = []
+    monkeypatch.setattr(embeddings, "store_layouts", stored.append)
+    assert cli([*args, "--layouts"]) == 0
+    assert stored == [ce]
+
+
 def test_two_process_accelerate_launch(env, tmp_path):
     """The same training code under `accelerate launch --num_processes 2 --cpu`."""
     out = tmp_path / "ddp"

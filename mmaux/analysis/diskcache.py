@@ -37,17 +37,24 @@ def cache_path(kind: str, key: str) -> Path:
     return cache_dir(kind) / f"{key}.npz"
 
 
-def load_arrays(kind: str, key: str) -> dict[str, np.ndarray] | None:
-    """The cached arrays, or None when missing or unreadable (the damaged file is removed)."""
-    path = cache_path(kind, key)
+def read_npz(path: Path) -> dict[str, np.ndarray] | None:
+    """Every array of an `.npz` file (no pickles), or None when it is missing or unreadable."""
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as stored:
             return {name: stored[name] for name in stored.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-        path.unlink(missing_ok=True)
         return None
+
+
+def load_arrays(kind: str, key: str) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None when missing or unreadable (the damaged file is removed)."""
+    path = cache_path(kind, key)
+    arrays = read_npz(path)
+    if arrays is None:
+        path.unlink(missing_ok=True)
+    return arrays
 
 
 def save_arrays(kind: str, key: str, arrays: dict[str, np.ndarray]) -> None:

@@ -22,6 +22,11 @@ Design choices, and why:
 - Large sets are sampled stratified by label (never "the first N").
 - umap-learn compiles with numba on first use (~20 s per process); NUMBA_CACHE_DIR points at
   our cache folder so the compiled code is reused by later processes.
+- Shipped layouts: a sweep writes each checkpoint's default UMAP layouts into the checkpoint
+  folder (`layouts.npz`, coordinates only, keyed like the disk cache by the test outputs' hash
+  and the parameters), so a fresh clone opens a shipped checkpoint's map without fitting UMAP or
+  compiling numba. A key that no longer matches the outputs is simply not found: a retrained or
+  edited checkpoint falls back to fitting, never to a stale map.
 """
 from __future__ import annotations
 
@@ -38,7 +43,7 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 
 from mmaux.analysis.alignment import cosine_matrix, knn_overlap, linear_cka, mean_pair_cosine, modality_gap
-from mmaux.analysis.diskcache import cache_path, cached_arrays, checkpoint_key, content_key
+from mmaux.analysis.diskcache import cache_path, cached_arrays, checkpoint_key, content_key, read_npz
 from mmaux.checkpoint import OUTPUTS, read_outputs
 from mmaux.paths import cache_dir
 
@@ -49,6 +54,7 @@ SPACES = ("fused", "itc")  # the classifier's input; the ITC projections (traine
 MODALITIES = ("image", "text")  # the points of a post in the ITC space
 FUSED = ("fused",)  # ... and in the fused space
 PLACE_NEIGHBOURS = 10  # reference points averaged to place a new post in a UMAP layout
+SHIPPED_LAYOUTS = "layouts.npz"  # a checkpoint's own precomputed layouts (see module docstring)
 
 Progress = Callable[[float, str], None]
 
@@ -166,6 +172,9 @@ def checkpoint_layout(folder: str | Path, params: LayoutParams, progress: Progre
     post_ids = frame["post_id"].astype(str).to_numpy()[rows]
     points = space_points(arrays, rows, params.space)
     key = _layout_key(folder, params)
+    shipped = shipped_layouts(folder).get(key) if params.method == "umap" else None  # PCA is instant
+    if shipped is not None and len(shipped) == len(points):
+        return Layout(post_ids, shipped.astype(np.float64), points, params)
 
     def compute():
         layout = fit_layout(points, post_ids, params, progress)
@@ -179,7 +188,38 @@ def checkpoint_layout(folder: str | Path, params: LayoutParams, progress: Progre
 
 def is_cached(folder: str | Path, params: LayoutParams) -> bool:
     """Whether `checkpoint_layout` would be instant (for the page to decide on a progress display)."""
-    return cache_path("layouts", _layout_key(folder, params)).is_file()
+    key = _layout_key(folder, params)
+    return key in shipped_layouts(folder) or cache_path("layouts", key).is_file()
+
+
+def shipped_layouts(folder: str | Path) -> dict[str, np.ndarray]:
+    """The layouts stored in the checkpoint folder, by layout key ({} when there are none or the
+    file is unreadable: the map is then fitted as for any new checkpoint)."""
+    return read_npz(Path(folder) / SHIPPED_LAYOUTS) or {}
+
+
+def default_layouts(folder: str | Path) -> list[LayoutParams]:
+    """The maps the Embeddings page opens with: UMAP of every space the checkpoint trained."""
+    from mmaux.analysis.spaces import checkpoint_spaces
+
+    trained = ("fused", "itc") if checkpoint_spaces(folder).itc else ("fused",)
+    return [LayoutParams(method="umap", space=space) for space in trained]
+
+
+def store_layouts(folder: str | Path, params: list[LayoutParams] | None = None) -> Path:
+    """Fit the UMAP layouts `params` (default: `default_layouts`) and write their coordinates
+    (float32) into the checkpoint folder, so the dashboard opens them at once wherever the folder
+    is copied."""
+    folder = Path(folder)
+    if any(p.method != "umap" for p in params or ()):
+        raise ValueError("only UMAP layouts are stored in a checkpoint (PCA is computed in milliseconds)")
+    coords = {_layout_key(folder, p): checkpoint_layout(folder, p).coords.astype(np.float32)
+              for p in params or default_layouts(folder)}
+    path = folder / SHIPPED_LAYOUTS
+    tmp = path.with_name(f"layouts.tmp{os.getpid()}.npz")
+    np.savez_compressed(tmp, **coords)
+    os.replace(tmp, path)
+    return path
 
 
 def _layout_key(folder, params: LayoutParams) -> str:
@@ -285,6 +325,9 @@ def add_embed_parser(commands):
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--space", choices=(*SPACES, "trained"), default="trained",
                    help="fused, itc, or every space the checkpoint trained (fused, and ITC when trained with it)")
+    p.add_argument("--store", action="store_true",
+                   help=f"also write the UMAP layouts into the checkpoint folder ({SHIPPED_LAYOUTS}), so they "
+                        "travel with it")
     p.set_defaults(func=_run_embed)
 
 
@@ -301,4 +344,8 @@ def _run_embed(args) -> int:
             layout = checkpoint_layout(folder, params)
             print(f"{folder}: {space} {method} layout of {len(layout.post_ids)} posts "
                   f"({time.perf_counter() - start:.1f} s)")
+        if args.store:
+            umaps = [LayoutParams("umap", args.n_posts, args.n_neighbors, args.min_dist, args.seed, space)
+                     for space in chosen]
+            print(f"{folder}: stored in {store_layouts(folder, umaps)}")
     return 0
