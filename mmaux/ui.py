@@ -41,7 +41,9 @@ from PIL import Image
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
 from mmaux import badges, selection
-from mmaux.checkpoint import CheckpointError, SearchTooLarge, find_checkpoints, read_info, read_outputs
+from mmaux.analysis import diskcache
+from mmaux.checkpoint import (CONFIG, OUTPUTS, VAL_OUTPUTS, CheckpointError, SearchTooLarge, find_checkpoints,
+                              read_info, read_outputs)
 from mmaux.data.images import ImageLoadError, load_image
 from mmaux.paths import DEFAULT_CHECKPOINTS
 from mmaux.predict import Predictor
@@ -403,9 +405,20 @@ def split_table(folder: str, split: str) -> pd.DataFrame | None:
     return _val_table(str(folder), runs_lib.checkpoint_stamp(folder))
 
 
+def _group_key(group: pd.DataFrame, *parts) -> str:
+    """Disk-cache key of a result over a group's runs: their configs and outputs (content), the
+    code that computes it (`diskcache.source_key`) and `parts`."""
+    def files(folder):  # validation outputs are absent from older checkpoints
+        return [name for name in (CONFIG, OUTPUTS, VAL_OUTPUTS) if (Path(folder) / name).exists()]
+
+    return diskcache.content_key(diskcache.source_key(effects, effects.stats, runs_lib), list(group["folder"]),
+                                 [[n, diskcache.checkpoint_key(f, n)] for f in group["folder"] for n in files(f)], *parts)
+
+
 @st.cache_data(show_spinner="Estimating the effects (bootstrap over seeds and posts)…", max_entries=32)
 def _group_effects(group: pd.DataFrame, stamps: tuple) -> pd.DataFrame:
-    return effects.effects_table(group, split_table)
+    # on disk too: the bootstrap took most of a cold home page (seconds per group)
+    return diskcache.cached_frame("effects", _group_key(group), lambda: effects.effects_table(group, split_table))
 
 
 def group_effects(group: pd.DataFrame) -> pd.DataFrame | None:
@@ -422,9 +435,14 @@ def group_effects(group: pd.DataFrame) -> pd.DataFrame | None:
 
 @st.cache_data(show_spinner="Scoring the slices…", max_entries=32)
 def _group_slice_scores(group: pd.DataFrame, slicings: tuple[str, ...], stamps: tuple) -> dict[str, pd.DataFrame]:
-    tables = {f: test_table(f) for f in group["folder"]}
-    split = effects.SplitPredictions.from_tables(group, tables, runs_lib.class_names(next(iter(tables.values()))))
-    return {slicing: effects.slice_scores(split, slicing) for slicing in slicings}
+    @functools.cache
+    def split():
+        tables = {f: test_table(f) for f in group["folder"]}
+        return effects.SplitPredictions.from_tables(group, tables, runs_lib.class_names(next(iter(tables.values()))))
+
+    return {slicing: diskcache.cached_frame("slice-scores", _group_key(group, slicing),
+                                            lambda s=slicing: effects.slice_scores(split(), s))
+            for slicing in slicings}
 
 
 def group_slice_scores(group: pd.DataFrame, slicings: Sequence[str]) -> dict[str, pd.DataFrame]:
@@ -551,6 +569,7 @@ class PostChoice:
     table: pd.DataFrame  # the first checkpoint's test table
     post_id: str
     row: int  # the post's row in `table` (and in every folder's outputs)
+    runs: pd.DataFrame  # every run found (for `show_badges`)
 
 
 def pick_checkpoints_and_post(key: str, max: int) -> PostChoice:
@@ -562,7 +581,7 @@ def pick_checkpoints_and_post(key: str, max: int) -> PostChoice:
     table = test_table(folders[0])
     post_id = pick_post(table, key)
     row = int(np.flatnonzero(table["post_id"].to_numpy() == post_id)[0])
-    return PostChoice(folders, names, table, post_id, row)
+    return PostChoice(folders, names, table, post_id, row, runs)
 
 
 def show_post(row: pd.Series, width: int = 160) -> None:

@@ -27,6 +27,19 @@ def test_batched_macro_f1_matches_sklearn_on_random_data(seed):
     np.testing.assert_allclose(batched_macro_f1(y_true, y_pred, n_labels), expected)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_macro_f1_over_a_subset_of_labels_matches_sklearn(seed):
+    """A slice averages over the classes it holds; predictions of other classes are errors only."""
+    rng = np.random.default_rng(seed)
+    y_true, y_pred = rng.integers(0, 4, size=200), rng.integers(0, 4, size=200)
+    for labels in ([0, 1, 2, 3], [1, 3], [2], [3, 0, 5]):
+        expected = f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        assert macro_f1(y_true, y_pred, labels) == pytest.approx(expected, abs=1e-12)
+    names = np.array(["neg", "neu", "pos", "x"])  # string labels too
+    assert macro_f1(names[y_true], names[y_pred], ["pos", "neg"]) == pytest.approx(
+        f1_score(names[y_true], names[y_pred], labels=["pos", "neg"], average="macro", zero_division=0), abs=1e-12)
+
+
 def test_summarise_and_format():
     assert summarise_over_seeds([1.0, 2.0, 3.0]) == (2.0, 1.0)
     assert summarise_over_seeds([5.0]) == (5.0, 0.0)

@@ -14,6 +14,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 
 from mmaux.data.datasets import file_sha256
 from mmaux.paths import cache_dir
@@ -72,3 +74,25 @@ def cached_arrays(kind: str, key: str, compute) -> dict[str, np.ndarray]:
         arrays = compute()
         save_arrays(kind, key, arrays)
     return arrays
+
+
+def cached_frame(kind: str, key: str, compute) -> pd.DataFrame:
+    """A DataFrame cached like `cached_arrays`, as Parquet (no pickles; a damaged file is
+    recomputed). For results that are slow to compute and read often, such as a group's effects."""
+    path = cache_dir(kind) / f"{key}.parquet"
+    if path.is_file():
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError, pa.ArrowException):
+            path.unlink(missing_ok=True)
+    frame = compute()
+    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.parquet")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return frame
+
+
+def source_key(*modules) -> str:
+    """Content hash of these modules' source files: a cache of what they compute goes stale
+    whenever their code changes, not only when the library's version does."""
+    return content_key(*[file_sha256(module.__file__) for module in modules])

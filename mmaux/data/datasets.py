@@ -81,10 +81,9 @@ def load_dataset(spec: DatasetSpec, splits=SPLITS, progress: bool = False, on_ba
     """
     if spec.synth:
         folder = synthposts.ensure(spec.synth, splits=tuple(splits), progress=progress)
-        frame = pd.read_csv(folder / "posts.csv", keep_default_na=False, dtype={"post_id": str})
         names = tuple(synthposts.TASKS[spec.synth.task])
-        frame["image"] = [str(folder / p) for p in frame["image"]]
-        frame["label_index"] = frame["label"].map({n: i for i, n in enumerate(names)}).astype(int)
+        stat = (folder / "posts.csv").stat()
+        frame = _synth_frame(str(folder), names, stat.st_mtime_ns, stat.st_size).copy()
     else:
         frame = load_posts(spec.csv)
         names = tuple(frame.attrs["classes"])
@@ -95,6 +94,16 @@ def load_dataset(spec: DatasetSpec, splits=SPLITS, progress: bool = False, on_ba
             log.warning("skipped row %s (%s): %s %s", problem.row, problem.post_id, problem.kind, problem.detail)
     frame = frame[frame["split"].isin(splits)].reset_index(drop=True)
     return Posts(frame, names, spec.name)
+
+
+@lru_cache(maxsize=32)
+def _synth_frame(folder: str, names: tuple[str, ...], mtime_ns: int, size: int) -> pd.DataFrame:
+    """A generated split's posts.csv as a frame, remembered per file version: the dashboard
+    joins every checkpoint's outputs with the same posts (hundreds of reads on one page)."""
+    frame = pd.read_csv(Path(folder) / "posts.csv", keep_default_na=False, dtype={"post_id": str})
+    frame["image"] = [str(Path(folder) / p) for p in frame["image"]]
+    frame["label_index"] = frame["label"].map({n: i for i, n in enumerate(names)}).astype(int)
+    return frame
 
 
 def file_sha256(path: str | Path) -> str:

@@ -1,0 +1,44 @@
+"""The analysis disk cache: frames come back exactly, a damaged entry is recomputed, and keys
+follow the code that computes a result."""
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmaux.analysis import diskcache
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMAUX_CACHE", str(tmp_path / "cache"))
+
+
+def test_a_cached_frame_comes_back_exactly_and_is_computed_once():
+    frame = pd.DataFrame({"effect": ["CE+ITC", "ITC main"], "n": [1000, 30], "delta": [6.02, np.nan],
+                          "small": [False, True], "reason": ["", "CI covers 0"]})
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return frame
+
+    first = diskcache.cached_frame("effects", "k", compute)
+    again = diskcache.cached_frame("effects", "k", compute)
+    pd.testing.assert_frame_equal(again, first)
+    assert len(calls) == 1 and again["delta"].isna().tolist() == [False, True]
+
+
+def test_a_damaged_entry_is_recomputed():
+    diskcache.cached_frame("effects", "k", lambda: pd.DataFrame({"a": [1]}))
+    (diskcache.cache_dir("effects") / "k.parquet").write_bytes(b"not parquet")
+    assert diskcache.cached_frame("effects", "k", lambda: pd.DataFrame({"a": [2]}))["a"].tolist() == [2]
+
+
+def test_the_source_key_changes_with_the_code(tmp_path):
+    source = tmp_path / "estimator.py"
+    source.write_text("N_BOOT = 1000\n")
+    module = types.SimpleNamespace(__file__=str(source))
+    before = diskcache.source_key(module)
+    source.write_text("N_BOOT = 20000\n")
+    assert diskcache.source_key(module) != before
