@@ -154,12 +154,19 @@ def _category_points(frame, modality, colour, value, colour_value, legend) -> go
                         hovertemplate=f"%{{customdata}} ({modality}, {value})<extra></extra>")
 
 
+HIGHLIGHT_SIZE = 18  # the selected (or uploaded) post: three times the other points' size
+
+
 def _highlight(frame: pd.DataFrame, post_id: str) -> go.Scatter:
+    """The post's points drawn large and black on top (its image and text joined by a line), each
+    with its modality's symbol, so it stands out in a map of a thousand small points."""
     part = frame[frame["post_id"] == post_id]
     return go.Scatter(x=part["x"], y=part["y"], mode="markers+lines", showlegend=False,
-                      line=dict(color="black", width=2), customdata=part["post_id"],
-                      marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color="black", width=3)),
-                      hovertemplate=f"selected post {post_id}<extra></extra>")
+                      line=dict(color="black", width=2), customdata=part["modality"],
+                      marker=dict(size=HIGHLIGHT_SIZE, color="black", opacity=0.9,
+                                  symbol=[MODALITY_SYMBOLS[m] for m in part["modality"]],
+                                  line=dict(color="white", width=2)),
+                      hovertemplate=f"{post_id} (%{{customdata}})<extra></extra>")
 
 
 # --- attributions -------------------------------------------------------------------------------

@@ -169,6 +169,7 @@ ui.page_header("Match scores", "How strongly each checkpoint ties an image to it
                "projection beside every number; and whether its classifier's confidence is calibrated.")
 choice = ui.pick_checkpoints_and_post("match", max=4)
 folders, names, table, post_id, row = choice.folders, choice.names, choice.table, choice.post_id, choice.row
+ui.show_badges(folders, names, choice.runs)
 n_texts = st.sidebar.slider("Other texts each way", 1, 10, 5)
 sample_size = st.sidebar.slider("Posts in the heatmap", 4, 30, 12)
 trained = {f: spaces.checkpoint_spaces(f) for f in folders}

@@ -105,6 +105,7 @@ ui.page_header("Attributions", "Integrated gradients (or occlusion) over a post'
                "two checkpoints side by side, and how much each prediction relies on the image and on the text.")
 choice = ui.pick_checkpoints_and_post("attributions", max=2)
 folders, names, table, post_id, row = choice.folders, choice.names, choice.table, choice.post_id, choice.row
+ui.show_badges(folders, names, choice.runs)
 classes = runs_lib.class_names(table)
 method = st.sidebar.radio(
     "Method", attributions.METHODS, **ui.url_bound("method", attributions.METHODS, key="_attr_method"),

@@ -14,6 +14,7 @@ def test_attributions_page_shows_both_checkpoints_and_their_difference(open_page
     checks = [c.value for c in at.caption if c.value.startswith("Integrated gradients, text:")]
     assert len(checks) == 2 and all(c.count("converged in") == 2 for c in checks)  # text and image, each
     assert not any("did not converge" in w.value for w in at.warning)
+    assert any("ITC projection untrained" in m.value for m in at.markdown if "-badge[⚠" in m.value)  # the CE run
     agreement = at.dataframe[0].value
     assert all(math.isfinite(v) for v in agreement["rank correlation"])
     post_drops = at.dataframe[1].value

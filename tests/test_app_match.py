@@ -34,6 +34,8 @@ def test_a_ce_checkpoint_makes_no_alignment_claim_and_itm_has_its_references(app
     at, (ce, itm) = _open(app_runs, monkeypatch, [(False, False), (False, True)])
     assert not at.exception, at.exception
     assert any("no match score" in info.value for info in at.info)
+    badged = [m.value for m in at.markdown if "-badge[⚠" in m.value]  # the caveats beside the checkpoints
+    assert len(badged) >= 1 and "ITC projection untrained" in badged[0]
     health = at.dataframe[0].value
     assert set(health["number"]) == {"ITM true vs shuffled AUROC"}  # only the ITM checkpoint, no ITC space
     assert len(health) == 1 and health["chance"].iloc[0] == 0.5

@@ -159,3 +159,16 @@ def test_the_fused_space_has_one_point_per_post_and_its_own_comparisons(outputs_
     assert list(per_post.columns) == ["fused kNN overlap"] and cka == {"fused CKA": pytest.approx(1.0)}
     with pytest.raises(ValueError, match="space"):
         LayoutParams("pca", space="aligned")
+
+
+def test_the_highlighted_post_is_drawn_large_with_its_modality_symbols(outputs_folder):
+    from mmaux import figures
+
+    layout = embeddings.checkpoint_layout(outputs_folder, LayoutParams("pca"))
+    frame = layout.frame().assign(label="a")
+    fig = figures.embedding_maps({"one": frame, "two": frame}, "label", lines=False, highlight="p7")
+    marked = [t for t in fig.data if t.mode == "markers+lines"]
+    assert len(marked) == 2  # one per panel, drawn after (on top of) the other points
+    assert list(marked[0].marker.symbol) == ["circle", "x"] and list(marked[0].customdata) == ["image", "text"]
+    others = {t.marker.size for t in fig.data if t.mode == "markers"}
+    assert marked[0].marker.size == figures.HIGHLIGHT_SIZE >= 3 * max(others)
