@@ -2,6 +2,7 @@
 budgets of issue 15 (2 CPU cores):
 
     home page complete, cold process (Streamlit caches empty, disk caches as they are)   ≤ 8 s
+    ... the same with no effects or slice scores on disk yet (a fresh clone)              (printed)
     home page again, warm process                                                         ≤ 2 s
     one checkpoint pick on Predictions (the seeds picker changes, the page reruns)        ≤ 1.5 s
     first map of a shipped checkpoint (Embeddings, cold process, layouts as shipped)       ≤ 3 s
@@ -13,7 +14,8 @@ Every "cold" figure runs in a fresh Python process that has imported the librari
 import time of torch and transformers is not a page's wait). The 500 checkpoints are hard links
 (copies where links are refused) of the checkpoints under MMAUX_CHECKPOINTS (default: the shipped
 checkpoints/), made in a temporary folder under .cache/ and removed afterwards. The "new
-checkpoint" case runs with a cache folder that shares every cache but the layouts.
+checkpoint" case runs on links of the shipped checkpoints without their stored maps
+(`layouts.npz`), with a cache folder that shares every cache but the layouts.
 
     .venv/bin/python bench/dashboard_speed.py                  # everything (several minutes)
     .venv/bin/python bench/dashboard_speed.py --copies 20 --only home,pick,home_500   # a quick check
@@ -43,7 +45,7 @@ sys.path.insert(0, str(REPO))
 
 BUDGETS = {"home_cold_s": 8, "home_warm_s": 2, "pick_s": 1.5, "map_shipped_s": 3, "map_new_s": 10,
            "attributions_s": 5, "home_500_s": 5}
-CASES = ("home", "pick", "map_shipped", "map_new", "attributions", "home_500")
+CASES = ("home", "home_fresh", "pick", "map_shipped", "map_new", "attributions", "home_500")
 TIMEOUT = 900  # seconds per case (the cold 500-checkpoint home page reads 500 test tables)
 
 
@@ -87,6 +89,8 @@ def _warm_imports() -> None:
 def case(name: str) -> dict[str, float]:
     """Time one case in this (fresh) process; returns its figures."""
     _warm_imports()
+    if name == "home_fresh":
+        return {"home_fresh_s": _run(_app())}
     if name in ("home", "home_500"):
         cold = _run(_app())
         warm = _run(_app())
@@ -122,9 +126,10 @@ def case(name: str) -> dict[str, float]:
 
 # --- the orchestrator ----------------------------------------------------------------------------
 
-def copies_of(root: str, count: int, into: Path) -> Path:
+def copies_of(root: str, count: int, into: Path, leave_out: tuple[str, ...] = ()) -> Path:
     """`count` checkpoint folders under `into`, hard links of the files of the checkpoints under
-    `root` (copies where the file system refuses links), laid out copyNNN/<relative path>."""
+    `root` (copies where the file system refuses links), laid out copyNNN/<relative path>; files
+    named in `leave_out` are not copied."""
     from mmaux.checkpoint import find_checkpoints
 
     sources = find_checkpoints(root)
@@ -138,7 +143,7 @@ def copies_of(root: str, count: int, into: Path) -> Path:
             target = into / f"copy{made // len(sources):03d}" / source.relative_to(root)
             target.mkdir(parents=True)
             for file in source.iterdir():
-                if file.is_file():
+                if file.is_file() and file.name not in leave_out:
                     try:
                         os.link(file, target / file.name)
                     except OSError:
@@ -147,14 +152,14 @@ def copies_of(root: str, count: int, into: Path) -> Path:
     return into
 
 
-def shared_cache_without(kind: str, into: Path) -> Path:
-    """A cache folder whose entries are links to the real cache's, except `kind` (left empty)."""
+def shared_cache_without(kinds: tuple[str, ...], into: Path) -> Path:
+    """A cache folder whose entries are links to the real cache's, except `kinds` (left empty)."""
     from mmaux.paths import cache_dir
 
     real = cache_dir()
     into.mkdir(parents=True, exist_ok=True)
     for entry in real.iterdir():
-        if entry.name != kind:
+        if entry.name not in kinds:
             (into / entry.name).symlink_to(entry)
     return into
 
@@ -184,6 +189,9 @@ def main() -> None:
     if args.case:
         print("RESULT " + json.dumps(case(args.case)), flush=True)
         return
+    from mmaux.analysis.embeddings import SHIPPED_LAYOUTS
+    from mmaux.checkpoint import find_checkpoints
+
     root = os.environ["MMAUX_CHECKPOINTS"]
     print(f"checkpoints: {root}; load average before: {load()}", flush=True)
     figures: dict[str, float] = {}
@@ -192,8 +200,12 @@ def main() -> None:
     try:
         for name in args.only.split(","):
             env = {}
-            if name == "map_new":
-                env["MMAUX_CACHE"] = str(shared_cache_without("layouts", work / "cache"))
+            if name == "map_new":  # checkpoints without their stored maps, and no cached layout
+                env["MMAUX_CACHE"] = str(shared_cache_without(("layouts",), work / "cache"))
+                env["MMAUX_CHECKPOINTS"] = str(copies_of(root, len(find_checkpoints(root)), work / "new",
+                                                         leave_out=(SHIPPED_LAYOUTS,)))
+            if name == "home_fresh":  # as on a fresh clone: no effects or slice scores cached on disk yet
+                env["MMAUX_CACHE"] = str(shared_cache_without(("effects", "slice-scores"), work / "fresh"))
             if name == "home_500":
                 start = time.perf_counter()
                 env["MMAUX_CHECKPOINTS"] = str(copies_of(root, args.copies, work / "copies"))

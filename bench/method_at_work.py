@@ -128,6 +128,7 @@ def group_figures(group: pd.DataFrame) -> dict:
     out["r10_chance"] = K / len(test)
     out["r10_ceiling"] = naming_ceiling(test["subject"].to_numpy(), test["mentioned"].to_numpy()) if synth else np.nan
     out["auroc"] = runs["auroc"].mean()
+    out["auroc_by_variant"] = runs.dropna(subset="auroc").groupby("variant")["auroc"].mean().to_dict()
     out["auroc_ceiling"] = itm_ceiling(train, test) if synth else np.nan
     f1 = runs.groupby("variant")["macro_f1"].mean()
     out["best_variant"], out["best_f1"] = f1.idxmax(), 100 * f1.max()
@@ -146,12 +147,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     runs = runs_lib.usable(runs_lib.discover_runs([args.root]))
     figures = [group_figures(group) for _, group in runs_lib.groups(runs)]
-    print("| group | runs | ITC r@10 (chance, ceiling) | ITM AUROC (ceiling) | F1 by variant | CE vs +ITC disagree | best epoch last |")
+    print("| group | runs | ITC r@10 (chance, ceiling) | ITM AUROC (ceiling; by variant) | F1 by variant | CE vs +ITC disagree | best epoch last |")
     print("|---|---|---|---|---|---|---|")
     for f in figures:
         r10 = "" if math.isnan(f["r10"]) else (f"{f['r10']:.3f} ({f['r10_chance']:.3f}, {f['r10_ceiling']:.3f})"
                                               + (" — joint layer: not retrieval" if f["early_fusion"] else ""))
-        auroc = "" if math.isnan(f["auroc"]) else f"{f['auroc']:.3f} ({f['auroc_ceiling']:.3f})"
+        by_variant = ", ".join(f"{v} {x:.2f}" for v, x in sorted(f["auroc_by_variant"].items()))
+        auroc = "" if math.isnan(f["auroc"]) else f"{f['auroc']:.3f} ({f['auroc_ceiling']:.3f}; {by_variant})"
         f1 = ", ".join(f"{v} {x:.1f}" for v, x in f["f1"].items())
         disagree = f"{100 * f['ce_itc_disagree']:.1f} %" if "ce_itc_disagree" in f else ""
         print(f"| {f['group']} | {f['runs']} | {r10} | {auroc} | {f1} | {disagree} | {100 * f['best_last_share']:.0f} % |")
