@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -125,15 +126,24 @@ def fit_pca(points: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarra
 
 
 def fit_umap(points: np.ndarray, params: LayoutParams, progress: Progress | None = None) -> np.ndarray:
-    """2-d UMAP coordinates (euclidean on normalised vectors = cosine ordering)."""
+    """2-d UMAP coordinates (euclidean on normalised vectors = cosine ordering).
+
+    The exact nearest neighbours come from scikit-learn and are handed to umap: its own search
+    is numba code compiled afresh in every process (about 10 s of a first map here), and for a
+    few thousand points an exact search is what it does anyway."""
     _report(progress, 0.05, "loading umap (numba compiles once, then it is cached)")
     import umap
+    from sklearn.neighbors import NearestNeighbors
 
     _report(progress, 0.15, f"UMAP of {len(points)} points: neighbours and layout")
+    k = min(params.n_neighbors, len(points) - 1)
+    distances, indices = NearestNeighbors(n_neighbors=k).fit(points).kneighbors(points)  # self first
     # seeded, so a layout is reproducible (umap then runs single-threaded; 1000 posts still fit the budget)
-    reducer = umap.UMAP(n_neighbors=min(params.n_neighbors, len(points) - 1), min_dist=params.min_dist,
-                        random_state=params.seed, n_jobs=1, init="pca" if len(points) < 10 else "spectral")
-    return reducer.fit_transform(points).astype(np.float64)
+    reducer = umap.UMAP(n_neighbors=k, min_dist=params.min_dist, random_state=params.seed, n_jobs=1,
+                        init="pca" if len(points) < 10 else "spectral", precomputed_knn=(indices, distances, None))
+    with warnings.catch_warnings():  # new posts are placed by `place_post`, never by umap's transform
+        warnings.filterwarnings("ignore", message="precomputed_knn.*transform", category=UserWarning)
+        return reducer.fit_transform(points).astype(np.float64)
 
 
 def _report(progress: Progress | None, fraction: float, message: str):
@@ -222,8 +232,11 @@ def store_layouts(folder: str | Path, params: list[LayoutParams] | None = None) 
     return path
 
 
+LAYOUT_VERSION = 2  # bumped when the same parameters give other coordinates (2: scikit-learn neighbours)
+
+
 def _layout_key(folder, params: LayoutParams) -> str:
-    return content_key(checkpoint_key(folder, OUTPUTS), asdict(params))
+    return content_key(checkpoint_key(folder, OUTPUTS), asdict(params), LAYOUT_VERSION)
 
 
 # --- making layouts comparable and placing new posts ---------------------------------------------
