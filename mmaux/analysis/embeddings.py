@@ -30,6 +30,7 @@ Design choices, and why:
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 import warnings
@@ -205,7 +206,18 @@ def is_cached(folder: str | Path, params: LayoutParams) -> bool:
 def shipped_layouts(folder: str | Path) -> dict[str, np.ndarray]:
     """The layouts stored in the checkpoint folder, by layout key ({} when there are none or the
     file is unreadable: the map is then fitted as for any new checkpoint)."""
-    return read_npz(Path(folder) / SHIPPED_LAYOUTS) or {}
+    path = Path(folder) / SHIPPED_LAYOUTS
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    return _read_layouts(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_layouts(path: str, mtime_ns: int, size: int) -> dict[str, np.ndarray]:
+    """Read once per file version (a page asks `is_cached`, then `checkpoint_layout`)."""
+    return read_npz(Path(path)) or {}
 
 
 def default_layouts(folder: str | Path) -> list[LayoutParams]:
