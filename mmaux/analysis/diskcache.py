@@ -59,12 +59,17 @@ def load_arrays(kind: str, key: str) -> dict[str, np.ndarray] | None:
     return arrays
 
 
-def save_arrays(kind: str, key: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write atomically, so a reader in another process never sees half a file."""
-    path = cache_path(kind, key)
-    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
+def write_atomically(path: Path, write) -> Path:
+    """`write(tmp)` into a temporary file beside `path`, then rename it to `path`: a reader in
+    another process never sees half a file."""
+    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}{path.suffix}")
+    write(tmp)
     os.replace(tmp, path)
+    return path
+
+
+def save_arrays(kind: str, key: str, arrays: dict[str, np.ndarray]) -> None:
+    write_atomically(cache_path(kind, key), lambda tmp: np.savez(tmp, **arrays))
 
 
 def cached_arrays(kind: str, key: str, compute) -> dict[str, np.ndarray]:
@@ -86,9 +91,7 @@ def cached_frame(kind: str, key: str, compute) -> pd.DataFrame:
         except (OSError, ValueError, pa.ArrowException):
             path.unlink(missing_ok=True)
     frame = compute()
-    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.parquet")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
     return frame
 
 

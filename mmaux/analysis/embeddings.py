@@ -20,8 +20,9 @@ Design choices, and why:
   point at the similarity-weighted mean of its k nearest reference points in the embedding
   space, which is also how umap's own `transform` initialises new points.
 - Large sets are sampled stratified by label (never "the first N").
-- umap-learn compiles with numba on first use (~20 s per process); NUMBA_CACHE_DIR points at
-  our cache folder so the compiled code is reused by later processes.
+- umap-learn compiles with numba on first use; NUMBA_CACHE_DIR points at our cache folder so
+  compiled code is reused by later processes, and the nearest neighbours come from scikit-learn
+  (umap's own parallel search is recompiled in every process, ~12 s here).
 - Shipped layouts: a sweep writes each checkpoint's default UMAP layouts into the checkpoint
   folder (`layouts.npz`, coordinates only, keyed like the disk cache by the test outputs' hash
   and the parameters), so a fresh clone opens a shipped checkpoint's map without fitting UMAP or
@@ -45,7 +46,8 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 
 from mmaux.analysis.alignment import cosine_matrix, knn_overlap, linear_cka, mean_pair_cosine, modality_gap
-from mmaux.analysis.diskcache import cache_path, cached_arrays, checkpoint_key, content_key, read_npz
+from mmaux.analysis.diskcache import (cache_path, cached_arrays, checkpoint_key, content_key, read_npz,
+                                     write_atomically)
 from mmaux.checkpoint import OUTPUTS, read_outputs
 from mmaux.paths import cache_dir
 
@@ -57,6 +59,7 @@ MODALITIES = ("image", "text")  # the points of a post in the ITC space
 FUSED = ("fused",)  # ... and in the fused space
 PLACE_NEIGHBOURS = 10  # reference points averaged to place a new post in a UMAP layout
 SHIPPED_LAYOUTS = "layouts.npz"  # a checkpoint's own precomputed layouts (see module docstring)
+LAYOUT_VERSION = 2  # bumped when the same parameters give other coordinates (2: scikit-learn neighbours)
 
 Progress = Callable[[float, str], None]
 
@@ -237,14 +240,8 @@ def store_layouts(folder: str | Path, params: list[LayoutParams] | None = None) 
         raise ValueError("only UMAP layouts are stored in a checkpoint (PCA is computed in milliseconds)")
     coords = {_layout_key(folder, p): checkpoint_layout(folder, p).coords.astype(np.float32)
               for p in params or default_layouts(folder)}
-    path = folder / SHIPPED_LAYOUTS
-    tmp = path.with_name(f"layouts.tmp{os.getpid()}.npz")
-    np.savez_compressed(tmp, **coords)
-    os.replace(tmp, path)
-    return path
+    return write_atomically(folder / SHIPPED_LAYOUTS, lambda tmp: np.savez_compressed(tmp, **coords))
 
-
-LAYOUT_VERSION = 2  # bumped when the same parameters give other coordinates (2: scikit-learn neighbours)
 
 
 def _layout_key(folder, params: LayoutParams) -> str:
