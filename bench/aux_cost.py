@@ -15,13 +15,14 @@ hits them alike; the median over rounds is reported.
 
 Then the same for the CPU recipe that builds the shipped checkpoints (`--recipe cpu`: cached
 frozen encoder outputs, a trained token adapter, widths 64, batch 64): CE against CE+ITC+ITM for
-late-fusion attention and for MMBT (whose top text layer runs live, jointly over text and image
+late-fusion attention and concat and for MMBT (whose joint layer runs live over text and image
 tokens, so its ITM pass re-runs that layer on the swapped pairs).
 
     python bench/aux_cost.py [--batch-size 16] [--rounds 5] [--warmup 2]
 
 Last line: `aux_cost_ratio=<ours / ce> reference_ratio=<reference / ce>
-cpu_recipe_ratio=<late fusion, CE+ITC+ITM / CE> cpu_recipe_mmbt_ratio=<MMBT, same>`.
+cpu_recipe_ratio=<late-fusion attention, CE+ITC+ITM / CE> cpu_recipe_concat_ratio=<concat, same>
+cpu_recipe_mmbt_ratio=<MMBT, same>`.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
+from mmaux.cli import RECIPES  # noqa: E402
 from mmaux.config import ModelConfig  # noqa: E402
 from mmaux.encoders import load_tokenizer  # noqa: E402
 from mmaux.losses import LossConfig  # noqa: E402
@@ -83,9 +85,12 @@ def cpu_recipe_batch(batch_size: int, max_length: int) -> tuple[PostBatch, torch
 
 
 def build_cpu_recipe(architecture: str, loss: LossConfig):
+    """The model `--recipe cpu` trains (its widths, adapter, pooling and align-before-fuse)."""
     torch.manual_seed(0)
-    cfg = ModelConfig(num_labels=3, architecture=architecture, text_tuning="adapter", max_text_length=40,
-                      hidden_dim=64, proj_dim=64, loss=loss)
+    recipe = RECIPES["cpu"]
+    cfg = ModelConfig(num_labels=3, architecture=architecture, loss=loss,
+                      **{key: recipe[key] for key in ("text_tuning", "adapter_dim", "max_text_length", "hidden_dim",
+                                                      "proj_dim", "itc_image_pool", "align_before_fuse")})
     model = MultimodalClassifier(cfg).train()
     return model, torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
 
@@ -154,9 +159,9 @@ def main(argv=None):
     ours, ref = medians["ours"] / medians["ce"], medians["reference"] / medians["ce"]
     print(f"median step: ce {medians['ce']:.3f}s, ours {medians['ours']:.3f}s, reference {medians['reference']:.3f}s")
     print(f"wall-clock ratios: ours / ce = {ours:.3f}, reference / ce = {ref:.3f}\n")
-    late, mmbt = (cpu_recipe_ratio(arch, args.rounds, args.warmup) for arch in ("attention", "mmbt"))
+    late, concat, mmbt = (cpu_recipe_ratio(arch, args.rounds, args.warmup) for arch in ("attention", "concat", "mmbt"))
     print(f"aux_cost_ratio={ours:.3f} reference_ratio={ref:.3f} cpu_recipe_ratio={late:.3f} "
-          f"cpu_recipe_mmbt_ratio={mmbt:.3f}")
+          f"cpu_recipe_concat_ratio={concat:.3f} cpu_recipe_mmbt_ratio={mmbt:.3f}")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ checkpoints/), mean over seeds:
 * ITC checkpoints, late fusion: image->text recall@10 among all test posts from the stored ITC
   embeddings, beside chance (10 / N) and the ceiling the data allows: an oracle that tells texts
   apart only by the object they name (SynthPosts records it) ranks the texts naming the image's
-  subject first, ties at random. Early fusion (MMBT, ViLT) is reported apart: each of its text
-  states has already seen its own image, so its "retrieval" is not retrieval.
+  subject first, ties at random. Early fusion (MMBT, ViLT) is reported apart; where its ITC reads
+  the joint layer's states (without align_before_fuse) each text state has already seen its own
+  image, and its "retrieval" is marked as not retrieval.
 * ITM checkpoints: AUROC of the ITM head's P(match) on each test image with its own text against
   the same image with another post's text (a seeded derangement, `alignment.shuffled_pairs`), beside its ceiling: the best
   AUROC of any score that knows whether the text names a drawn object and both sentiments
@@ -110,9 +111,9 @@ def group_figures(group: pd.DataFrame) -> dict:
     posts = load_dataset(first.dataset, splits=("train", "test"))
     train, test = posts.split("train"), posts.split("test")
     synth = first.dataset.synth is not None
-    early = first.model.architecture in EARLY_FUSIONS
     out = {"group": runs_lib.group_name(tuple(group.iloc[0][["dataset", "task", "architecture"]])),
-           "early_fusion": early, "n_test": len(test)}
+           "early_fusion": first.model.architecture in EARLY_FUSIONS,
+           "itc_after_fusion": first.model.itc_after_fusion, "n_test": len(test)}
     rows = []
     for row in group.itertuples():
         info, metrics = read_info(row.folder), read_metrics(row.folder)
@@ -151,7 +152,7 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|---|")
     for f in figures:
         r10 = "" if math.isnan(f["r10"]) else (f"{f['r10']:.3f} ({f['r10_chance']:.3f}, {f['r10_ceiling']:.3f})"
-                                              + (" — joint layer: not retrieval" if f["early_fusion"] else ""))
+                                              + (" — joint layer: not retrieval" if f["itc_after_fusion"] else ""))
         by_variant = ", ".join(f"{v} {x:.2f}" for v, x in sorted(f["auroc_by_variant"].items()))
         auroc = "" if math.isnan(f["auroc"]) else f"{f['auroc']:.3f} ({f['auroc_ceiling']:.3f}; {by_variant})"
         f1 = ", ".join(f"{v} {x:.1f}" for v, x in f["f1"].items())

@@ -13,9 +13,15 @@ from mmaux.losses import LossConfig
 
 EARLY_FUSIONS = ("mmbt", "vilt")
 ARCHITECTURES = tuple(LATE_FUSIONS) + EARLY_FUSIONS
+ALIGNABLE = ("attention", "concat", "mmbt")  # where align_before_fuse is built (see ModelConfig)
 TEXT_TUNING = ("full", "frozen", "lora", "adapter")
 VISION_TUNING = ("frozen", "full")
 ITC_IMAGE_POOLS = ("mean", "attention")
+
+
+def can_align(architecture: str, text_tuning: str) -> bool:
+    """Whether `align_before_fuse` is built for this model (MMBT only over the token adapter)."""
+    return architecture in ALIGNABLE and (architecture != "mmbt" or text_tuning == "adapter")
 
 
 @dataclass(frozen=True)
@@ -35,9 +41,10 @@ class ModelConfig:
     proj_dim: int = 256  # width of the shared ITC space
     dropout: float = 0.05  # the paper's dropout
     mmbt_image_tokens: int = 4  # image tokens MMBT inserts into the text sequence
-    itc_image_pool: str = "mean"  # late fusion, what ITC projects: the encoder's mean-pooled image
-    #                               vector (the paper) or "attention": a learned pooling of its tokens
-    align_before_fuse: bool = False  # attention fusion attends in the ITC space (see AttentionFusion)
+    itc_image_pool: str = "mean"  # the image vector ITC projects (and late fusion reads): the encoder's
+    #                               mean-pooled vector (the paper) or "attention": a learned pooling of its tokens
+    align_before_fuse: bool = False  # ITC on the unimodal sides, and fusion reads the ITC space
+    #                                  (ALBEF): see AttentionFusion, ConcatFusion, MMBTBackbone
     loss: LossConfig = field(default_factory=LossConfig)  # CE + enabled auxiliary losses
 
     def __post_init__(self):
@@ -57,9 +64,10 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.architecture == "vilt" and not self.vilt_model:
             raise ValueError("architecture 'vilt' needs vilt_model (a ViltModel hub id or folder)")
-        if self.align_before_fuse and self.architecture != "attention":
-            raise ValueError("align_before_fuse makes the attention fusion's queries and keys the ITC "
-                             f"projections: it needs architecture 'attention', got {self.architecture!r}")
+        if self.align_before_fuse and not can_align(self.architecture, self.text_tuning):
+            raise ValueError(f"align_before_fuse is built for {', '.join(ALIGNABLE)} (mmbt with text_tuning "
+                             f"'adapter': ITC reads the adapted text tokens before the joint layer); "
+                             f"got {self.architecture!r} with text_tuning {self.text_tuning!r}")
         if self.loss.itm_negatives == "hard" and not self.loss.itc:
             raise ValueError("itm_negatives 'hard' samples by the ITC similarity: enable ITC too "
                              "(an untrained ITC space would make them random)")
@@ -74,6 +82,12 @@ class ModelConfig:
     @property
     def is_late_fusion(self) -> bool:
         return self.architecture in LATE_FUSIONS
+
+    @property
+    def itc_after_fusion(self) -> bool:
+        """ITC reads the joint layers' states (early fusion without align_before_fuse): each text
+        state has already seen its own image, so a recall@k over them is not retrieval."""
+        return self.architecture in EARLY_FUSIONS and not self.align_before_fuse
 
     def to_dict(self) -> dict:
         return asdict(self)

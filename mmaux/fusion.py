@@ -35,21 +35,41 @@ def _split_linear(layer: nn.Linear, x: torch.Tensor, start: int, stop: int, bias
 
 
 class ConcatFusion(LateFusion):
-    """[t ; v] -> Linear -> ReLU on the pooled text and image vectors (W [t ; v] = W_t t + W_v v)."""
+    """[t ; v] -> Linear -> ReLU on the pooled text and image vectors (W [t ; v] = W_t t + W_v v).
 
-    def __init__(self, text_dim: int, image_dim: int, hidden_dim: int, dropout: float):
+    `aligned=True` ("align before fuse", as for AttentionFusion): the pooled vectors are also
+    projected by the ITC projections q = W_q t, k = W_k v (no bias, width `attention_dim`), and
+    the fused vector gains W_m (q ⊙ k), the per-dimension agreement of the two ITC embeddings
+    (it sums to their dot product; as in AttentionFusion, not normalised: with unit vectors the ITM
+    head of a CE+ITC+ITM run on SynthPosts sentiment reached own vs shuffled AUROC 0.52, 0.54
+    with the unit vectors scaled by √width, 0.64 unnormalised). Without it the fused vector is an additive function of
+    text and image plus one ReLU, and an ITM head on it cannot tell a post's own text from
+    another's (own vs shuffled AUROC 0.50 in every shipped concat run before it).
+    """
+
+    def __init__(self, text_dim: int, image_dim: int, hidden_dim: int, dropout: float,
+                 attention_dim: int | None = None, aligned: bool = False):
         super().__init__()
         self.text_dim = text_dim
         self.mix = nn.Sequential(nn.Dropout(dropout), nn.Linear(text_dim + image_dim, hidden_dim), nn.ReLU())
+        width = attention_dim or hidden_dim
+        self.query = nn.Linear(text_dim, width, bias=False) if aligned else None  # ITC's text_proj
+        self.key = nn.Linear(image_dim, width, bias=False) if aligned else None  # ITC's image_proj
+        self.match = nn.Linear(width, hidden_dim, bias=False) if aligned else None  # q ⊙ k -> fused
 
     def encode_text(self, text):
-        return (_split_linear(self.mix[1], self.mix[0](text.pooled), 0, self.text_dim, bias=True),)
+        mixed = _split_linear(self.mix[1], self.mix[0](text.pooled), 0, self.text_dim, bias=True)
+        return (mixed,) if self.query is None else (mixed, self.query(text.pooled))
 
     def encode_image(self, image):
-        return (_split_linear(self.mix[1], self.mix[0](image.pooled), self.text_dim, None, bias=False),)
+        mixed = _split_linear(self.mix[1], self.mix[0](image.pooled), self.text_dim, None, bias=False)
+        return (mixed,) if self.key is None else (mixed, self.key(image.pooled))
 
     def pair(self, text_side, image_side):
-        return self.mix[2](text_side[0] + image_side[0])
+        fused = text_side[0] + image_side[0]
+        if self.match is not None:
+            fused = fused + self.match(text_side[1] * image_side[1])
+        return self.mix[2](fused)
 
 
 class AttentionFusion(LateFusion):

@@ -179,19 +179,25 @@ class LateFusionBackbone(DualEncoderBackbone):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
-        aligned = dict(attention_dim=cfg.proj_dim, aligned=True) if cfg.align_before_fuse else {}
+        aligned = dict(attention_dim=cfg.proj_dim, aligned=True) if cfg.align_before_fuse else {}  # attention, concat
         self.fusion = LATE_FUSIONS[cfg.architecture](
             self.text.hidden_size, self.image.hidden_size, cfg.hidden_dim, cfg.dropout, **aligned)
         self.text_dim, self.image_dim, self.fused_dim = self.text.hidden_size, self.image.hidden_size, cfg.hidden_dim
         self.itc_image_pool = AttentionPool(self.image.hidden_size) if cfg.itc_image_pool == "attention" else None
 
+    @property
+    def itc_projections(self) -> tuple[nn.Linear, nn.Linear]:
+        """With align_before_fuse, the ITC text and image projections are the fusion's own."""
+        return self.fusion.query, self.fusion.key
+
     def forward(self, batch: PostBatch) -> BackboneOutput:
         tokens = self.text.run_layers(self.text_prefix(batch), batch.attention_mask, self.frozen_text_layers)
         text = TextFeatures(tokens, batch.attention_mask, masked_mean(tokens, batch.attention_mask))
         image = self.image_features(batch)
+        if self.itc_image_pool is not None:  # the image vector that ITC projects and fusion reads
+            image = ImageFeatures(image.tokens, self.itc_image_pool(image.tokens))
         sides = (self.fusion.encode_text(text), self.fusion.encode_image(image))
-        itc_image = image.pooled if self.itc_image_pool is None else self.itc_image_pool(image.tokens)
-        return BackboneOutput(text.pooled, itc_image, self.fusion.pair(*sides), sides)
+        return BackboneOutput(text.pooled, image.pooled, self.fusion.pair(*sides), sides)
 
     def fuse_pairs(self, state, image_index: torch.Tensor, text_index: torch.Tensor) -> torch.Tensor:
         """Fuse other pairs from each modality's side already encoded: neither the encoders nor the
@@ -209,7 +215,15 @@ class MMBTBackbone(DualEncoderBackbone):
     With `text_tuning="adapter"` (the CPU recipe) the whole pretrained stack is cached and the
     joint pass is one new, narrow transformer layer (width `hidden_dim`) over the adapted text
     tokens and the image tokens: running MiniLM's own top layer live measured 0.74 s a step at
-    batch 64 on one core (1.5 s with ITM), about ten times a late-fusion step."""
+    batch 64 on one core (1.5 s with ITM), about ten times a late-fusion step.
+
+    `align_before_fuse` (ALBEF, Li et al. 2021), only over the adapter: ITC reads the two sides
+    *before* the joint layer (the adapted text tokens' mean, the image through `itc_image_pool`),
+    so it is retrieval between independent texts and images rather than between joint states
+    in which each text has already seen its own image; and the fused vector gains W_m (q ⊙ k),
+    the agreement of the ITC embeddings, as in ConcatFusion. Without it the joint
+    layer's ITM head stayed at chance (own vs shuffled AUROC 0.50 in every shipped MMBT run).
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
@@ -226,17 +240,38 @@ class MMBTBackbone(DualEncoderBackbone):
         self.image_norm = nn.LayerNorm(width)
         self.pooler = nn.Sequential(nn.Linear(width, cfg.hidden_dim), nn.Tanh())  # joint state -> fused
         self.text_dim, self.image_dim, self.fused_dim = width, width, cfg.hidden_dim
+        self.aligned = cfg.align_before_fuse
+        if self.aligned:  # ITC on the unimodal sides (ALBEF), and their agreement into the fused vector
+            self.text_dim, self.image_dim = self.text.hidden_size, self.image.hidden_size
+            self.query = nn.Linear(self.text_dim, cfg.proj_dim, bias=False)  # ITC's text_proj
+            self.key = nn.Linear(self.image_dim, cfg.proj_dim, bias=False)  # ITC's image_proj
+            self.itc_image_pool = AttentionPool(self.image_dim) if cfg.itc_image_pool == "attention" else None
+            self.match = nn.Linear(cfg.proj_dim, cfg.hidden_dim, bias=False)  # q ⊙ k -> fused
+
+    @property
+    def itc_projections(self) -> tuple[nn.Linear, nn.Linear]:
+        return self.query, self.key
 
     def forward(self, batch: PostBatch) -> BackboneOutput:
-        prefix = self.text_prefix(batch)
-        if self.text_to_joint is not None:
-            prefix = self.text_to_joint(prefix)
-        grid = self.image_features(batch).tokens  # (B, N, Dv)
+        adapted = self.text_prefix(batch)
+        prefix = adapted if self.text_to_joint is None else self.text_to_joint(adapted)
+        features = self.image_features(batch)
+        grid = features.tokens  # (B, N, Dv)
         pooled = F.adaptive_avg_pool1d(grid.transpose(1, 2), self.n_image_tokens).transpose(1, 2)
         image = self.image_norm(self.image_to_text(pooled) + self.image_position)  # (B, n, D)
-        state = (prefix, batch.attention_mask, image)
-        text_pooled, image_pooled, fused = self._joint(*state)
-        return BackboneOutput(text_pooled, image_pooled, fused, state)
+        if not self.aligned:
+            state = (prefix, batch.attention_mask, image)
+            text_pooled, image_pooled, fused = self._joint(*state)
+            return BackboneOutput(text_pooled, image_pooled, fused, state)
+        text_pooled = masked_mean(adapted, batch.attention_mask)
+        image_pooled = features.pooled if self.itc_image_pool is None else self.itc_image_pool(grid)
+        itc = (self.query(text_pooled), self.key(image_pooled))
+        state = (prefix, batch.attention_mask, image, *itc)
+        return BackboneOutput(text_pooled, image_pooled, self._fuse(*state), state)
+
+    def _fuse(self, prefix, mask, image, text_itc, image_itc):
+        """The joint layer's fused vector plus the ITC agreement (align_before_fuse)."""
+        return self._joint(prefix, mask, image)[2] + self.match(text_itc * image_itc)
 
     def _joint(self, prefix, mask, image):
         """One pass of the remaining text layers over [text tokens ; image tokens]."""
@@ -251,8 +286,11 @@ class MMBTBackbone(DualEncoderBackbone):
                 self.pooler(masked_mean(states, joint_mask)))
 
     def fuse_pairs(self, state, image_index, text_index):
-        prefix, mask, image = state
-        return self._joint(prefix[text_index], mask[text_index], image[image_index])[2]
+        prefix, mask, image, *itc = state
+        if not self.aligned:
+            return self._joint(prefix[text_index], mask[text_index], image[image_index])[2]
+        return self._fuse(prefix[text_index], mask[text_index], image[image_index],
+                          itc[0][text_index], itc[1][image_index])
 
 
 class ViltBackbone(nn.Module):
@@ -366,11 +404,11 @@ class MultimodalClassifier(nn.Module):
 
     def project_text(self, pooled: torch.Tensor) -> torch.Tensor:
         """Pooled text (B, Dt) -> the ITC space (B, P)."""
-        return (self.backbone.fusion.query if self.text_proj is None else self.text_proj)(pooled)
+        return (self.backbone.itc_projections[0] if self.text_proj is None else self.text_proj)(pooled)
 
     def project_image(self, pooled: torch.Tensor) -> torch.Tensor:
         """Pooled image (B, Di) -> the ITC space (B, P)."""
-        return (self.backbone.fusion.key if self.image_proj is None else self.image_proj)(pooled)
+        return (self.backbone.itc_projections[1] if self.image_proj is None else self.image_proj)(pooled)
 
     def _add_losses(self, out: ModelOutput, batch, enc: BackboneOutput, labels, generator):
         loss_cfg = self.cfg.loss

@@ -49,7 +49,7 @@ def health(folder: str, stamp: tuple) -> tuple[pd.DataFrame, np.ndarray, np.ndar
         true, shuffled = matching.itc_true_and_shuffled(arrays["text_emb"], arrays["image_emb"])
     if trained.itc:
         table = spaces.itc_references(arrays["text_emb"], arrays["image_emb"], frozen(folder, stamp),
-                                      trained.early_fusion, extra)
+                                      trained.itc_after_fusion, extra)
     else:  # ITM only: its AUROC against the random projection's
         features = frozen(folder, stamp)
         random = None if features is None else spaces.alignment_numbers(
@@ -83,7 +83,7 @@ def notes(folders, names, trained):
         elif not t.itm:
             st.info(f"**{name}**: {spaces.NO_ITM}; its score is the cosine in its trained ITC space (−1 to 1), "
                     "not a match probability.")
-        if t.early_fusion and t.itc:
+        if t.itc_after_fusion and t.itc:
             st.warning(f"**{name}** is {spaces.EARLY_FUSION_NOTE}. Cross-pair retrieval below scores each text "
                        "against other posts' images instead.")
 
@@ -121,7 +121,7 @@ def alignment_health(folders, names, trained):
     left, right = st.columns([3, 2])
     left.plotly_chart(figures.true_vs_shuffled({n: (r[1], r[2]) for n, r in results.items()},
                                                {n: r[3] for n, r in results.items()}), key="distributions")
-    early = [f for f in folders if trained[f].early_fusion and trained[f].itc]
+    early = [f for f in folders if trained[f].itc_after_fusion and trained[f].itc]
     n = matching.CROSS_PAIR_POSTS
     if early and right.checkbox(f"Cross-pair retrieval of early fusion over {n} posts (each text scored with "
                                 "other posts' images through the joint layers; up to a minute per checkpoint "

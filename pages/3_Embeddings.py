@@ -30,7 +30,7 @@ def itc_numbers(folder: str, stamp: tuple) -> tuple[pd.DataFrame, dict, pd.DataF
     silhouette per label of each modality."""
     arrays, labels = ui.test_arrays(folder), ui.test_table(folder)["label"]
     references = spaces.itc_references(arrays["text_emb"], arrays["image_emb"], ui.frozen_features(folder),
-                                       spaces.checkpoint_spaces(folder).early_fusion)
+                                       spaces.checkpoint_spaces(folder).itc_after_fusion)
     silhouettes = pd.DataFrame({m: silhouette_per_label(arrays[f"{m}_emb"], labels) for m in embeddings.MODALITIES})
     return references, embeddings.space_summary(arrays["text_emb"], arrays["image_emb"]), silhouettes
 
@@ -163,7 +163,7 @@ if space == "itc":
     for folder in folders:
         if not trained[folder].itc:
             st.info(f"**{names[folder]}**: {spaces.NO_ITC}; see it in the fused space.")
-        elif trained[folder].early_fusion:
+        elif trained[folder].itc_after_fusion:
             st.warning(f"**{names[folder]}** is {spaces.EARLY_FUSION_NOTE}; the Match scores page has cross-pair "
                        "retrieval.")
 if shown:

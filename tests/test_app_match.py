@@ -4,6 +4,7 @@ classifier's calibration chart is scikit-learn's calibration curve."""
 import base64
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import plotly.io
@@ -12,6 +13,7 @@ from sklearn.calibration import calibration_curve
 from streamlit.testing.v1 import AppTest
 
 from apptest_support import open_late_cells
+from robust_support import TINY_TRAIN, private_cache, shared_dir
 
 from mmaux.analysis.runs import load_test_table
 from mmaux.paths import REPO_ROOT
@@ -75,17 +77,32 @@ def test_match_page_follows_the_post_choice(open_page):
     assert at.session_state["post_id"] == other
 
 
-def test_early_fusion_says_its_texts_saw_their_images_and_offers_cross_pair_retrieval(app_runs, monkeypatch):
+def _tiny_mmbt_itc(tmp_path_factory, tiny_bert, tiny_vit, align: bool) -> str:
+    """A tiny MMBT checkpoint trained with ITC (CLI, tiny offline encoders, 16 SynthPosts posts)."""
+    from mmaux.cli import main
+
+    flag = "--align-before-fuse" if align else "--no-align-before-fuse"
+    root = tmp_path_factory.mktemp(f"mmbt{flag}")
+    folder = root / "synthposts-sentiment" / "mmbt" / "itc-seed0"
+    with private_cache(tmp_path_factory):
+        args = [a if a != "itc,itm" else "itc" for a in TINY_TRAIN]
+        assert main(["train", *args, "--arch", "mmbt", flag, "--text-encoder", tiny_bert,
+                     "--image-encoder", tiny_vit, "--out", str(folder)]) == 0
+    return str(folder)
+
+
+def test_early_fusion_says_its_texts_saw_their_images_and_offers_cross_pair_retrieval(
+        tmp_path_factory, tiny_bert, tiny_vit, monkeypatch):
+    """MMBT whose ITC reads the joint layer (no align_before_fuse): each text state has seen its
+    own image, and the page says so beside every number and offers cross-pair retrieval."""
     from mmaux.analysis import matching
 
-    root, runs = app_runs
-    mmbt = runs[(runs["architecture"] == "mmbt") & runs["itc"] & ~runs["itm"]]
-    if mmbt.empty:
-        pytest.skip("no MMBT checkpoint trained with ITC")
-    monkeypatch.setenv("MMAUX_CHECKPOINTS", root)
-    monkeypatch.setattr(matching, "CROSS_PAIR_POSTS", 12)  # 144 joint passes
+    folder = _tiny_mmbt_itc(tmp_path_factory, tiny_bert, tiny_vit, align=False)
+    monkeypatch.setenv("MMAUX_CHECKPOINTS", str(Path(folder).parents[2]))
+    monkeypatch.setenv("MMAUX_CACHE", str(shared_dir(tmp_path_factory) / "cache"))
+    monkeypatch.setattr(matching, "CROSS_PAIR_POSTS", 8)  # 64 joint passes
     at = AppTest.from_file(str(REPO_ROOT / "pages/2_Match_Scores.py"), default_timeout=180)
-    at.session_state["selected_checkpoints"] = [mmbt["folder"].iloc[0]]
+    at.session_state["selected_checkpoints"] = [folder]
     at.session_state["_cross_pairs"] = True
     at.run()
     assert not at.exception, at.exception
@@ -93,6 +110,19 @@ def test_early_fusion_says_its_texts_saw_their_images_and_offers_cross_pair_retr
     health = at.dataframe[0].value
     assert health["number"].str.endswith("(text has seen its image)").all()
     cross = at.dataframe[1].value.set_index("number")
-    assert cross.loc["i2t@1", "chance"] == pytest.approx(1 / 12)
-    assert cross.loc["t2i@10", "chance"] == pytest.approx(10 / 12)
+    assert cross.loc["i2t@1", "chance"] == pytest.approx(1 / 8)
+    assert cross.loc["t2i@5", "chance"] == pytest.approx(5 / 8)
     assert cross["value"].between(0, 1).all() and cross["random projection"].between(0, 1).all()
+
+
+def test_mmbt_aligned_before_its_joint_layer_is_retrieval(tmp_path_factory, tiny_bert, tiny_vit, monkeypatch):
+    """With align_before_fuse MMBT's ITC reads each side alone: no "has seen its image" caveat."""
+    folder = _tiny_mmbt_itc(tmp_path_factory, tiny_bert, tiny_vit, align=True)
+    monkeypatch.setenv("MMAUX_CHECKPOINTS", str(Path(folder).parents[2]))
+    monkeypatch.setenv("MMAUX_CACHE", str(shared_dir(tmp_path_factory) / "cache"))
+    at = AppTest.from_file(str(REPO_ROOT / "pages/2_Match_Scores.py"), default_timeout=180)
+    at.session_state["selected_checkpoints"] = [folder]
+    at.run()
+    assert not at.exception, at.exception
+    assert not any("has already seen its own image" in w.value for w in at.warning)
+    assert not at.dataframe[0].value["number"].str.contains("has seen its image").any()

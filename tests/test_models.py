@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from mmaux.analysis import spaces
 from mmaux.config import ModelConfig
 from mmaux.encoders import load_tokenizer
 from mmaux.losses import LossConfig
@@ -189,7 +190,9 @@ def test_tiny_bert_and_vit_both_change_in_one_step(tiny_late_config, tiny_bert, 
     dict(architecture="mmbt"),
     dict(architecture="attention", text_tuning="adapter", itc_image_pool="attention", align_before_fuse=True),
     dict(architecture="mmbt", text_tuning="adapter"),
-], ids=["full", "top-layer", "lora", "mmbt", "adapter", "mmbt-adapter"])
+    dict(architecture="concat", text_tuning="adapter", itc_image_pool="attention", align_before_fuse=True),
+    dict(architecture="mmbt", text_tuning="adapter", itc_image_pool="attention", align_before_fuse=True),
+], ids=["full", "top-layer", "lora", "mmbt", "adapter", "mmbt-adapter", "concat-aligned", "mmbt-aligned"])
 def test_trained_state_dict_round_trips(overrides, tiny_late_config, tiny_bert, make_batch):
     cfg = tiny_late_config(**overrides)
     model = MultimodalClassifier(cfg)
@@ -376,6 +379,36 @@ def test_align_before_fuse_attends_in_the_itc_space(tiny_late_config, tiny_bert,
     assert not any(k.startswith(("text_proj", "image_proj")) for k in model.state_dict())
 
 
-def test_align_before_fuse_is_for_attention_fusion_only(tiny_late_config):
-    with pytest.raises(ValueError, match="needs architecture 'attention'"):
-        tiny_late_config("concat", align_before_fuse=True)
+@pytest.mark.parametrize("architecture", ["concat", "mmbt"])
+def test_align_before_fuse_fuses_the_agreement_of_the_itc_embeddings(architecture, tiny_late_config, tiny_bert,
+                                                                    make_batch):
+    """Concat and MMBT with align_before_fuse: ITC embeddings are the projections of each side
+    alone (a text's does not change with its image: retrieval, not joint states), ITC alone
+    trains them, and the fused vector, hence the ITM head, changes with their agreement."""
+    model = MultimodalClassifier(tiny_late_config(architecture, text_tuning="adapter", itc_image_pool="attention",
+                                                  align_before_fuse=True))
+    query, key = model.backbone.itc_projections
+    assert model.text_proj is None and model.image_proj is None and query.bias is None and key.bias is None
+    batch, labels = make_batch(tiny_bert, 32, n=6)
+    model.eval()
+    with torch.no_grad():
+        out, enc = model(batch), model.backbone(batch)
+        torch.testing.assert_close(out.text_emb, query(enc.text_pooled))
+        torch.testing.assert_close(out.image_emb, key(enc.image_pooled))
+        rolled = model(batch.pair(torch.roll(torch.arange(6), 1), torch.arange(6)))  # other images, same texts
+        torch.testing.assert_close(rolled.text_emb, out.text_emb)
+        own = torch.arange(6)
+        torch.testing.assert_close(model.backbone.fuse_pairs(enc.state, own, own), enc.fused)
+        match = model.backbone.fusion.match if architecture == "concat" else model.backbone.match
+        match.weight.zero_()
+        without = model.backbone(batch).fused
+    assert not torch.allclose(without, enc.fused)
+    assert {"backbone.fusion.query.weight" if architecture == "concat" else "backbone.query.weight"} \
+        <= set(_aux_only_grads(model, batch, labels, "itc"))
+    assert not spaces.trained_spaces(model.cfg).itc_after_fusion
+
+
+@pytest.mark.parametrize("overrides", [dict(architecture="gmu"), dict(architecture="mmbt", text_tuning="full")])
+def test_align_before_fuse_is_refused_where_it_is_not_built(overrides, tiny_late_config):
+    with pytest.raises(ValueError, match="align_before_fuse is built for attention, concat, mmbt"):
+        tiny_late_config(align_before_fuse=True, **overrides)

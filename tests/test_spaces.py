@@ -12,8 +12,8 @@ from mmaux.model import MultimodalClassifier
                                                   (False, True, "itm"), (True, True, "itm")])
 def test_trained_spaces_follow_the_loss_switches(tiny_late_config, itc, itm, kind):
     trained = spaces.trained_spaces(tiny_late_config(itc=itc, itm=itm))
-    assert (trained.itc, trained.itm, trained.score_kind, trained.early_fusion) == (itc, itm, kind, False)
-    assert spaces.trained_spaces(tiny_late_config("mmbt")).early_fusion
+    assert (trained.itc, trained.itm, trained.score_kind, trained.itc_after_fusion) == (itc, itm, kind, False)
+    assert spaces.trained_spaces(tiny_late_config("mmbt")).itc_after_fusion
 
 
 def test_random_projection_recall_is_at_chance_even_when_the_features_pair_up():

@@ -28,7 +28,6 @@ from mmaux.checkpoint import read_info
 from mmaux.config import ModelConfig
 from mmaux.encoders import masked_mean
 
-EARLY_FUSION = ("mmbt", "vilt")
 RECALL_KS = (1, 5, 10)
 RANDOM_SEED = 0  # the random projection's seed (text uses it, image uses it + 1)
 
@@ -47,10 +46,7 @@ class TrainedSpaces:
     architecture: str
     itc: bool  # ITC projections trained (ITC on with a positive weight)
     itm: bool  # ITM head trained
-
-    @property
-    def early_fusion(self) -> bool:
-        return self.architecture in EARLY_FUSION
+    itc_after_fusion: bool = False  # ITC reads joint states: each text has seen its own image
 
     @property
     def score_kind(self) -> str | None:
@@ -61,7 +57,7 @@ class TrainedSpaces:
 def trained_spaces(cfg: ModelConfig) -> TrainedSpaces:
     loss = cfg.loss
     return TrainedSpaces(cfg.architecture, itc=bool(loss.itc and loss.beta_itc > 0),
-                         itm=bool(loss.itm and loss.beta_itm > 0))
+                         itm=bool(loss.itm and loss.beta_itm > 0), itc_after_fusion=cfg.itc_after_fusion)
 
 
 def checkpoint_spaces(folder: str | Path) -> TrainedSpaces:
@@ -123,13 +119,13 @@ def reference_table(values: dict[str, float], random: dict[str, float] | None, n
     return pd.DataFrame(rows, columns=["number", "value", "random projection", "chance"])
 
 
-def itc_references(text_emb, image_emb, frozen: tuple[np.ndarray, np.ndarray] | None, early_fusion: bool,
+def itc_references(text_emb, image_emb, frozen: tuple[np.ndarray, np.ndarray] | None, itc_after_fusion: bool,
                    extra: dict[str, tuple[str, float]] | None = None) -> pd.DataFrame:
     """`reference_table` of a trained ITC space's numbers (named "ITC …", flagged for early
     fusion), against the random projection of the `frozen` features to the same dimension.
     `extra`: more rows, displayed name -> (the number it is, value), e.g. an ITM AUROC."""
     random = None if frozen is None else alignment_numbers(*random_baseline(*frozen, dim=np.shape(text_emb)[1]))
-    suffix = " (text has seen its image)" if early_fusion else ""
+    suffix = " (text has seen its image)" if itc_after_fusion else ""
     values, base = {}, {}
     for name, (number, value) in (extra or {}).items():
         values[name], base[name] = value, number
