@@ -25,6 +25,11 @@ class LateFusion(nn.Module):
     def pair(self, text_side: tuple[torch.Tensor, ...], image_side: tuple[torch.Tensor, ...]) -> torch.Tensor:
         raise NotImplementedError
 
+    def itc_embeddings(self, text_side, image_side) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The ITC text and image embeddings when encoding the sides already projected them (so
+        the model does not project twice), else None."""
+        return None
+
     def forward(self, text: TextFeatures, image: ImageFeatures) -> torch.Tensor:
         return self.pair(self.encode_text(text), self.encode_image(image))
 
@@ -64,6 +69,9 @@ class ConcatFusion(LateFusion):
     def encode_image(self, image):
         mixed = _split_linear(self.mix[1], self.mix[0](image.pooled), self.text_dim, None, bias=False)
         return (mixed,) if self.key is None else (mixed, self.key(image.pooled))
+
+    def itc_embeddings(self, text_side, image_side):
+        return None if self.query is None else (text_side[1], image_side[1])
 
     def pair(self, text_side, image_side):
         fused = text_side[0] + image_side[0]

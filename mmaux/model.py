@@ -74,6 +74,8 @@ class BackboneOutput:
     image_pooled: torch.Tensor  # (B, Di) input of the ITC image projection
     fused: torch.Tensor  # (B, H) input of the classifier and the ITM head
     state: object  # what `fuse_pairs` needs to fuse other image-text pairs
+    itc_emb: tuple[torch.Tensor, torch.Tensor] | None = None  # ITC text and image embeddings, when
+    #                                                           fusion already projected them
 
 
 @dataclass
@@ -136,6 +138,16 @@ class AttentionPool(nn.Module):
         return (torch.softmax(self.score(tokens), dim=1) * tokens).sum(1)
 
 
+def itc_image_pool(cfg: ModelConfig, width: int) -> AttentionPool | None:
+    """The learned pooling of `cfg.itc_image_pool="attention"`, or None for the encoder's own."""
+    return AttentionPool(width) if cfg.itc_image_pool == "attention" else None
+
+
+def pooled_image(image: ImageFeatures, pool: AttentionPool | None) -> torch.Tensor:
+    """The image vector ITC projects: the encoder's pooled vector, or `pool` over its tokens."""
+    return image.pooled if pool is None else pool(image.tokens)
+
+
 class DualEncoderBackbone(nn.Module):
     """Shared by late fusion and MMBT: a text encoder whose bottom `frozen_text_layers` are
     frozen (their output may come cached in `batch.text_states`) and an image encoder."""
@@ -183,7 +195,7 @@ class LateFusionBackbone(DualEncoderBackbone):
         self.fusion = LATE_FUSIONS[cfg.architecture](
             self.text.hidden_size, self.image.hidden_size, cfg.hidden_dim, cfg.dropout, **aligned)
         self.text_dim, self.image_dim, self.fused_dim = self.text.hidden_size, self.image.hidden_size, cfg.hidden_dim
-        self.itc_image_pool = AttentionPool(self.image.hidden_size) if cfg.itc_image_pool == "attention" else None
+        self.itc_image_pool = itc_image_pool(cfg, self.image.hidden_size)
 
     @property
     def itc_projections(self) -> tuple[nn.Linear, nn.Linear]:
@@ -194,10 +206,10 @@ class LateFusionBackbone(DualEncoderBackbone):
         tokens = self.text.run_layers(self.text_prefix(batch), batch.attention_mask, self.frozen_text_layers)
         text = TextFeatures(tokens, batch.attention_mask, masked_mean(tokens, batch.attention_mask))
         image = self.image_features(batch)
-        if self.itc_image_pool is not None:  # the image vector that ITC projects and fusion reads
-            image = ImageFeatures(image.tokens, self.itc_image_pool(image.tokens))
+        image = ImageFeatures(image.tokens, pooled_image(image, self.itc_image_pool))  # what ITC projects, fusion reads
         sides = (self.fusion.encode_text(text), self.fusion.encode_image(image))
-        return BackboneOutput(text.pooled, image.pooled, self.fusion.pair(*sides), sides)
+        return BackboneOutput(text.pooled, image.pooled, self.fusion.pair(*sides), sides,
+                              self.fusion.itc_embeddings(*sides))
 
     def fuse_pairs(self, state, image_index: torch.Tensor, text_index: torch.Tensor) -> torch.Tensor:
         """Fuse other pairs from each modality's side already encoded: neither the encoders nor the
@@ -245,7 +257,7 @@ class MMBTBackbone(DualEncoderBackbone):
             self.text_dim, self.image_dim = self.text.hidden_size, self.image.hidden_size
             self.query = nn.Linear(self.text_dim, cfg.proj_dim, bias=False)  # ITC's text_proj
             self.key = nn.Linear(self.image_dim, cfg.proj_dim, bias=False)  # ITC's image_proj
-            self.itc_image_pool = AttentionPool(self.image_dim) if cfg.itc_image_pool == "attention" else None
+            self.itc_image_pool = itc_image_pool(cfg, self.image_dim)
             self.match = nn.Linear(cfg.proj_dim, cfg.hidden_dim, bias=False)  # q ⊙ k -> fused
 
     @property
@@ -264,10 +276,10 @@ class MMBTBackbone(DualEncoderBackbone):
             text_pooled, image_pooled, fused = self._joint(*state)
             return BackboneOutput(text_pooled, image_pooled, fused, state)
         text_pooled = masked_mean(adapted, batch.attention_mask)
-        image_pooled = features.pooled if self.itc_image_pool is None else self.itc_image_pool(grid)
+        image_pooled = pooled_image(features, self.itc_image_pool)
         itc = (self.query(text_pooled), self.key(image_pooled))
         state = (prefix, batch.attention_mask, image, *itc)
-        return BackboneOutput(text_pooled, image_pooled, self._fuse(*state), state)
+        return BackboneOutput(text_pooled, image_pooled, self._fuse(*state), state, itc)
 
     def _fuse(self, prefix, mask, image, text_itc, image_itc):
         """The joint layer's fused vector plus the ITC agreement (align_before_fuse)."""
@@ -391,10 +403,11 @@ class MultimodalClassifier(nn.Module):
         """Logits, ITC embeddings, fused vector and own-pair ITM logits; with `labels`, also
         the joint loss (ITM then samples mismatched pairs with `generator`)."""
         enc = self.backbone(batch)
+        text_emb, image_emb = enc.itc_emb or (self.project_text(enc.text_pooled), self.project_image(enc.image_pooled))
         out = ModelOutput(
             logits=self.classifier(enc.fused),
-            text_emb=self.project_text(enc.text_pooled),
-            image_emb=self.project_image(enc.image_pooled),
+            text_emb=text_emb,
+            image_emb=image_emb,
             fused=enc.fused,
             itm_logits=self.itm_head(enc.fused) if self.itm_head is not None else None,
         )
