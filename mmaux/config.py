@@ -41,8 +41,8 @@ class ModelConfig:
     proj_dim: int = 256  # width of the shared ITC space
     dropout: float = 0.05  # the paper's dropout
     mmbt_image_tokens: int = 4  # image tokens MMBT inserts into the text sequence
-    itc_image_pool: str = "mean"  # the image vector ITC projects (and late fusion reads): the encoder's
-    #                               mean-pooled vector (the paper) or "attention": a learned pooling of its tokens
+    itc_image_pool: str = "mean"  # the image vector ITC projects (fusion reads the encoder's own): the
+    #                               encoder's mean-pooled vector (the paper) or "attention": a learned pooling of its tokens
     align_before_fuse: bool = False  # ITC on the unimodal sides, and fusion reads the ITC space
     #                                  (ALBEF): see AttentionFusion, ConcatFusion, MMBTBackbone
     loss: LossConfig = field(default_factory=LossConfig)  # CE + enabled auxiliary losses

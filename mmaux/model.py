@@ -205,10 +205,10 @@ class LateFusionBackbone(DualEncoderBackbone):
     def forward(self, batch: PostBatch) -> BackboneOutput:
         tokens = self.text.run_layers(self.text_prefix(batch), batch.attention_mask, self.frozen_text_layers)
         text = TextFeatures(tokens, batch.attention_mask, masked_mean(tokens, batch.attention_mask))
-        image = self.image_features(batch)
-        image = ImageFeatures(image.tokens, pooled_image(image, self.itc_image_pool))  # what ITC projects, fusion reads
-        sides = (self.fusion.encode_text(text), self.fusion.encode_image(image))
-        return BackboneOutput(text.pooled, image.pooled, self.fusion.pair(*sides), sides,
+        image = self.image_features(batch)  # what the fusion reads
+        itc_image = pooled_image(image, self.itc_image_pool)  # what ITC projects
+        sides = (self.fusion.encode_text(text), self.fusion.encode_image(image, itc_image))
+        return BackboneOutput(text.pooled, itc_image, self.fusion.pair(*sides), sides,
                               self.fusion.itc_embeddings(*sides))
 
     def fuse_pairs(self, state, image_index: torch.Tensor, text_index: torch.Tensor) -> torch.Tensor:

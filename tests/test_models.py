@@ -408,6 +408,22 @@ def test_align_before_fuse_fuses_the_agreement_of_the_itc_embeddings(architectur
     assert not spaces.trained_spaces(model.cfg).itc_after_fusion
 
 
+def test_aligned_concat_mixes_the_encoders_pooled_image_not_itcs_pooling(tiny_late_config, tiny_bert, make_batch):
+    """ITC's learned image pooling feeds ITC (and the agreement term) only: the concat mix reads
+    the encoder's pooled image, so CE on the mix cannot pull ITC's pooling toward its own cells."""
+    model = MultimodalClassifier(tiny_late_config("concat", text_tuning="adapter", itc_image_pool="attention",
+                                                  align_before_fuse=True))
+    batch, _ = make_batch(tiny_bert, 32, n=6)
+    model.eval()
+    with torch.no_grad():
+        before = model.backbone(batch)
+        model.backbone.itc_image_pool.score.weight.normal_()
+        after = model.backbone(batch)
+    (mix_before, _), (mix_after, _) = before.state[1], after.state[1]
+    torch.testing.assert_close(mix_after, mix_before)  # the mix's image part ignores ITC's pooling
+    assert not torch.allclose(after.itc_emb[1], before.itc_emb[1])  # ITC's image embedding follows it
+
+
 @pytest.mark.parametrize("overrides", [dict(architecture="gmu"), dict(architecture="mmbt", text_tuning="full")])
 def test_align_before_fuse_is_refused_where_it_is_not_built(overrides, tiny_late_config):
     with pytest.raises(ValueError, match="align_before_fuse is built for attention, concat, mmbt"):
