@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mmaux", description=__doc__,
+    invoked_as = "mmaux" if Path(sys.argv[0]).name == "mmaux" else "python -m mmaux"  # the console script or -m
+    parser = argparse.ArgumentParser(prog=invoked_as, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     data = commands.add_parser("data", help="write SynthPosts or check a CSV dataset")

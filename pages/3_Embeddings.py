@@ -116,7 +116,8 @@ def fused_table(folders, names):
         table.loc[names[folder], ["fused CKA", "mean fused kNN overlap"]] = [cka["fused CKA"], per_post.mean().iloc[0]]
     st.dataframe(table, column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns})
     st.caption("Silhouette per label (cosine; 1 = classes tight and apart, 0 = overlapping). CKA and k-NN overlap "
-               f"(k = 10) of each checkpoint's fused vectors against the first's ({names[first]}): 1 = the same "
+               "(k = 10, or the number of test posts − 1 if fewer) of each checkpoint's fused vectors against "
+               f"the first's ({names[first]}): 1 = the same "
                "representation / the same neighbours. The fused space is trained in every checkpoint.")
 
 

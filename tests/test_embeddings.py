@@ -157,6 +157,11 @@ def test_the_fused_space_has_one_point_per_post_and_its_own_comparisons(outputs_
     arrays = read_outputs(outputs_folder)[1]
     per_post, cka = embeddings.compare_spaces(arrays, arrays, k=5, space="fused")
     assert list(per_post.columns) == ["fused kNN overlap"] and cka == {"fused CKA": pytest.approx(1.0)}
+    few = {"fused": arrays["fused"][:5]}  # fewer test posts than k + 1: every other post is a neighbour
+    per_post, _ = embeddings.compare_spaces(few, {"fused": -few["fused"]}, space="fused")
+    np.testing.assert_array_equal(per_post["fused kNN overlap"], np.ones(5))
+    with pytest.raises(ValueError, match="at least 3 test posts"):
+        embeddings.compare_spaces({"fused": few["fused"][:2]}, {"fused": few["fused"][:2]}, space="fused")
     with pytest.raises(ValueError, match="space"):
         LayoutParams("pca", space="aligned")
 

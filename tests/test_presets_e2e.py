@@ -117,6 +117,15 @@ def test_mmaux_command_runs_where_the_data_lives(cache, data_root):
     assert result.stdout.endswith("Verdict: usable\n") and "decoding images" in result.stderr
 
 
+def test_usage_names_the_command_as_it_was_invoked(tmp_path):
+    """`mmaux --help` prints `usage: mmaux`, `python -m mmaux --help` prints `usage: python -m mmaux`."""
+    for command, usage in (([str(Path(sys.executable).parent / "mmaux")], "usage: mmaux "),
+                           ([sys.executable, "-m", "mmaux"], "usage: python -m mmaux ")):
+        result = subprocess.run([*command, "--help"], cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""},
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0 and result.stdout.startswith(usage), (command, result.stdout[:200])
+
+
 BENCH_HELP = """
 import runpy, sys
 bench, scripts = sys.argv[1], sys.argv[2:]

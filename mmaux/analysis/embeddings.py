@@ -324,8 +324,13 @@ def compare_spaces(arrays_a: dict, arrays_b: dict, k: int = 10,
                    space: str = "itc") -> tuple[pd.DataFrame, dict[str, float]]:
     """Per-post k-NN overlap and linear CKA between two checkpoints' representations of the same
     posts in the same order: the fused vectors, or the ITC image and text embeddings (compare ITC
-    spaces only between checkpoints that both trained one)."""
+    spaces only between checkpoints that both trained one). With fewer than k + 1 posts (a small
+    test split of the user's own data) the neighbourhoods are all the other posts: k = n − 1."""
     columns = {"fused": "fused"} if space == "fused" else {m: f"{m}_emb" for m in MODALITIES}
+    n_posts = len(arrays_a[next(iter(columns.values()))])
+    if n_posts < 3:
+        raise ValueError(f"comparing two checkpoints' neighbourhoods needs at least 3 test posts, got {n_posts}")
+    k = min(k, n_posts - 1)
     per_post = pd.DataFrame({f"{m} kNN overlap": knn_overlap(arrays_a[c], arrays_b[c], k) for m, c in columns.items()})
     cka = {f"{m} CKA": linear_cka(arrays_a[c], arrays_b[c]) for m, c in columns.items()}
     return per_post, cka
