@@ -2,7 +2,7 @@
 
 The four fusions of the reference implementation (PAPER.md, "Model families"). Each is split in
 two: `encode_text` and `encode_image` hold everything that depends on one modality (the costly
-projections), `pair` combines the two sides (cheap). `forward` is their composition. ITM scores
+projections), `pair` combines the two sides (cheap); the backbone composes them. ITM scores
 mismatched pairs with `pair` alone, on the sides already encoded for the batch's own posts,
 instead of re-running the encoders or the projections (`fuse_pairs` in mmaux.model).
 """
@@ -31,9 +31,6 @@ class LateFusion(nn.Module):
         """The ITC text and image embeddings when encoding the sides already projected them (so
         the model does not project twice), else None."""
         return None
-
-    def forward(self, text: TextFeatures, image: ImageFeatures) -> torch.Tensor:
-        return self.pair(self.encode_text(text), self.encode_image(image, image.pooled))
 
 
 def _split_linear(layer: nn.Linear, x: torch.Tensor, start: int, stop: int, bias: bool) -> torch.Tensor:
