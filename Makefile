@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 
 comma := ,
-.PHONY: run test test-fast checkpoints screenshots bench browser-deps clean-cache
+.PHONY: run test test-fast checkpoints analysis screenshots bench browser-deps clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,7 +61,13 @@ checkpoints: $(VENV)/.runtime
 	$(BIN)/mmaux sweep --recipe cpu --out checkpoints --task sarcasm --prepare-only && \
 	$(BIN)/mmaux sweep --recipe cpu --out checkpoints --task relation --prepare-only && \
 	$(MAKE) --no-print-directory -j2 $(SWEEP_JOBS) && \
+	$(BIN)/mmaux effects checkpoints --store && \
 	$(BIN)/python bench/rebuild_record.py --started $$start --out checkpoints/rebuild.json
+
+## Re-estimate the shipped groups' effects and slice scores into checkpoints/.analysis/ (after a
+## change to the estimator's code: tests/test_group_results.py says when they are stale).
+analysis: $(VENV)/.runtime
+	$(BIN)/mmaux effects checkpoints --store
 
 # sweep-<task>-<architecture>-<seeds separated by dots>
 sweep-%:

@@ -7,6 +7,7 @@
     evaluate        metrics of a checkpoint on its recorded dataset
     predict         one image + text, or a CSV of posts, through a checkpoint
     embed           compute and cache PCA/UMAP layouts of checkpoints' test embeddings
+    effects         each group's auxiliary-loss effects; --store ships them with the checkpoints
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from mmaux.analysis.embeddings import add_embed_parser
+from mmaux.analysis.group_results import add_effects_parser
 from mmaux.config import ARCHITECTURES, ITC_IMAGE_POOLS, TEXT_TUNING, ModelConfig, can_align
 from mmaux.data import synthposts
 from mmaux.data.csvdata import DatasetError, add_csv_options, add_validate_parser, spec_from_args
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_parser(commands)
     add_probe_parser(commands)
     add_embed_parser(commands)
+    add_effects_parser(commands)
     return parser
 
 

@@ -38,12 +38,10 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from mmaux.analysis import effects
-from mmaux.analysis import runs as runs_lib
 from mmaux import badges, selection
-from mmaux.analysis import diskcache
-from mmaux.checkpoint import (CONFIG, OUTPUTS, VAL_OUTPUTS, CheckpointError, SearchTooLarge, find_checkpoints,
-                              read_info, read_outputs)
+from mmaux.analysis import group_results
+from mmaux.analysis import runs as runs_lib
+from mmaux.checkpoint import CheckpointError, SearchTooLarge, find_checkpoints, read_info, read_outputs
 from mmaux.data.images import ImageLoadError, load_image
 from mmaux.paths import DEFAULT_CHECKPOINTS
 from mmaux.predict import Predictor
@@ -405,20 +403,10 @@ def split_table(folder: str, split: str) -> pd.DataFrame | None:
     return _val_table(str(folder), runs_lib.checkpoint_stamp(folder))
 
 
-def _group_key(group: pd.DataFrame, *parts) -> str:
-    """Disk-cache key of a result over a group's runs: their configs and outputs (content), the
-    code that computes it (`diskcache.source_key`) and `parts`."""
-    def files(folder):  # validation outputs are absent from older checkpoints
-        return [name for name in (CONFIG, OUTPUTS, VAL_OUTPUTS) if (Path(folder) / name).exists()]
-
-    return diskcache.content_key(diskcache.source_key(effects, effects.stats, runs_lib), list(group["folder"]),
-                                 [[n, diskcache.checkpoint_key(f, n)] for f in group["folder"] for n in files(f)], *parts)
-
-
 @st.cache_data(show_spinner="Estimating the effects (bootstrap over seeds and posts)…", max_entries=32)
 def _group_effects(group: pd.DataFrame, stamps: tuple) -> pd.DataFrame:
-    # on disk too: the bootstrap took most of a cold home page (seconds per group)
-    return diskcache.cached_frame("effects", _group_key(group), lambda: effects.effects_table(group, split_table))
+    # on disk too, and shipped with the checkpoints: the bootstrap took most of a cold home page
+    return group_results.group_effects(group, split_table)
 
 
 def group_effects(group: pd.DataFrame) -> pd.DataFrame | None:
@@ -435,14 +423,7 @@ def group_effects(group: pd.DataFrame) -> pd.DataFrame | None:
 
 @st.cache_data(show_spinner="Scoring the slices…", max_entries=32)
 def _group_slice_scores(group: pd.DataFrame, slicings: tuple[str, ...], stamps: tuple) -> dict[str, pd.DataFrame]:
-    @functools.cache
-    def split():
-        tables = {f: test_table(f) for f in group["folder"]}
-        return effects.SplitPredictions.from_tables(group, tables, runs_lib.class_names(next(iter(tables.values()))))
-
-    return {slicing: diskcache.cached_frame("slice-scores", _group_key(group, slicing),
-                                            lambda s=slicing: effects.slice_scores(split(), s))
-            for slicing in slicings}
+    return group_results.group_slice_scores(group, slicings, split_table)
 
 
 def group_slice_scores(group: pd.DataFrame, slicings: Sequence[str]) -> dict[str, pd.DataFrame]:

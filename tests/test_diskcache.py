@@ -42,3 +42,24 @@ def test_the_source_key_changes_with_the_code(tmp_path):
     before = diskcache.source_key(module)
     source.write_text("N_BOOT = 20000\n")
     assert diskcache.source_key(module) != before
+
+
+def test_a_shipped_frame_is_read_first_and_never_written(tmp_path):
+    shipped = tmp_path / "checkpoints" / ".analysis"
+    (shipped / "effects").mkdir(parents=True)
+    pd.DataFrame({"a": [7]}).to_parquet(shipped / "effects" / "k.parquet")
+
+    def compute():
+        raise AssertionError("a shipped frame must not be recomputed")
+
+    assert diskcache.cached_frame("effects", "k", compute, [tmp_path / "nowhere", shipped])["a"].tolist() == [7]
+    assert not (diskcache.cache_dir("effects") / "k.parquet").exists()  # nothing copied into the cache
+
+
+def test_a_damaged_shipped_frame_is_recomputed_into_the_cache_and_left_as_it_was(tmp_path):
+    shipped = tmp_path / ".analysis"
+    (shipped / "effects").mkdir(parents=True)
+    (shipped / "effects" / "k.parquet").write_bytes(b"planted")
+    assert diskcache.cached_frame("effects", "k", lambda: pd.DataFrame({"a": [2]}), [shipped])["a"].tolist() == [2]
+    assert (shipped / "effects" / "k.parquet").read_bytes() == b"planted"
+    assert pd.read_parquet(diskcache.cache_dir("effects") / "k.parquet")["a"].tolist() == [2]

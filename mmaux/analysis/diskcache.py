@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -81,18 +82,29 @@ def cached_arrays(kind: str, key: str, compute) -> dict[str, np.ndarray]:
     return arrays
 
 
-def cached_frame(kind: str, key: str, compute) -> pd.DataFrame:
+def cached_frame(kind: str, key: str, compute, shipped: Iterable[Path] = ()) -> pd.DataFrame:
     """A DataFrame cached like `cached_arrays`, as Parquet (no pickles; a damaged file is
-    recomputed). For results that are slow to compute and read often, such as a group's effects."""
+    recomputed). For results that are slow to compute and read often, such as a group's effects.
+    `shipped`: folders that may hold it precomputed as `<folder>/<kind>/<key>.parquet`, read first
+    and never written (results that travel with checkpoints, see `group_results`)."""
     path = cache_dir(kind) / f"{key}.parquet"
-    if path.is_file():
-        try:
-            return pd.read_parquet(path)
-        except (OSError, ValueError, pa.ArrowException):
-            path.unlink(missing_ok=True)
+    for candidate in [*(Path(folder) / kind / path.name for folder in shipped), path]:
+        frame = read_frame(candidate)
+        if frame is not None:
+            return frame
     frame = compute()
     write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
     return frame
+
+
+def read_frame(path: Path) -> pd.DataFrame | None:
+    """A Parquet file as a DataFrame, or None when it is missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException):
+        return None
 
 
 def source_key(*modules) -> str:

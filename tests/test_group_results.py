@@ -1,0 +1,87 @@
+"""A group's effects and slice scores travel with the shipped checkpoints (checkpoints/.analysis):
+they are current (keyed by the runs' content and the estimator's code), equal a fresh estimate,
+and are found wherever the checkpoints are copied to."""
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mmaux.analysis import effects, group_results
+from mmaux.analysis import runs as runs_lib
+
+REGENERATE = "regenerate them: `make analysis` (python -m mmaux effects checkpoints --store)"
+
+
+@pytest.fixture(autouse=True)
+def empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMAUX_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def shipped(app_runs):
+    root, runs = app_runs
+    return Path(root), dict(runs_lib.groups(runs))
+
+
+def expected_files(groups: dict, effects_folder: Path) -> set[str]:
+    """What `store` writes for `groups`, relative to its folder (slicings read from the effects)."""
+    files = set()
+    for group in groups.values():
+        name = f"{group_results.group_key(group)}.parquet"
+        files.add(f"{group_results.EFFECTS}/{name}")
+        frame = pd.read_parquet(effects_folder / name) if (effects_folder / name).is_file() else None
+        files |= {f"{group_results.SLICES}/{group_results.group_key(group, s)}.parquet"
+                  for s in ([] if frame is None else group_results.slicings_of(frame))}
+    return files
+
+
+def test_every_group_ships_its_current_effects_and_slice_scores_and_nothing_stale(shipped):
+    root, groups = shipped
+    folder = root / group_results.SHIPPED
+    present = {str(p.relative_to(folder)) for p in folder.glob("*/*")}
+    expected = expected_files(groups, folder / group_results.EFFECTS)
+    assert present == expected, f"missing {sorted(expected - present)}, stale {sorted(present - expected)}; {REGENERATE}"
+
+
+def test_the_shipped_effects_and_slice_scores_equal_a_fresh_estimate(shipped):
+    root, groups = shipped
+    group = min(groups.values(), key=len)
+    stored = group_results.group_effects(group)  # from checkpoints/.analysis: the cache is empty
+    pd.testing.assert_frame_equal(stored, effects.effects_table(group, runs_lib.load_split_table))
+    slicing = group_results.slicings_of(stored)[0]
+    tables = {f: runs_lib.load_test_table(f) for f in group["folder"]}
+    split = effects.SplitPredictions.from_tables(group, tables, runs_lib.class_names(next(iter(tables.values()))))
+    pd.testing.assert_frame_equal(group_results.group_slice_scores(group, [slicing])[slicing],
+                                  effects.slice_scores(split, slicing))
+
+
+def test_a_copy_of_the_checkpoints_reads_the_results_it_carries(shipped, tmp_path, monkeypatch):
+    """Keys follow content, not paths: a copied root finds its results and estimates nothing."""
+    root, groups = shipped
+    key, group = next(iter(groups.items()))
+    shutil.copytree(root, tmp_path / "copy")
+    moved = dict(runs_lib.groups(runs_lib.usable(runs_lib.discover_runs([tmp_path / "copy"]))))[key]
+    assert group_results.group_key(moved) == group_results.group_key(group)
+
+    def no_estimate(*args, **kwargs):
+        raise AssertionError("the copy carries its results: nothing is estimated")
+
+    monkeypatch.setattr(effects, "effects_table", no_estimate)
+    monkeypatch.setattr(effects, "slice_scores", no_estimate)
+    frame = group_results.group_effects(moved)
+    assert set(frame["architecture"]) == {key[-1]}
+    slicings = group_results.slicings_of(frame)
+    assert slicings and set(group_results.group_slice_scores(moved, slicings)) == set(slicings)
+
+
+def test_store_writes_every_result_and_replaces_what_was_there(shipped, tmp_path):
+    root, groups = shipped
+    key, group = next(iter(groups.items()))
+    stale = tmp_path / group_results.SHIPPED / group_results.EFFECTS / "old.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"stale")
+    stored = group_results.store(group, tmp_path)
+    present = {str(p.relative_to(stored)) for p in stored.glob("*/*")}
+    assert present == expected_files({key: group}, stored / group_results.EFFECTS)
+    assert len(present) > 1 and not stale.exists()
