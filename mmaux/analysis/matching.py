@@ -61,10 +61,18 @@ def pair_scores(model: MultimodalClassifier, batch: PostBatch, image_index, text
         text = F.normalize(model.project_text(enc.text_pooled), dim=-1)
         image = F.normalize(model.project_image(enc.image_pooled), dim=-1)
         return PairScores((image[image_index] * text[text_index]).sum(-1).numpy(), "itc")
-    parts = [model.itm_head(model.backbone.fuse_pairs(enc.state, image_index[s:s + PAIR_CHUNK],
-                                                      text_index[s:s + PAIR_CHUNK])).softmax(-1)[:, 1]
-             for s in range(0, len(image_index), PAIR_CHUNK)]
-    return PairScores(torch.cat(parts).numpy(), "itm")
+    return PairScores(model.itm_head(fused_pairs(model, enc, image_index, text_index)).softmax(-1)[:, 1].numpy(),
+                      "itm")
+
+
+@torch.no_grad()
+def fused_pairs(model: MultimodalClassifier, enc, image_index, text_index) -> torch.Tensor:
+    """The fused vectors (what the ITM head reads) of image `image_index[k]` with text
+    `text_index[k]`, from the batch's backbone output `enc`, `PAIR_CHUNK` pairs at a time."""
+    image_index = torch.as_tensor(image_index, dtype=torch.long)
+    text_index = torch.as_tensor(text_index, dtype=torch.long)
+    return torch.cat([model.backbone.fuse_pairs(enc.state, image_index[s:s + PAIR_CHUNK], text_index[s:s + PAIR_CHUNK])
+                      for s in range(0, len(image_index), PAIR_CHUNK)])
 
 
 def match_matrix(model: MultimodalClassifier, batch: PostBatch) -> PairScores:
