@@ -85,3 +85,23 @@ def test_store_writes_every_result_and_replaces_what_was_there(shipped, tmp_path
     present = {str(p.relative_to(stored)) for p in stored.glob("*/*")}
     assert present == expected_files({key: group}, stored / group_results.EFFECTS)
     assert len(present) > 1 and not stale.exists()
+
+
+def test_the_effects_command_counts_what_the_home_page_shows(shipped, capsys):
+    from mmaux.cli import main
+
+    root, groups = shipped
+    assert main(["effects", str(root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(groups)
+    for line, (key, group) in zip(lines, groups.items()):
+        frame = group_results.group_effects(group)
+        assert line == (f"{runs_lib.group_name(key)}: {len(group)} runs, {len(frame)} effects, "
+                        f"{(frame['verdict'] == 'supported').sum()} supported")
+
+
+def test_the_effects_command_names_a_root_without_checkpoints(tmp_path, capsys):
+    from mmaux.cli import main
+
+    assert main(["effects", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: no usable checkpoints under {tmp_path}"
