@@ -105,3 +105,15 @@ def test_the_effects_command_names_a_root_without_checkpoints(tmp_path, capsys):
 
     assert main(["effects", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == f"error: no usable checkpoints under {tmp_path}"
+
+
+def test_the_effects_command_says_when_it_cannot_write_the_results(shipped, tmp_path, capsys):
+    from mmaux.cli import main
+
+    root, groups = shipped
+    copy = tmp_path / "copy"
+    shutil.copytree(next(iter(groups.values()))["folder"].iloc[0], copy / "run")
+    (copy / f"{group_results.SHIPPED}.new").write_text("a file where the staging folder would go")
+    assert main(["effects", str(copy), "--store"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write {copy / group_results.SHIPPED}: ") and "writable copy" in err

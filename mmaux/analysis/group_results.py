@@ -7,7 +7,7 @@ that computes them (`diskcache.source_key`).
 
 A lookup reads, in order:
 1. `.analysis/<kind>/<key>.parquet` in a folder above the group's checkpoints. A rebuild writes
-   its groups' results there (`python -m mmaux effects --store ROOT`), and they travel with the
+   its groups' results there (`python -m mmaux effects ROOT --store`), and they travel with the
    checkpoints. A fresh clone's first visit reads them instead of recomputing them. This folder
    is never written by a lookup.
 2. The user's cache (`MMAUX_CACHE`). New results go there.
@@ -124,5 +124,9 @@ def _run_effects(args) -> int:
         supported = int((frame["verdict"] == "supported").sum())
         print(f"{runs_lib.group_name(key)}: {len(group)} runs, {len(frame)} effects, {supported} supported")
     if args.store:
-        print(f"stored in {store(runs, args.root)}")
+        try:
+            print(f"stored in {store(runs, args.root)}")
+        except OSError as err:
+            raise ValueError(f"cannot write {Path(args.root) / SHIPPED}: {err.strerror or err}; "
+                             "store into a writable copy of the checkpoints") from err
     return 0
