@@ -2,10 +2,10 @@
 
 For each checkpoint: the fused vector (what the ITM head reads) of every post's own image-text
 pair and of one mismatched pair per post (its image with another post's text from the same batch
-of 128, as `matching.true_and_shuffled` draws them), on the training and the test posts. A
-logistic regression (scikit-learn) fitted on the training pairs scores the test pairs; its
-own vs shuffled AUROC is the match a linear head *could* read from this model's fused vectors,
-whether or not the checkpoint trained one. An ITM head at chance above a probe well above
+of 128, drawn by `matching.own_and_mismatched` as for the Match scores page), on the training and
+the test posts. A logistic regression (scikit-learn) fitted on the training pairs scores the test
+pairs; its own vs shuffled AUROC is the match a linear head *could* read from this model's fused
+vectors, whether or not the checkpoint trained one. An ITM head at chance above a probe well above
 chance would be an optimisation failure of the head; a probe at chance says the fused vector
 does not carry the match (the head has nothing to read).
 
@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
-from mmaux.analysis.alignment import match_auroc, shuffled_pairs  # noqa: E402
-from mmaux.analysis.matching import fused_pairs  # noqa: E402
+from mmaux.analysis.alignment import match_auroc  # noqa: E402
+from mmaux.analysis.matching import fused_pairs, own_and_mismatched  # noqa: E402
 from mmaux.checkpoint import load_model  # noqa: E402
 from mmaux.data.datasets import load_dataset  # noqa: E402
 from mmaux.features import PostInputs  # noqa: E402
@@ -44,13 +44,10 @@ BATCH = 128
 def pair_vectors(model, inputs: PostInputs, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Fused vectors of every post's own pair, then of its mismatched pair; labels 1 / 0."""
     own, other = [], []
-    for k, start in enumerate(range(0, len(inputs), BATCH)):
-        rows = np.arange(start, min(start + BATCH, len(inputs)))
-        n = len(rows)
-        fused = fused_pairs(model, model.backbone(inputs.batch(rows)), np.r_[np.arange(n), np.arange(n)],
-                            np.r_[np.arange(n), shuffled_pairs(n, seed + k)]).numpy()
-        own.append(fused[:n])
-        other.append(fused[n:])
+    for rows, image_index, text_index in own_and_mismatched(len(inputs), seed, BATCH):
+        fused = fused_pairs(model, model.backbone(inputs.batch(rows)), image_index, text_index).numpy()
+        own.append(fused[:len(rows)])
+        other.append(fused[len(rows):])
     x = np.concatenate(own + other)
     return x, np.r_[np.ones(len(x) // 2), np.zeros(len(x) // 2)]
 

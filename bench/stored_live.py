@@ -43,13 +43,9 @@ def _relative_diff(live: np.ndarray, stored: np.ndarray) -> float:
     return float(np.abs(live - stored.astype(np.float32)).max() / max(np.abs(stored).max(), 1e-12))
 
 
-def compare(folder: str, split: str, datasets: dict) -> dict:
-    """Live vs stored outputs of one checkpoint on one split."""
-    model, info = load_model(folder)
-    key = json.dumps(info.dataset, sort_keys=True, default=str)
-    if key not in datasets:
-        datasets[key] = load_dataset(info.dataset)
-    live, live_arrays = predict(model, PostInputs(model, datasets[key].split(split)), info.label_names)
+def compare(folder: str, model, info, posts, split: str) -> dict:
+    """Live vs stored outputs of one loaded checkpoint on one split of its `posts`."""
+    live, live_arrays = predict(model, PostInputs(model, posts.split(split)), info.label_names)
     stored, stored_arrays = read_outputs(folder, STORED[split])
     probs = [f"p_{name}" for name in info.label_names]
     diffs = (_relative_diff(live_arrays[k], stored_arrays[k]) for k in ("text_emb", "image_emb") if k in stored_arrays)
@@ -66,8 +62,12 @@ def main(argv=None) -> int:
     runs = runs_lib.usable(runs_lib.discover_runs(args.root or [DEFAULT_CHECKPOINTS]))
     splits, datasets, rows = args.split or ["test", "val"], {}, []
     for folder in runs["folder"]:
+        model, info = load_model(folder)
+        key = json.dumps(info.dataset, sort_keys=True, default=str)
+        if key not in datasets:
+            datasets[key] = load_dataset(info.dataset)
         for split in splits:
-            row = compare(folder, split, datasets)
+            row = compare(folder, model, info, datasets[key], split)
             rows.append(row)
             print(f"{Path(folder).relative_to(Path(folder).parents[2])} {split}: same class {row['agree']:.4f}, "
                   f"max |Δp| {row['prob']:.2e}, max |Δemb| / max |emb| {row['emb']:.1e}", flush=True)

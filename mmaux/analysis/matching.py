@@ -98,16 +98,23 @@ def rank_texts_for_image(model: MultimodalClassifier, inputs: PostInputs, row: i
     return pair_scores(model, inputs.batch(rows), np.zeros(len(rows), dtype=int), np.arange(len(rows)))
 
 
-def true_and_shuffled(model: MultimodalClassifier, inputs: PostInputs, seed: int = 0,
-                      batch_size: int = 128) -> tuple[PairScores, PairScores]:
-    """Scores of every post's own pair and of one mismatched pair per post (its image with the
-    text of another post from the same batch of `batch_size`, as ITM training draws them)."""
-    true, shuffled = [], []
-    for k, start in enumerate(range(0, len(inputs), batch_size)):
-        rows = np.arange(start, min(start + batch_size, len(inputs)))
+def own_and_mismatched(n_posts: int, seed: int = 0, batch_size: int = 128):
+    """For each batch of `batch_size` posts: (rows, image_index, text_index), where the pairs are
+    every post's own pair, then one mismatched pair per post (its image with the text of another
+    post of the batch, as ITM training draws them); indices are within the batch."""
+    for k, start in enumerate(range(0, n_posts, batch_size)):
+        rows = np.arange(start, min(start + batch_size, n_posts))
         own = np.arange(len(rows))
         other = shuffled_pairs(len(rows), seed + k) if len(rows) > 1 else own
-        scores = pair_scores(model, inputs.batch(rows), np.r_[own, own], np.r_[own, other])
+        yield rows, np.r_[own, own], np.r_[own, other]
+
+
+def true_and_shuffled(model: MultimodalClassifier, inputs: PostInputs, seed: int = 0,
+                      batch_size: int = 128) -> tuple[PairScores, PairScores]:
+    """Scores of every post's own pair and of one mismatched pair per post (`own_and_mismatched`)."""
+    true, shuffled = [], []
+    for rows, image_index, text_index in own_and_mismatched(len(inputs), seed, batch_size):
+        scores = pair_scores(model, inputs.batch(rows), image_index, text_index)
         true.append(scores.values[:len(rows)])
         shuffled.append(scores.values[len(rows):])
     kind = score_kind(model)
