@@ -5,9 +5,10 @@ in this process, runs it over the test and validation posts (frozen features fro
 cache, which always holds eval-mode features) and compares with what training stored in
 `test_outputs.parquet` / `val_outputs.parquet`: the share of posts with the same predicted
 class, the largest difference of a class probability, and the largest difference of the ITC
-embeddings relative to their largest value (stored as float16: up to 2^-10 is storage rounding). Run it after any change to the model code that is meant to
-leave trained models' outputs as they are (e.g. a faster formula for the same quantity); the
-dashboard's stored pages and its live pages read these two sources.
+embeddings relative to their largest value (stored as float16: up to 2^-10 is storage rounding).
+Run it after any change to the model code that is meant to leave trained models' outputs as they
+are (e.g. a faster formula for the same quantity); the dashboard's stored pages and its live
+pages read these two sources.
 
     .venv/bin/python bench/stored_live.py [--root checkpoints] [--split test --split val]
 
