@@ -37,6 +37,8 @@ class ModelConfig:
     adapter_dim: int = 128  # bottleneck of the token adapter over the frozen text stack ("adapter")
     vision_tuning: str = "frozen"  # the paper freezes the vision encoder
     max_text_length: int = 128  # tokens (the paper: 128, 40 for ViLT)
+    normalize_tweets: bool = False  # texts normalised as BERTweet's normalizeTweet before tokenising, as the
+    #                                 authors' datasets do (mmaux.data.normalize); configs without it: off
     hidden_dim: int = 256  # width of the fused vector (late fusion)
     proj_dim: int = 256  # width of the shared ITC space
     dropout: float = 0.05  # the paper's dropout
@@ -55,6 +57,8 @@ class ModelConfig:
         for name in ("num_labels", "lora_rank", "adapter_dim", "max_text_length", "hidden_dim", "proj_dim", "mmbt_image_tokens"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not isinstance(self.normalize_tweets, bool):
+            raise ValueError(f"normalize_tweets must be true or false, got {self.normalize_tweets!r}")
         if not isinstance(self.text_trainable_layers, int) or self.text_trainable_layers < 0:
             raise ValueError(f"text_trainable_layers must be 0 (all) or a positive integer, "
                              f"got {self.text_trainable_layers!r}")

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from mmaux.data.datasets import file_sha256
 from mmaux.data.images import load_image
+from mmaux.data.normalize import tokenizer_texts
 from mmaux.encoders import encoder_fingerprint, load_tokenizer
 from mmaux.model import MultimodalClassifier, PostBatch
 from mmaux.paths import cache_dir
@@ -41,8 +42,9 @@ class PostInputs:
         self.model = model
         cfg = model.cfg
         tokenizer = load_tokenizer(cfg.vilt_model if cfg.architecture == "vilt" else cfg.text_encoder)
-        max_length = min(cfg.max_text_length, _longest(tokenizer, self.frame["text"], cfg.max_text_length))
-        tokens = tokenizer(list(self.frame["text"]), padding="max_length", truncation=True,
+        texts = tokenizer_texts(self.frame["text"], cfg.normalize_tweets)
+        max_length = min(cfg.max_text_length, _longest(tokenizer, texts, cfg.max_text_length))
+        tokens = tokenizer(texts, padding="max_length", truncation=True,
                            max_length=max_length, return_tensors="pt")
         self.input_ids, self.attention_mask = tokens["input_ids"], tokens["attention_mask"]
         self.transform = model.image_spec.transform()

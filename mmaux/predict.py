@@ -11,7 +11,8 @@ from PIL import Image
 
 from mmaux.checkpoint import load_model
 from mmaux.data.csvdata import read_table
-from mmaux.data.images import ImageLoadError, load_image
+from mmaux.data.images import ImageLoadError, find_image, load_image
+from mmaux.data.normalize import tokenizer_texts
 from mmaux.encoders import load_tokenizer
 from mmaux.model import ModelOutput, PostBatch
 
@@ -49,10 +50,15 @@ class Predictor:
         """Tokenised texts and transformed images (RGB PIL images from `load_image`)."""
         if len(images) != len(texts):
             raise ValueError(f"{len(images)} images but {len(texts)} texts")
-        tokens = self.tokenizer([clean_text(t) for t in texts], padding=True, truncation=True,
+        tokens = self.tokenizer(self.model_texts(texts), padding=True, truncation=True,
                                 max_length=self.model.cfg.max_text_length, return_tensors="pt")
         return PostBatch(attention_mask=tokens["attention_mask"], input_ids=tokens["input_ids"],
                          pixel_values=self.transform.to_batch(images))
+
+    def model_texts(self, texts: list[str]) -> list[str]:
+        """The texts as this checkpoint's tokenizer reads them: cleaned (`clean_text`), and
+        normalised as tweets when it was trained so (`normalize_tweets`)."""
+        return tokenizer_texts([clean_text(t) for t in texts], self.model.cfg.normalize_tweets)
 
     def frozen_key(self) -> tuple | None:
         """Identifies the frozen encoder parts: checkpoints with equal keys compute the same
@@ -60,7 +66,7 @@ class Predictor:
         cfg = self.model.cfg
         if cfg.architecture == "vilt":
             return None
-        return (cfg.text_encoder, self.model.backbone.frozen_text_layers, cfg.max_text_length,
+        return (cfg.text_encoder, cfg.normalize_tweets, self.model.backbone.frozen_text_layers, cfg.max_text_length,
                 cfg.image_encoder, cfg.vision_tuning, self.model.image_spec)
 
     @torch.no_grad()
@@ -121,8 +127,9 @@ def clean_text(text: str) -> str:
 
 def predict_table(predictor: Predictor, csv: str | Path, image_template: str, image_root: str | None = None,
                   id_column: str = "tweet_id", text_column: str = "text", batch_size: int = 32) -> pd.DataFrame:
-    """Predictions for every row of a CSV of posts. A row whose image cannot be loaded gets its
-    error in the `error` column instead of stopping the whole table."""
+    """Predictions for every row of a CSV of posts (images found as a dataset's are, `find_image`).
+    A row whose image cannot be loaded gets its error in the `error` column instead of stopping
+    the whole table."""
     table = read_table(csv)
     missing = [c for c in (id_column, text_column) if c not in table.columns]
     if missing:
@@ -140,7 +147,7 @@ def _predict_rows(predictor, chunk, root, template, id_column, text_column) -> l
     for post_id, text in zip(chunk[id_column], chunk[text_column]):
         row = {"post_id": post_id, "text": text, "error": ""}
         try:
-            images.append(load_image(root / template.format(id=post_id)))
+            images.append(load_image(find_image(str(root / template.format(id=post_id)))))
             good.append(row)
         except ImageLoadError as err:
             row["error"] = str(err)

@@ -16,8 +16,13 @@ CSV file names: a preset looks in its root for the authors' name first (`data_ke
 `data_key_mvsa.csv`, `data_key_mhp.csv`, `data_key_msd.csv`, `data_key_mic.csv`), then for the
 short `<preset>.csv`; `csv=` / `--csv` wins over both.
 
-Posts without an image file: a row problem, except where the spec says `missing_image="blank"`
-(MICD, as the authors do): those posts get `BLANK_IMAGE` and a `has_image` slice column.
+Image files: `find_image` resolves each templated path (a missing `{id}.jpg` stored as `{id}.png`
+is used, as the authors' loader does; `validate` counts those). Posts without an image file: a
+row problem, except where the spec says `missing_image="blank"` (the `micd` preset; mmaux's own
+policy, not the authors'): those posts get `BLANK_IMAGE` and a `has_image` slice column.
+
+Id column: MICD's is `id` in the authors' code but `tweet_id` in the sample file they publish; the
+preset takes whichever the CSV has (`DatasetPreset.other_id_columns`) and records it in the spec.
 """
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ import pandas as pd
 
 from tqdm.auto import tqdm
 
-from mmaux.data.images import BLANK_IMAGE, ImageLoadError, check_image
+from mmaux.data.images import BLANK_IMAGE, ImageLoadError, check_image, find_image
 from mmaux.paths import cache_dir
 
 SPLITS = ("train", "val", "test")
@@ -78,6 +83,8 @@ class DatasetPreset:
     split_column: str = "split"
     label_from_argmax: tuple[str, ...] = ()  # label = argmax over these columns (TIR)
     missing_image: str = "fail"  # a post without an image file: "fail" (bad row) or "blank"
+    other_id_columns: tuple[str, ...] = ()  # also accepted as the id column, when id_column is absent
+    paper_batch_size: int = 16  # the authors' training batch for this dataset (the paper recipe's default)
 
 
 TIR_COLUMNS = ("image_adds_text_repr", "image_adds_text_notrepr",
@@ -88,24 +95,24 @@ TIR_IMAGES = "text-image/T{id}.jpg"
 
 PRESETS: dict[str, DatasetPreset] = {
     "tir": DatasetPreset("TIR", "text-image relation", TIR_CSV, TIR_IMAGES,
-                         classes=TIR_COLUMNS, label_from_argmax=TIR_COLUMNS),
+                         classes=TIR_COLUMNS, label_from_argmax=TIR_COLUMNS, paper_batch_size=8),
     "tir-text-represented": DatasetPreset(
         "TIR", "is the text represented in the image", TIR_CSV, TIR_IMAGES,
-        classes=("text_notrepr", "text_repr"), label_column="text_is_represented"),
+        classes=("text_notrepr", "text_repr"), label_column="text_is_represented", paper_batch_size=8),
     "tir-image-adds": DatasetPreset(
         "TIR", "does the image add to the text's meaning", TIR_CSV, TIR_IMAGES,
-        classes=("image_notadds", "image_adds"), label_column="image_adds"),
+        classes=("image_notadds", "image_adds"), label_column="image_adds", paper_batch_size=8),
     "mvsa-single": DatasetPreset("MVSA-Single", "sentiment", ("data_key_mvsa.csv", "mvsa-single.csv"),
                                  "MVSA-Single/data/{id}.jpg",
                                  classes=("neutral", "positive", "negative")),
     # MHP and MICD class names are not published with the data: labels are the indices.
     "mhp": DatasetPreset("MHP", "hate speech", ("data_key_mhp.csv", "mhp.csv"),
-                         "MHP/Data/Images/{id}.jpg", classes=("0", "1", "2", "3")),
+                         "MHP/Data/Images/{id}.jpg", classes=("0", "1", "2", "3"), paper_batch_size=8),
     "msd": DatasetPreset("MSD", "sarcasm", ("data_key_msd.csv", "msd.csv"),
                          "MSD/dataset_image/{id}.jpg", classes=("not_sarcastic", "sarcastic")),
     "micd": DatasetPreset("MICD", "influencer content", ("data_key_mic.csv", "micd.csv"),
                           "MIC/spc_imgs_twitter/{id}_1.jpg", classes=("0", "1"), id_column="id",
-                          missing_image="blank"),
+                          other_id_columns=("tweet_id",), missing_image="blank"),
 }
 
 
@@ -144,9 +151,9 @@ class CsvDatasetSpec:
         if key not in PRESETS:
             raise DatasetError(f"unknown dataset preset {name!r}; known: {', '.join(PRESETS)}")
         preset = PRESETS[key]
-        return cls(csv=str(csv if csv is not None else preset_csv(key, root)),
-                   image_root=str(root), image_template=preset.image_template,
-                   id_column=preset.id_column, text_column=preset.text_column,
+        csv = Path(csv) if csv is not None else preset_csv(key, root)
+        return cls(csv=str(csv), image_root=str(root), image_template=preset.image_template,
+                   id_column=_id_column(preset, csv), text_column=preset.text_column,
                    label_column=preset.label_column, split_column=preset.split_column,
                    classes=preset.classes, label_from_argmax=preset.label_from_argmax, name=key,
                    missing_image=preset.missing_image)
@@ -166,7 +173,28 @@ class CsvDatasetSpec:
         return [self.id_column, self.text_column, *labels, self.split_column]
 
     def image_path(self, post_id: str) -> str:
+        """The templated path of a post's image (`find_image` says which file holds it)."""
         return str(Path(self.image_root) / self.image_template.format(id=post_id))
+
+    def id_note(self) -> str:
+        """Which id column was used, for a preset that accepts several; else ''."""
+        preset = PRESETS.get(self.name)
+        if preset is None or not preset.other_id_columns:
+            return ""
+        accepted = " or ".join((preset.id_column, *preset.other_id_columns))
+        return f"ids from column {self.id_column} (the {self.name} preset accepts {accepted})"
+
+
+def _id_column(preset: DatasetPreset, csv: Path) -> str:
+    """The preset's id column in `csv`: its own name, else the first of `other_id_columns` the
+    header has; its own name when the file cannot be read or has none (validation says so)."""
+    if not preset.other_id_columns or not csv.is_file():
+        return preset.id_column
+    try:
+        header = read_table(csv).columns
+    except (DatasetError, OSError):
+        return preset.id_column
+    return next((c for c in (preset.id_column, *preset.other_id_columns) if c in header), preset.id_column)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -218,7 +246,9 @@ def load_posts(spec: CsvDatasetSpec) -> pd.DataFrame:
 
 
 def _missing_columns_message(spec: CsvDatasetSpec, missing: list[str], present: list[str]) -> str:
-    return (f"{spec.csv}: missing column(s) {', '.join(missing)}; the file has "
+    also = PRESETS[spec.name].other_id_columns if spec.name in PRESETS and spec.id_column in missing else ()
+    accepted = f" (or {' or '.join(also)})" if also else ""
+    return (f"{spec.csv}: missing column(s) {', '.join(missing)}{accepted}; the file has "
             f"{', '.join(present) or 'no columns'}. Rename the columns or pass the column options")
 
 
@@ -226,10 +256,12 @@ def _normalise(raw: pd.DataFrame, spec: CsvDatasetSpec) -> pd.DataFrame:
     """Dataset-specific column names -> the fixed names the rest of mmaux uses."""
     ids = raw[spec.id_column].str.strip()
     labels, classes = _resolve_labels(raw, spec)
+    templated = [spec.image_path(i) for i in ids]
+    images = [find_image(p) for p in templated]
     core = pd.DataFrame({
         "post_id": ids,
         "text": raw[spec.text_column],
-        "image": [spec.image_path(i) for i in ids],
+        "image": images,
         "label": [classes[i] if i >= 0 else str(r) for i, r in zip(labels, _raw_labels(raw, spec))],
         "label_index": np.asarray(labels, dtype=np.int64),
         "split": raw[spec.split_column].str.strip().str.lower().replace(SPLIT_ALIASES),
@@ -241,6 +273,7 @@ def _normalise(raw: pd.DataFrame, spec: CsvDatasetSpec) -> pd.DataFrame:
     extras = raw[[c for c in raw.columns if c not in used]].apply(_restore_type)
     df = pd.concat([core, extras], axis=1)
     df.attrs["classes"] = list(classes)
+    df.attrs["png_images"] = sum(found != path for found, path in zip(images, templated))
     return df
 
 
@@ -324,6 +357,8 @@ class ValidationReport:
     problems: dict[str, list[Problem]] = field(default_factory=dict)  # kind -> problems
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label -> clean rows
     without_image: int = 0  # clean rows that get the blank image (missing_image="blank")
+    png_images: int = 0  # rows whose templated .jpg is missing but the .png is there (find_image)
+    id_note: str = ""  # which id column was used, where the preset accepts several
 
     @property
     def bad_rows(self) -> set[int]:
@@ -365,6 +400,8 @@ class ValidationReport:
     def _format_counts(self) -> list[str]:
         clean = self.total_rows - len(self.bad_rows)
         lines = [f"{self.total_rows} rows, {clean} clean; classes: {', '.join(self.classes)}"]
+        if self.id_note:
+            lines.append(self.id_note)
         for split in SPLITS:
             per_label = self.counts.get(split, {})
             detail = ", ".join(f"{label} {per_label.get(label, 0)}" for label in self.classes)
@@ -372,6 +409,9 @@ class ValidationReport:
         if self.without_image:
             lines.append(f"{self.without_image} clean rows have no image file: they get the blank "
                          f"image (slice column has_image = False)")
+        if self.png_images:
+            lines.append(f"{self.png_images} images found as .png (the template's .jpg is missing; "
+                         f"the authors' loader reads these too)")
         return lines
 
     def _format_problems(self, max_examples: int | None) -> list[str]:
@@ -408,6 +448,7 @@ def validate(spec: CsvDatasetSpec, check_images: bool = True, progress: bool = F
         return report
     df = _normalise(raw, spec)
     report.classes, report.total_rows = df.attrs["classes"], len(df)
+    report.png_images, report.id_note = df.attrs["png_images"], spec.id_note()
     found = _row_problems(df)
     if check_images:
         rows = df if image_splits is None else df[df["split"].isin(image_splits)]

@@ -7,8 +7,10 @@ worker, and every failure is an `ImageLoadError` that names the file, the proble
 Odd-but-valid images (1x1, CMYK, 16-bit, palette, alpha, EXIF-rotated, animated) all come out
 as plain RGB.
 
-A post without an image (MICD has some) gets `BLANK_IMAGE`, a black 224 x 224 picture, as the
-authors' code gives those posts an empty image.
+Where a dataset's image should be: `find_image` (a missing `{id}.jpg` stored as `{id}.png`, as
+the authors' loader accepts). A post without an image (MICD has some) gets `BLANK_IMAGE`, a black
+224 x 224 picture, where the dataset's policy says so: mmaux's own choice (the authors' code stops
+at a missing image in the main data and uses an empty image only for a separate text-only file).
 """
 from __future__ import annotations
 
@@ -42,6 +44,18 @@ class ImageLoadError(ValueError):
         self.what = what  # the file path, or "upload <name>"
         self.problem = problem
         self.hint = hint
+
+
+def find_image(path: str) -> str:
+    """The file of an image path from a dataset's template: `path` itself, or, when no such file
+    exists and it ends in .jpg, the same path ending in .png if that file exists (the authors'
+    loader retries a failed `{id}.jpg` as png, and their datasets hold such files). Otherwise
+    `path`, which validation then reports missing. Every CSV dataset's image column comes from
+    here, so validate, train, evaluate, predict and the dashboard read the same file."""
+    if os.path.isfile(path) or not path.endswith(".jpg"):
+        return path
+    png = path[:-len(".jpg")] + ".png"
+    return png if os.path.isfile(png) else path
 
 
 def load_image(source: ImageSource, name: str | None = None, max_pixels: int = MAX_PIXELS,
