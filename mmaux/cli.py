@@ -20,7 +20,7 @@ from mmaux.analysis.embeddings import add_embed_parser
 from mmaux.analysis.group_results import add_effects_parser
 from mmaux.config import ARCHITECTURES, ITC_IMAGE_POOLS, TEXT_TUNING, ModelConfig, can_align
 from mmaux.data import synthposts
-from mmaux.data.csvdata import DatasetError, add_csv_options, add_validate_parser, spec_from_args
+from mmaux.data.csvdata import PRESETS, DatasetError, add_csv_options, add_validate_parser, spec_from_args
 from mmaux.data.datasets import DatasetSpec
 from mmaux.losses import LossConfig
 from mmaux.probes import add_probe_parser
@@ -31,13 +31,15 @@ from mmaux.probes import add_probe_parser
 # so ITC and ITM reach the text tokens that fusion reads); ITC aligns the unimodal sides before
 # fusion, which reads the ITC space (align before fuse: attention, concat, MMBT); MMBT's joint
 # pass is one new narrow layer; small heads and adapter, so that 100 checkpoints fit in 100 MB.
+# The paper recipe normalises tweets as the authors' datasets do, and on a preset trains with the
+# authors' batch size for that dataset (`DatasetPreset.paper_batch_size`: 8 or 16).
 RECIPES = {
-    "paper": dict(text_tuning="full", text_layers=0, adapter_dim=128, max_text_length=128, hidden_dim=256,
-                  proj_dim=256, itc_image_pool="mean", align_before_fuse=False, epochs=3, batch_size=16, lr=1e-5,
-                  head_lr=None, weights_dtype="float32"),
-    "cpu": dict(text_tuning="adapter", text_layers=0, adapter_dim=64, max_text_length=40, hidden_dim=64,
-                proj_dim=64, itc_image_pool="attention", align_before_fuse=True, epochs=8, batch_size=64, lr=1e-3,
-                head_lr=1e-3, weights_dtype="float16"),
+    "paper": dict(text_tuning="full", text_layers=0, adapter_dim=128, max_text_length=128, normalize_tweets=True,
+                  hidden_dim=256, proj_dim=256, itc_image_pool="mean", align_before_fuse=False, epochs=3,
+                  batch_size=16, lr=1e-5, head_lr=None, weights_dtype="float32"),
+    "cpu": dict(text_tuning="adapter", text_layers=0, adapter_dim=64, max_text_length=40, normalize_tweets=False,
+                hidden_dim=64, proj_dim=64, itc_image_pool="attention", align_before_fuse=True, epochs=8,
+                batch_size=64, lr=1e-3, head_lr=1e-3, weights_dtype="float16"),
 }
 VARIANTS = {"ce": "none", "itc": "itc", "itm": "itm", "itc+itm": "itc,itm"}
 
@@ -148,6 +150,10 @@ def _add_model_options(p):
     g.add_argument("--adapter-dim", type=int,
                    help="bottleneck of the token adapter (with --text-tuning adapter)")
     g.add_argument("--max-text-length", type=int, help="tokens per text")
+    g.add_argument("--normalize-tweets", action=argparse.BooleanOptionalAction,
+                   help="normalise texts as BERTweet's normalizeTweet before tokenising (mentions -> @USER, "
+                        "links -> HTTPURL, emoji -> :name:), as the authors' datasets do; on in the paper "
+                        "recipe, off in the cpu recipe; recorded, and applied again at evaluation and prediction")
     g.add_argument("--hidden-dim", type=int, help="width of the fused vector")
     g.add_argument("--proj-dim", type=int, help="width of the shared ITC space")
     g.add_argument("--align-before-fuse", action=argparse.BooleanOptionalAction,
@@ -161,9 +167,13 @@ def _add_model_options(p):
     g.add_argument("--beta-itm", type=float, default=0.1, help="weight of ITM (default 0.1)")
     g.add_argument("--itm-negatives", choices=("random", "hard"), default="random",
                    help="mismatched ITM texts: uniform over the batch (the paper) or by ITC similarity")
+    g.add_argument("--itm-reencode", action="store_true",
+                   help="run the whole backbone again on the swapped ITM pairs, as the reference does "
+                        "(default: fuse the sides already encoded for the batch)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int)
+    g.add_argument("--batch-size", type=int,
+                   help="default: the recipe's (paper recipe on a preset: the authors' 8 or 16 for that dataset)")
     g.add_argument("--lr", type=float, help="learning rate of encoder parameters")
     g.add_argument("--head-lr", type=float, help="learning rate of fusion and heads (default: --lr)")
     g.add_argument("--weights-dtype", choices=("float32", "float16"))
@@ -175,7 +185,10 @@ def _add_model_options(p):
 def _with_recipe(args) -> argparse.Namespace:
     """Fill every option the user left unset from the chosen recipe."""
     values = vars(args).copy()
-    for key, default in RECIPES[args.recipe].items():
+    recipe = dict(RECIPES[args.recipe])
+    if args.recipe == "paper" and args.preset:
+        recipe["batch_size"] = PRESETS[args.preset].paper_batch_size
+    for key, default in recipe.items():
         if values.get(key) is None:
             values[key] = default
     return argparse.Namespace(**values)
@@ -185,11 +198,12 @@ def _train_config(args, arch: str, aux: str, seed: int, out_dir: Path, num_label
     from mmaux.train import TrainConfig
 
     loss = LossConfig.from_aux(aux, beta_itc=args.beta_itc, beta_itm=args.beta_itm,
-                               itm_negatives=args.itm_negatives)
+                               itm_negatives=args.itm_negatives, itm_reencode=args.itm_reencode)
     model = ModelConfig(num_labels=num_labels, architecture=arch, text_encoder=args.text_encoder,
                         image_encoder=args.image_encoder, vilt_model=args.vilt_model,
                         text_tuning=args.text_tuning, text_trainable_layers=args.text_layers,
                         lora_rank=args.lora_rank, adapter_dim=args.adapter_dim, max_text_length=args.max_text_length,
+                        normalize_tweets=args.normalize_tweets,
                         hidden_dim=args.hidden_dim, proj_dim=args.proj_dim, itc_image_pool=args.itc_image_pool,
                         align_before_fuse=args.align_before_fuse and can_align(arch, args.text_tuning),
                         loss=loss)

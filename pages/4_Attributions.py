@@ -7,6 +7,7 @@ from mmaux import figures, ui
 from mmaux.analysis import attributions, reliance
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis.alignment import shuffled_pairs
+from mmaux.data import normalize
 from mmaux.data.images import load_image
 
 PREDICTED = "predicted class"
@@ -26,6 +27,8 @@ def one_post_reliance(folder: str, stamp: tuple, image_path: str, text: str, oth
 def show_attribution(column, folder, name, result, image, classes, post):
     column.markdown(f"**{name}** explains **{classes[result.target]}** (P = {result.probability:.2f})")
     column.html(attributions.token_html(result.tokens, result.token_scores))
+    if ui.predictor(folder).model.cfg.normalize_tweets:
+        column.caption(normalize.NOTE)
     if result.method != "integrated gradients":
         column.plotly_chart(figures.image_attribution(image, attributions.on_grid(result.image_scores)),
                             key=f"image-{name}")

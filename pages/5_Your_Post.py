@@ -279,7 +279,7 @@ def token_help(predictors: dict, labels: dict[str, str]) -> str:
 def text_tokens(predictors: dict, text: str) -> str:
     """'23 tokens; checkpoints read 40' (a caption under the text box)."""
     first = next(iter(predictors.values()))
-    count = len(first.tokenizer(text, truncation=False)["input_ids"])
+    count = len(first.tokenizer(first.model_texts([text])[0], truncation=False)["input_ids"])
     limits = sorted({int(p.model.cfg.max_text_length) for p in predictors.values()})
     cut = [n for n in limits if count > n]
     return (f"{count} tokens; the chosen checkpoints read the first {', '.join(map(str, limits))}"
