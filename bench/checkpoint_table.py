@@ -4,8 +4,9 @@ Reads every checkpoint under MMAUX_CHECKPOINTS (os.pathsep-separated; default ch
 --root, and prints in markdown:
 1. per group (dataset · task · architecture) × loss variant: seeds and test scores, mean ± std;
 2. one row per group × effect × slice (`mmaux.analysis.effects.effects_table`): Δ in points,
-   its CI (two-level seeds × posts bootstrap, FCR-adjusted for the group's BH family), p after
-   Benjamini–Hochberg, the validation Δ and the verdict word.
+   its CI (paired t over seeds, FCR-adjusted for the group's BH family), p after
+   Benjamini–Hochberg, the smallest effect the design detects with 80 % power, the validation Δ
+   and the verdict word.
 With --readme, also rewrites the block between the README's checkpoint-table markers.
 
     python bench/checkpoint_table.py [--root DIR] [--readme] [--n-boot 1000]
@@ -51,13 +52,14 @@ def scores_table(usable: pd.DataFrame) -> list[str]:
 
 def effects_rows(frame: pd.DataFrame) -> list[str]:
     lines = ["| group | effect | slicing | slice | n | metric | Δ (points) | CI (FCR-adjusted) | "
-             "p (BH) | Δ val | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "p (BH) | detectable | Δ val | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in frame.itertuples():
         n = f"{r.n} ⚠" if r.small else str(r.n)
         slicing = r.slicing + (" (= label)" if r.slicing_note.startswith("duplicates") else "")
         lines.append(f"| {r.family} | {r.effect} | {slicing} | {r.slice} | {n} | "
                      f"{METRIC_NAMES.get(r.metric, r.metric)} | {_num(r.delta, 2)} | "
-                     f"[{_num(r.ci_low)}, {_num(r.ci_high)}] | {_p(r.p_bh)} | {_num(r.val_delta, 2)} | {r.verdict} |")
+                     f"[{_num(r.ci_low)}, {_num(r.ci_high)}] | {_p(r.p_bh)} | {_num(r.detectable, sign=False)} | "
+                     f"{_num(r.val_delta, 2)} | {r.verdict} |")
     return lines
 
 
@@ -91,12 +93,13 @@ def block(usable: pd.DataFrame, frame: pd.DataFrame, roots: list[str]) -> list[s
         "Test scores (× 100, mean ± std over seeds):", "",
         *scores_table(usable), "",
         "Effects on the whole test set (vs CE, and the 2 × 2 main effects and interaction). Δ is the mean over "
-        "seeds of (variant − CE) paired by seed; the CI comes from the two-level bootstrap (seeds, then posts) and "
-        "is adjusted for the Benjamini–Hochberg family of its group (tests per family: " + families + "); "
-        "Δ val is the same estimate on the validation split.", "",
+        "seeds of (variant − CE) paired by seed; the CI is the paired t over seeds (seeds − 1 degrees of freedom), "
+        "adjusted for the Benjamini–Hochberg family of its group (tests per family: " + families + "); "
+        "'detectable' is the smallest |Δ| this design finds with 80 % power at that corrected level; "
+        "Δ val is the same estimate on the validation posts (the same models: a check on posts, not on seeds).", "",
         *effects_rows(overall), "",
-        "<details><summary>Every group × effect × slice (⚠: n < 30; \"= label\": the slicing duplicates the "
-        "label, each slice is one class scored by recall)</summary>", "",
+        "<details><summary>Every group × effect × slice (⚠: n < 30; the gold label, and a slicing marked "
+        "\"= label\" that duplicates it, score each slice by that class's F1 over all posts)</summary>", "",
         *effects_rows(frame[frame["slicing"] != effects.OVERALL]), "", "</details>",
     ]
 

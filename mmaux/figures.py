@@ -13,6 +13,8 @@ from PIL import Image
 from plotly.subplots import make_subplots
 from sklearn.metrics import confusion_matrix
 
+from mmaux.analysis.effects import INCONCLUSIVE, SUPPORTED, TEST_ONLY, VALIDATION_DISAGREES
+
 HEIGHT = 360
 VARIANT_COLORS = {"CE": "#7f7f7f", "CE+ITC": "#1f77b4", "CE+ITM": "#ff7f0e", "CE+ITC+ITM": "#2ca02c"}
 MODALITY_SYMBOLS = {"image": "circle", "text": "x", "fused": "circle"}
@@ -230,7 +232,7 @@ def effects_chart(effects: pd.DataFrame) -> go.Figure:
     return fig
 
 
-VERDICT_COLOURS = {"supported": "#2ca02c", "not replicated": "#ff7f0e", "inconclusive": "#7f7f7f"}
+VERDICT_COLOURS = {SUPPORTED: "#2ca02c", TEST_ONLY: "#98df8a", VALIDATION_DISAGREES: "#ff7f0e", INCONCLUSIVE: "#7f7f7f"}
 
 
 def effects_forest(effects: pd.DataFrame) -> go.Figure:

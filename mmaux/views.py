@@ -79,10 +79,12 @@ def cell_link(runs: pd.DataFrame, key: tuple, variant: str, slicing: str, value:
 # --- the home page's answer: one line per group, one heatmap of slices × variants per group -----
 
 AUX_VARIANTS = tuple(v for v in runs_lib.VARIANTS if v != runs_lib.BASELINE)
-MARKS = {effects.SUPPORTED: " ✔", effects.NOT_REPLICATED: " ◐", effects.INCONCLUSIVE: ""}
-MARK_HELP = (f"✔ {effects.SUPPORTED} (corrected CI excludes 0 and the validation split agrees); "
-             f"◐ {effects.NOT_REPLICATED} (test CI excludes 0, validation disagrees); no mark: "
-             f"{effects.INCONCLUSIVE}; ⚠ fewer than {effects.MIN_POSTS} posts.")
+MARKS = {effects.SUPPORTED: " ✔", effects.TEST_ONLY: " ✓", effects.VALIDATION_DISAGREES: " ◐",
+         effects.INCONCLUSIVE: ""}
+MARK_HELP = (f"✔ {effects.SUPPORTED} (corrected CI excludes 0 and the validation posts agree); "
+             f"✓ {effects.TEST_ONLY}; ◐ {effects.VALIDATION_DISAGREES} (test CI excludes 0, validation posts "
+             f"disagree); no mark: {effects.INCONCLUSIVE}; ⚠ fewer than {effects.MIN_POSTS} posts.")
+FIRM = (effects.SUPPORTED, effects.TEST_ONLY, effects.VALIDATION_DISAGREES)  # verdicts whose test CI excludes 0
 
 
 def vs_ce(frame: pd.DataFrame) -> pd.DataFrame:
@@ -117,10 +119,10 @@ class Heatmap:
 
     def colours(self, scale: float | None = None) -> pd.DataFrame:
         """CSS background per cell: green for a gain, red for a loss, stronger with |Δ| (up to
-        `scale` points, default the largest |Δ|) and pale unless the CI excludes 0 (supported or
-        not replicated); blank where there is no estimate."""
+        `scale` points, default the largest |Δ|) and pale unless the test CI excludes 0 (`FIRM`);
+        blank where there is no estimate."""
         values = self.delta.to_numpy(dtype=float)
-        firm = self.verdict.isin([effects.SUPPORTED, effects.NOT_REPLICATED]).to_numpy()
+        firm = self.verdict.isin(FIRM).to_numpy()
         top = scale or (np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0) or 1.0
         def css(v: float, sure: bool) -> str:
             if not np.isfinite(v):

@@ -19,14 +19,18 @@ so each loss's *main effect* and their *interaction* can be estimated.
 (text only, image only, both agreeing, both conflicting) are known for every post, so scores can
 be broken down by what the model had to use.
 """
-VERDICT_HELP = (f"**{effects.SUPPORTED}**: the corrected test CI excludes 0 and the validation split gives the same "
-                f"sign. **{effects.NOT_REPLICATED}**: the test CI excludes 0 but the validation split disagrees. "
-                f"**{effects.INCONCLUSIVE}**: anything else (the reason column says what).")
+VERDICT_HELP = (f"**{effects.SUPPORTED}**: the corrected test CI excludes 0 and the validation posts give the same "
+                f"sign (the same models on other posts: a check on posts; the seeds' spread is what guards against "
+                f"seed luck). **{effects.VALIDATION_DISAGREES}**: the test CI excludes 0 but the validation posts "
+                f"disagree. **{effects.TEST_ONLY}**: the test CI excludes 0 and there are no validation outputs to "
+                f"check it on. **{effects.INCONCLUSIVE}**: anything else (the reason column says what, and how large "
+                f"an effect this design would have detected).")
 EFFECT_COLUMNS = {"effect": "effect", "slice": "slice", "n": "n", "metric": "metric", "delta": "Δ (points)",
-                  "ci_low": "CI low", "ci_high": "CI high", "p": "p", "p_bh": "p (BH)", "val_delta": "Δ val",
+                  "ci_low": "CI low", "ci_high": "CI high", "p": "p", "p_bh": "p (BH)",
+                  "detectable": "detectable (80 % power)", "val_delta": "Δ val",
                   "verdict": "verdict", "reason": "reason"}
 NUMBER_FORMATS = {"Δ (points)": "%+.2f", "CI low": "%+.2f", "CI high": "%+.2f", "p": "%.3f", "p (BH)": "%.3f",
-                  "Δ val": "%+.2f"}
+                  "detectable (80 % power)": "%.1f", "Δ val": "%+.2f"}
 
 
 def effect_rows(frame: pd.DataFrame) -> pd.DataFrame:

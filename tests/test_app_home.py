@@ -47,7 +47,7 @@ def test_home_shows_findings_verdicts_and_the_family(root, expected, monkeypatch
     captions = texts(at.caption)
     for family, size in expected.drop_duplicates("family")[["family", "family_size"]].itertuples(index=False):
         assert f"BH family: the {size} effects of {family}" in captions
-    assert "two-level bootstrap that resamples the seeds and then the posts" in captions
+    assert "paired t over seeds" in captions
     # findings: only supported effects are phrased as findings
     supported = expected[expected["verdict"] == effects.SUPPORTED]
     assert len(at.success) == len(supported)

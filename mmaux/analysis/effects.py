@@ -6,21 +6,30 @@ Every page, the README table and `bench/checkpoint_table.py` read their effects 
 - **Estimand.** The effect of a loss variant V on a set of posts is the mean over seeds s of
   metric(V, s) − metric(CE, s), paired by seed. The 2 × 2 design's ITC and ITM main effects and
   their interaction are the same kind of seed-paired contrast over the four cells (`CONTRASTS`).
-- **Procedure.** The two-level bootstrap of `stats.seed_post_bootstrap`: each replicate resamples
-  the seeds, then the posts (the same post indices for every arm and seed); the replicates'
-  spread is the standard error, referred to a t distribution whose degrees of freedom shrink
-  when the seeds disagree (`stats.Estimate`).
+- **Procedure.** `stats.contrast_estimate`: a paired t over seeds (what differs between training
+  runs is in the seeds' spread), plus the variance every seed shares because all runs are scored
+  on one sample of posts (a bootstrap over posts), with Welch–Satterthwaite degrees of freedom.
+  Its calibration is measured by `bench/effects_calibration.py` on simulated groups with
+  seed-to-seed model variance.
 - **Metric per slice.** Macro-F1 (or the metric asked for) on the whole split and on slices with
-  several gold classes; recall on a slice holding one gold class (`stats.slice_metric`). A
-  slicing whose every slice is one gold class duplicates the label and says so (`slicing_note`).
-- **Multiplicity.** Benjamini–Hochberg over the family of every effect of a group (all variants
-  × all slices, and the 2 × 2 effects), which is what one view shows at once; the CIs are
-  false-coverage-rate adjusted to match (`stats.fcr_level`), so a CI excludes 0 exactly when
-  p_bh ≤ α.
-- **Replication and verdict.** Each effect is estimated again, by the same procedure, on the
-  validation split. SUPPORTED: the corrected test CI excludes 0 and the validation Δ has the
-  same sign. NOT_REPLICATED: the test CI excludes 0 but the validation Δ does not agree.
-  INCONCLUSIVE: anything else (CI covers 0, no validation outputs, one seed, n < MIN_POSTS);
+  several gold classes; recall on a lone slice holding one gold class (`stats.slice_metric`). A
+  slicing whose every slice is one gold class (the gold label itself, or one that duplicates it)
+  scores each slice by that class's F1 over the whole split (`stats.class_f1`): recall there
+  would call a moved decision threshold a gain on one class and a loss on another.
+- **One family.** A slicing that cuts the posts exactly as an earlier one does (for the relation
+  task, `relation` and the gold label) is dropped before the family is formed (`distinct_slicings`).
+  Benjamini–Hochberg over every remaining effect of a group (all variants × all slices, and the
+  2 × 2 effects), which is what one view shows at once; the CIs are false-coverage-rate adjusted
+  to match (`stats.fcr_level`), so a CI excludes 0 exactly when p_bh ≤ α. Beside each effect,
+  the smallest effect this design detects with 80 % power at the family's corrected level
+  (`detectable`), so an "inconclusive" says how large an effect could have been seen.
+- **Validation check and verdict.** Each effect is estimated again on the validation split.
+  That split is scored by *the same trained models* on other posts: it guards against a fluke
+  of the test posts, not against the luck of a few seeds (only the seed-level t does that), so
+  it is a check on posts, not a replication. SUPPORTED: the corrected test CI excludes 0 and the
+  validation Δ has the same sign. VALIDATION_DISAGREES: the test CI excludes 0 but the
+  validation Δ does not agree. TEST_ONLY: the test CI excludes 0 and there are no validation
+  outputs (imported runs). INCONCLUSIVE: anything else (CI covers 0, one seed, n < MIN_POSTS);
   `reason` says which.
 """
 from __future__ import annotations
@@ -37,8 +46,10 @@ from mmaux.analysis import stats
 N_BOOT = 1000  # bootstrap replicates per slice
 ALPHA = 0.05  # false discovery rate of a family
 MIN_POSTS = 30  # slices with fewer posts are flagged and never "supported"
-SUPPORTED, NOT_REPLICATED, INCONCLUSIVE = "supported", "not replicated", "inconclusive"
-VERDICTS = (SUPPORTED, NOT_REPLICATED, INCONCLUSIVE)
+POWER = 0.8  # the power at which `detectable` is stated
+SUPPORTED, VALIDATION_DISAGREES, INCONCLUSIVE = "supported", "validation disagrees", "inconclusive"
+TEST_ONLY = "supported on test only (no validation predictions)"  # runs imported without validation outputs
+VERDICTS = (SUPPORTED, TEST_ONLY, VALIDATION_DISAGREES, INCONCLUSIVE)
 OVERALL = stats.ALL  # slicing and slice value of the whole split
 VS_CE, DESIGN = "vs CE", "2 × 2"  # the two kinds of effect
 CE, ITC, ITM, BOTH = runs_lib.VARIANTS
@@ -51,13 +62,15 @@ CONTRASTS: dict[str, tuple[str, dict[str, float]]] = {  # effect -> (kind, weigh
     "ITC×ITM": (DESIGN, {CE: 1, ITC: -1, ITM: -1, BOTH: 1}),  # (F11 − F01) − (F10 − F00)
 }
 COLUMNS = [*runs_lib.GROUP_COLUMNS, "effect", "kind", "slicing", "slice", "metric", "n", "seeds", "delta",
-           "ci_low", "ci_high", "ci_level", "p", "p_bh", "family", "family_size", "val_delta", "val_n",
-           "verdict", "reason", "small", "slicing_note"]
+           "ci_low", "ci_high", "ci_level", "p", "p_bh", "detectable", "family", "family_size", "val_delta",
+           "val_n", "verdict", "reason", "small", "slicing_note"]
 HELP = ("Each effect is the mean over seeds of (variant − CE), the two runs of a seed scored on the same "
-        "posts; its CI and p come from a two-level bootstrap that resamples the seeds and then the posts "
-        "(the same posts for both arms), with a t reference whose degrees of freedom fall when seeds disagree. "
+        "posts; its CI and p come from a paired t over seeds (seeds − 1 degrees of freedom when they disagree) "
+        "plus the variance all seeds share from scoring one sample of posts (a bootstrap over posts). "
         "p_bh is Benjamini–Hochberg over every effect of the group shown here, the CI is adjusted to match, "
-        "and an effect is 'supported' only when that CI excludes 0 and the validation split gives the same sign.")
+        "and an effect is 'supported' only when that CI excludes 0 and the validation posts give the same sign "
+        "(the same models on other posts: a check on posts, not on seeds). 'detectable' is the smallest effect "
+        "this design finds with 80 % power at the corrected level.")
 
 
 # --- one split of one group ---------------------------------------------------------------------
@@ -87,28 +100,60 @@ class SplitPredictions:
         return sorted(seed for v, seed in self.preds if v == variant)
 
 
-def slicing_note(posts: pd.DataFrame, slicing: str) -> str:
-    """'' for an ordinary slicing; names one whose every slice holds a single gold class (its
-    scores are per-class recalls under another name)."""
-    if slicing == runs_lib.LABEL_SLICE:
-        return "the gold label: each slice is one class, scored by recall"
+def by_class(posts: pd.DataFrame, slicing: str) -> bool:
+    """Whether every slice of `slicing` holds a single gold class (the gold label, or a slicing
+    that duplicates it): its slices are then scored by `stats.class_f1`."""
     if slicing == OVERALL or slicing not in posts:
-        return ""
-    classes = posts.groupby(posts[slicing].astype(str))["label_index"].nunique()
-    if (classes == 1).all():
-        return "duplicates the label: each slice is one gold class, scored by recall"
+        return False
+    return bool((posts.groupby(posts[slicing].astype(str))["label_index"].nunique() == 1).all())
+
+
+def distinct_slicings(posts: pd.DataFrame, slicings: Iterable[str]) -> list[str]:
+    """The `slicings` present in `posts`, in order, less any that cuts the posts exactly as an
+    earlier one does (the same effects under two names would count twice in the BH family)."""
+    kept, seen = [], set()
+    for slicing in slicings:
+        if slicing not in posts:
+            continue
+        partition = tuple(pd.factorize(posts[slicing].astype(str))[0])
+        if partition not in seen:
+            kept.append(slicing)
+            seen.add(partition)
+    return kept
+
+
+def slicing_note(posts: pd.DataFrame, slicing: str) -> str:
+    """'' for an ordinary slicing; names one whose every slice holds a single gold class (each
+    slice is then scored by that class's F1 over the whole split)."""
+    if slicing == runs_lib.LABEL_SLICE:
+        return "the gold label: each slice is one class, scored by that class's F1 over all posts"
+    if by_class(posts, slicing):
+        return "duplicates the label: each slice is one gold class, scored by that class's F1 over all posts"
     return ""
 
 
 def _slices(posts: pd.DataFrame, slicings: Iterable[str]):
-    """(slicing, value, mask) for the whole split, then each value of each slicing present."""
+    """(slicing, value, mask) for the whole split, then each value of each distinct slicing."""
     yield OVERALL, OVERALL, np.ones(len(posts), dtype=bool)
-    for slicing in slicings:
-        if slicing not in posts:
-            continue
+    for slicing in distinct_slicings(posts, slicings):
         values = posts[slicing].astype(str)
         for value in sorted(values.unique()):
             yield slicing, value, (values == value).to_numpy()
+
+
+def _scoring(posts: pd.DataFrame, slicing: str, mask: np.ndarray, metric: str, n_labels: int):
+    """How one slice is scored: (metric name, batch metric, posts scored, labels averaged over).
+
+    The whole split by `metric`; a slice of a by-class slicing by its class's F1 over the whole
+    split; another slice by `metric` over its own posts and gold classes (recall when it holds
+    one class)."""
+    y = posts["label_index"].to_numpy()
+    if slicing == OVERALL:
+        return metric, metric, np.ones(len(y), dtype=bool), list(range(n_labels))
+    if by_class(posts, slicing):
+        return stats.CLASS_F1, stats.class_f1(int(y[mask][0])), np.ones(len(y), dtype=bool), list(range(n_labels))
+    used = stats.slice_metric(y[mask], metric)
+    return used, used, mask, stats.slice_labels(y[mask], range(n_labels))
 
 
 def split_estimates(split: SplitPredictions, slicings: Iterable[str] = runs_lib.COMPARISON_SLICES,
@@ -122,32 +167,32 @@ def split_estimates(split: SplitPredictions, slicings: Iterable[str] = runs_lib.
     y_all = split.posts["label_index"].to_numpy()
     keys = list(split.preds)
     stacked = np.stack([split.preds[k] for k in keys]) if keys else np.zeros((0, len(y_all)), int)
+    single_seed = any(len(split.seeds(v)) < 2 for v, _ in keys)
     rows = []
     for slicing, value, mask in _slices(split.posts, slicings):
-        y, preds = y_all[mask], stacked[:, mask]
-        if len(y) == 0:
+        if not mask.any():
             continue
-        used = metric if slicing == OVERALL else stats.slice_metric(y, metric)
-        averaged = (list(range(len(split.labels))) if slicing == OVERALL
-                    else stats.slice_labels(y, range(len(split.labels))))
+        used, score_fn, scored, averaged = _scoring(split.posts, slicing, mask, metric, len(split.labels))
+        y, preds = y_all[scored], stacked[:, scored]
         y_code, pred_code = stats._encode(averaged, y, preds)
-        post_idx = np.random.default_rng([seed, len(y)]).integers(0, len(y), size=(n_boot, len(y)))
-        point, boot = stats.resampled_scores(y_code, pred_code, used, len(averaged), post_idx)
+        resamples = n_boot if single_seed else 0  # only a single seed's error comes from the posts
+        post_idx = np.random.default_rng([seed, len(y)]).integers(0, len(y), size=(resamples, len(y)))
+        point, boot = stats.resampled_scores(y_code, pred_code, score_fn, len(averaged), post_idx)
         score = {key: (point[i], boot[:, i]) for i, key in enumerate(keys)}
         for effect, (kind, weights) in CONTRASTS.items():
             if kind == DESIGN and slicing != OVERALL:
                 continue
-            estimate = _contrast(split, score, weights, len(y), n_boot, seed)
+            estimate = _contrast(split, score, weights, int(mask.sum()))
             if estimate is None:
                 continue
-            rows.append((effect, kind, slicing, value, used, len(y), estimate.seeds, 100 * estimate.delta,
-                         100 * estimate.se, estimate.df, estimate.p))
+            rows.append((effect, kind, slicing, value, used, int(mask.sum()), estimate.seeds,
+                         100 * estimate.delta, 100 * estimate.se, estimate.df, estimate.p))
     return pd.DataFrame(rows, columns=["effect", "kind", "slicing", "slice", "metric", "n", "seeds", "delta",
                                        "se", "df", "p"])
 
 
-def _contrast(split: SplitPredictions, score: Mapping, weights: Mapping[str, float], posts: int,
-              n_boot: int, seed: int) -> stats.Estimate | None:
+def _contrast(split: SplitPredictions, score: Mapping, weights: Mapping[str, float],
+              posts: int) -> stats.Estimate | None:
     """The `stats.Estimate` of one contrast over the seeds every one of its variants has."""
     if any(v not in {k[0] for k in split.preds} for v in weights):
         return None
@@ -156,8 +201,7 @@ def _contrast(split: SplitPredictions, score: Mapping, weights: Mapping[str, flo
         return None
     point = sum(w * np.array([score[v, s][0] for s in seeds]) for v, w in weights.items())
     boot = sum(w * np.stack([score[v, s][1] for s in seeds], axis=1) for v, w in weights.items())
-    seed_idx = np.random.default_rng([seed, len(seeds), 1]).integers(0, len(seeds), size=(n_boot, len(seeds)))
-    return stats.contrast_estimate(point, boot, seed_idx, posts)
+    return stats.contrast_estimate(point, boot, posts)
 
 
 # --- a group: test, validation, family, verdicts ------------------------------------------------
@@ -165,11 +209,12 @@ def _contrast(split: SplitPredictions, score: Mapping, weights: Mapping[str, flo
 def group_effects(test: SplitPredictions, val: SplitPredictions | None = None,
                   slicings: Iterable[str] = runs_lib.COMPARISON_SLICES, metric: str = "macro_f1",
                   n_boot: int = N_BOOT, alpha: float = ALPHA, seed: int = 0, family: str = "") -> pd.DataFrame:
-    """The effects of one group, BH-corrected as one family, replicated on `val`, with verdicts.
+    """The effects of one group, BH-corrected as one family, checked on `val`, with verdicts.
 
     Columns (scores in points): effect, kind, slicing, slice, metric, n, seeds, delta, ci_low,
-    ci_high (FCR-adjusted, at ci_level), p, p_bh, family, family_size, val_delta, val_n (NaN and
-    0 without validation outputs), verdict, reason, small (n < MIN_POSTS), slicing_note."""
+    ci_high (FCR-adjusted, at ci_level), p, p_bh, detectable (smallest |Δ| found with `POWER` at
+    the family's corrected level), family, family_size, val_delta, val_n (NaN and 0 without
+    validation outputs), verdict, reason, small (n < MIN_POSTS), slicing_note; and se, df."""
     slicings = list(slicings)
     table = split_estimates(test, slicings, metric, n_boot, seed)
     key = ["effect", "slicing", "slice"]
@@ -184,6 +229,8 @@ def group_effects(test: SplitPredictions, val: SplitPredictions | None = None,
     bounds = [_interval(row, level) for row in table.itertuples()]
     table["ci_low"], table["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
     table["ci_level"] = level
+    table["detectable"] = [100 * stats.detectable_effect(row.se / 100, row.df, 1 - level, POWER)
+                           for row in table.itertuples()]
     table["family"], table["family_size"] = family, len(table)
     table["small"] = table["n"] < MIN_POSTS
     table["slicing_note"] = [slicing_note(test.posts, s) for s in table["slicing"]]
@@ -204,26 +251,40 @@ def _interval(row, level: float) -> tuple[float, float]:
 def verdict(row, alpha: float = ALPHA) -> tuple[str, str]:
     """(verdict, reason) of one effect row (needs delta, p_bh, seeds, n, val_delta, val_n)."""
     problems = []
+    power = f"; would detect ≥ {row.detectable:.1f} points" if np.isfinite(getattr(row, "detectable", np.nan)) else ""
     if row.seeds < 2:
         problems.append("one seed: seed variation cannot be estimated")
     if row.n < MIN_POSTS:
         problems.append(f"n = {int(row.n)} < {MIN_POSTS} posts")
     significant = not problems and row.p_bh <= alpha
     if not problems and not significant:
-        problems.append("corrected CI covers 0")
+        problems.append("corrected CI covers 0" + power)
     if pd.isna(row.val_delta):
+        if significant:
+            return TEST_ONLY, "corrected CI excludes 0; no validation outputs to check it on"
         problems.append("no validation outputs")
         return INCONCLUSIVE, "; ".join(problems)
     if not significant:
         return INCONCLUSIVE, "; ".join(problems)
     if np.sign(row.val_delta) == np.sign(row.delta):
         return SUPPORTED, f"corrected CI excludes 0; validation Δ {row.val_delta:+.1f} agrees"
-    return NOT_REPLICATED, f"validation Δ {row.val_delta:+.1f} does not share the sign of the test Δ"
+    return VALIDATION_DISAGREES, f"validation Δ {row.val_delta:+.1f} does not share the sign of the test Δ"
 
 
 # --- every group of a runs table ----------------------------------------------------------------
 
 TableLoader = Callable[[str, str], pd.DataFrame | None]  # (folder, split) -> split table or None
+
+
+def group_splits(group: pd.DataFrame, load: TableLoader = runs_lib.load_split_table
+                 ) -> tuple[SplitPredictions, SplitPredictions | None]:
+    """(test, validation) predictions of one group's runs, by seed (validation None when no run
+    has validation outputs)."""
+    group = group.sort_values("seed")
+    test_tables = {f: load(f, "test") for f in group["folder"]}
+    labels = runs_lib.class_names(next(t for t in test_tables.values() if t is not None))
+    test = SplitPredictions.from_tables(group, test_tables, labels)
+    return test, SplitPredictions.from_tables(group, {f: load(f, "val") for f in group["folder"]}, labels)
 
 
 def effects_table(runs: pd.DataFrame, load: TableLoader = runs_lib.load_split_table,
@@ -236,11 +297,7 @@ def effects_table(runs: pd.DataFrame, load: TableLoader = runs_lib.load_split_ta
     that split; the dashboard passes a cached loader. Each group is one BH family."""
     frames = []
     for key, group in runs_lib.groups(runs_lib.usable(runs)):
-        group = group.sort_values("seed")
-        test_tables = {f: load(f, "test") for f in group["folder"]}
-        labels = runs_lib.class_names(next(t for t in test_tables.values() if t is not None))
-        test = SplitPredictions.from_tables(group, test_tables, labels)
-        val = SplitPredictions.from_tables(group, {f: load(f, "val") for f in group["folder"]}, labels)
+        test, val = group_splits(group, load)
         frame = group_effects(test, val, slicings, metric, n_boot, alpha, seed, family=runs_lib.group_name(key))
         frames.append(frame.assign(**dict(zip(runs_lib.GROUP_COLUMNS, key))))
     if not frames:
@@ -249,20 +306,24 @@ def effects_table(runs: pd.DataFrame, load: TableLoader = runs_lib.load_split_ta
 
 
 def slice_scores(split: SplitPredictions, slicing: str, metric: str = "macro_f1") -> pd.DataFrame:
-    """Each variant's score per slice value of `slicing` (and on the whole split), mean and std
-    over seeds, in points; the score is recall on a slice of one gold class (`metric` says).
-    Columns: variant, slice, n, metric, score, std."""
+    """Each variant's score per slice value of `slicing` (then on the whole split, `stats.ALL`),
+    mean and std over seeds, in points, each slice scored as its effects are (`_scoring`: the
+    class's F1 for a by-class slicing; `metric` says). Columns: variant, slice, n, metric, score,
+    std."""
     y = split.posts["label_index"].to_numpy()
-    classes = list(range(len(split.labels)))
+    values = split.posts[slicing].astype(str)
+    masks = [(v, (values == v).to_numpy()) for v in sorted(values.unique())]
+    masks.append((stats.ALL, np.ones(len(y), dtype=bool)))
     rows = []
     for variant in (v for v in runs_lib.VARIANTS if split.seeds(v)):
-        per_seed = pd.concat([stats.per_slice_scores(y, split.preds[variant, s], split.posts[slicing].astype(str),
-                                                     classes) for s in split.seeds(variant)])
-        for value, part in per_seed.groupby("slice", sort=False):
-            used = metric if value == stats.ALL else part["metric"].iloc[0]
-            column = "macro_f1" if used == "macro_f1" else "accuracy"
-            mean, std = stats.summarise_over_seeds(100 * part[column])
-            rows.append((variant, value, int(part["n"].iloc[0]), used, mean, std))
+        preds = np.stack([split.preds[variant, s] for s in split.seeds(variant)])
+        for value, mask in masks:
+            used, score, scored, averaged = _scoring(split.posts, OVERALL if value == stats.ALL else slicing, mask,
+                                                      metric, len(split.labels))
+            y_code, pred_code = stats._encode(averaged, y[scored], preds[:, scored])
+            per_seed = stats._metric(score)(np.broadcast_to(y_code, pred_code.shape), pred_code, len(averaged))
+            mean, std = stats.summarise_over_seeds(100 * per_seed)
+            rows.append((variant, value, int(mask.sum()), used, mean, std))
     return pd.DataFrame(rows, columns=["variant", "slice", "n", "metric", "score", "std"])
 
 

@@ -1,7 +1,7 @@
 """A group's effects and slice scores, kept on disk and shipped beside its checkpoints.
 
-Both are read by every home page, and the effects are slow to compute (a two-level bootstrap:
-seconds per group). So they are stored as Parquet under a key of everything they follow from:
+Both are read by every home page, and computing them takes a moment per group (every run scored
+on every slice of both splits). So they are stored as Parquet under a key of everything they follow from:
 the group's run configs and outputs (their content, not their paths) and the source of the code
 that computes them (`diskcache.source_key`).
 

@@ -7,9 +7,9 @@ Conventions used throughout:
   over the classes present in that slice's gold labels (`slice_labels`); a slice holding a single
   gold class is scored by recall (= accuracy) instead, because macro-F1 there is 2r/(1+r), not a
   score anyone means (`slice_metric`).
-- An effect is a contrast of runs paired by seed, estimated by `seed_post_bootstrap`: the
-  two-level (seeds, then posts) bootstrap described there. Its p and CI refer the bootstrap
-  standard error to a t distribution (`Estimate`).
+- An effect is a contrast of runs paired by seed (`paired_contrast`): a paired t over seeds
+  (`contrast_estimate`; a bootstrap over posts only for a single seed); p and CI refer it to a
+  t distribution (`Estimate`).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 ALL = "all"  # row name for the whole test set in per-slice tables
 RECALL = "recall"  # the metric of a slice with one gold class (`slice_metric`)
@@ -69,9 +69,24 @@ def batched_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> n
     return (np.atleast_2d(y_true) == np.atleast_2d(y_pred)).mean(axis=1)
 
 
+def class_f1(code: int) -> BatchMetric:
+    """The F1 of class `code` (one against the rest) on each row of (B, n) coded labels.
+
+    This scores a slice of posts that all have gold class `code` without the free lunch of its
+    recall: moving the decision threshold toward a class raises that class's recall and lowers
+    the others', so per-class recalls can call one threshold shift a gain and a loss at once;
+    the class's F1 also counts the posts of other classes now wrongly given it."""
+    def score(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> np.ndarray:
+        truth, guess = np.atleast_2d(y_true) == code, np.atleast_2d(y_pred) == code
+        tp, denom = (truth & guess).sum(axis=1), truth.sum(axis=1) + guess.sum(axis=1)
+        return np.divide(2 * tp, denom, out=np.zeros(denom.shape), where=denom > 0)
+    return score
+
+
 BATCH_METRICS: dict[str, BatchMetric] = {"macro_f1": batched_macro_f1, "accuracy": batched_accuracy,
                                          RECALL: batched_accuracy}
-METRIC_NAMES = {"macro_f1": "macro-F1", "accuracy": "accuracy", RECALL: "recall"}
+CLASS_F1 = "class_f1"  # the metric of a slice that is one gold class of a slicing by class (`class_f1`)
+METRIC_NAMES = {"macro_f1": "macro-F1", "accuracy": "accuracy", RECALL: "recall", CLASS_F1: "the class's F1"}
 
 
 def _metric(metric: str | BatchMetric) -> BatchMetric:
@@ -119,25 +134,21 @@ def format_mean_std(mean: float, std: float, digits: int = 1) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-# --- the seeds × posts bootstrap ----------------------------------------------------------------
+# --- seed-paired contrasts ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Estimate:
-    """A seed-paired contrast with its two-level bootstrap standard error (`seed_post_bootstrap`).
+    """A seed-paired contrast with its standard error and t reference (`contrast_estimate`).
 
-    p and the CI refer delta / se to Student's t with `df` degrees of freedom, the
-    Welch–Satterthwaite share of the variance that comes from the few seeds:
-    df = (seeds − 1) · (se² / v_seed)², v_seed = var(per-seed contrasts, ddof=1) / seeds, and
-    df ≥ seeds − 1. With many posts and seeds that agree, df is large and t is the normal; when
-    one seed disagrees, df falls to seeds − 1 and the interval widens accordingly. Measured on
-    simulated runs (tests/test_effects.py, 200 simulations each, α = 0.05): with 5 seeds a true
-    null is rejected 0–5 % of the time whether posts or seeds dominate the noise; with 3 seeds
-    that disagree strongly, 5.5–10 % (df is then itself estimated from 3 values). A plain
-    percentile interval rejected 14–24 % in the seed-dominated case, which is why it is not used.
+    p and the CI refer delta / se to Student's t with `df` degrees of freedom: with S ≥ 2 seeds,
+    the paired t-test over seeds (se = sd(c_s)/√S, df = S − 1), whose per-seed contrasts c_s
+    already carry each run's post-by-post noise; with one seed, a bootstrap over posts (df = inf).
+    Measured on simulated groups with seed-to-seed model variance (`bench/effects_calibration.py`):
+    null p-values uniform and 95 % intervals covering 93–97 % of the time, at 3 and at 5 seeds.
     """
     delta: float  # mean over seeds of the per-seed contrast, on all the posts
-    se: float  # standard deviation of the bootstrap replicates of delta
-    df: float  # degrees of freedom of the t reference (inf with one seed: posts only)
+    se: float  # standard error of delta
+    df: float  # degrees of freedom of the t reference (seeds − 1; inf with one seed: posts only)
     seeds: int  # seed pairs (or quadruples, for the 2 × 2 contrasts) used
     posts: int  # posts scored
 
@@ -152,6 +163,33 @@ class Estimate:
         """The `level` confidence interval delta ± t_{df}((1 + level) / 2) · se."""
         half = float(stats.t.ppf((1 + level) / 2, self.df)) * self.se if self.se > 0 else 0.0
         return self.delta - half, self.delta + half
+
+    def detectable(self, alpha: float, power: float = 0.8) -> float:
+        """The smallest |effect| that this design (its seeds, posts and measured variance) finds
+        with probability `power` by a two-sided test at level `alpha`: see `detectable_effect`."""
+        return detectable_effect(self.se, self.df, alpha, power)
+
+
+def detectable_effect(se: float, df: float, alpha: float, power: float = 0.8) -> float:
+    """The true effect δ at which a two-sided t test of level `alpha` with standard error `se`
+    and `df` degrees of freedom rejects with probability `power` (noncentral t, solved for δ).
+    0 when nothing varies (any non-zero effect is then found); inf when no effect can reach
+    `power` (e.g. `alpha` so small that the critical value is unbounded)."""
+    if se == 0:
+        return 0.0
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    if not np.isfinite(critical):
+        return float("inf")
+
+    def shortfall(delta_over_se: float) -> float:
+        nc = stats.nct(df, delta_over_se) if df < 1e4 else stats.norm(delta_over_se)
+        wrong_side = np.nan_to_num(nc.cdf(-critical))  # scipy's nct gives NaN for a negligible tail
+        return float(nc.sf(critical) + wrong_side) - power
+
+    upper = critical + 10.0
+    while shortfall(upper) < 0:
+        upper *= 2
+    return float(se * optimize.brentq(shortfall, 0.0, upper, xtol=1e-6))
 
 
 def resampled_scores(y_true: np.ndarray, preds: np.ndarray, metric: str | BatchMetric, n_labels: int,
@@ -169,38 +207,37 @@ def resampled_scores(y_true: np.ndarray, preds: np.ndarray, metric: str | BatchM
     return point, boot
 
 
-def contrast_estimate(point: np.ndarray, boot: np.ndarray, seed_idx: np.ndarray, posts: int) -> Estimate:
-    """The `Estimate` of a contrast from its per-seed values: `point` (S,) on all posts, `boot`
-    (B, S) on the post resamples, `seed_idx` (B, S) the seed resamples (indices into S). Each
-    replicate is the mean of the drawn seeds' values on its post resample, their deviations from
-    that resample's all-seed mean scaled by √(S / (S − 1)) (see `seed_post_bootstrap`)."""
-    point, boot = np.asarray(point, float), np.atleast_2d(boot)
+def contrast_estimate(point: np.ndarray, boot: np.ndarray | None, posts: int) -> Estimate:
+    """The `Estimate` of a contrast from its per-seed values `point` (S,) on all posts.
+
+    S ≥ 2: the paired t over seeds. Each seed's contrast already holds that run pair's own
+    post-by-post noise, so the seeds' spread is the whole error of "these models on these
+    posts"; another sample of posts is the validation split's question (`effects.verdict`).
+    An earlier version added a bootstrap over posts on top of the spread: it counted the runs'
+    post noise twice (intervals 1.4× too wide where seeds agree), and its Welch–Satterthwaite
+    degrees of freedom grew exactly when three seeds agreed by chance (a null group "supported"
+    18 % of the time where seeds disagree). S = 1: the only error left to see is the posts',
+    the standard deviation of `boot` (B, 1), the contrast on B resamples of the posts.
+    """
+    point = np.asarray(point, float)
     n_seeds = point.size
-    centre = boot.mean(axis=1, keepdims=True)  # all seeds on each post resample
-    inflate = np.sqrt(n_seeds / (n_seeds - 1)) if n_seeds > 1 else 1.0
-    drawn = np.take_along_axis(boot, seed_idx, axis=1)
-    replicates = (centre + inflate * (drawn - centre)).mean(axis=1)
-    se = float(replicates.std(ddof=1)) if replicates.size > 1 else 0.0
-    v_seed = float(point.var(ddof=1)) / n_seeds if n_seeds > 1 else 0.0
-    df = np.inf if v_seed == 0 or n_seeds < 2 else (n_seeds - 1) * max(1.0, se ** 2 / v_seed) ** 2
-    return Estimate(float(point.mean()), se, float(df), n_seeds, posts)
+    if n_seeds >= 2:
+        return Estimate(float(point.mean()), float(point.std(ddof=1) / np.sqrt(n_seeds)), float(n_seeds - 1),
+                        n_seeds, posts)
+    boot = np.atleast_2d(boot) if boot is not None else np.zeros((1, 1))
+    se = float(boot[:, 0].std(ddof=1)) if boot.shape[0] > 1 else 0.0
+    return Estimate(float(point.mean()), se, float("inf"), n_seeds, posts)
 
 
-def seed_post_bootstrap(y_true, arms, weights, labels: Sequence, metric: str | BatchMetric = "macro_f1",
+def paired_contrast(y_true, arms, weights, labels: Sequence, metric: str | BatchMetric = "macro_f1",
                         n_boot: int = 1000, seed: int = 0) -> Estimate:
-    """A contrast of runs paired by seed, with a two-level (seeds, then posts) bootstrap.
+    """A contrast of runs paired by seed (`contrast_estimate`).
 
     `arms` is (K, S, n): K variants × S seeds × n posts of predicted labels, seed s of every arm
     being the same training seed; `weights` (K,) define the contrast: per seed,
     c_s = Σ_k weights[k] · metric(arms[k, s]), e.g. (−1, +1) for "variant − CE" or the 2 × 2
-    main effects. The estimate is delta = mean_s c_s. Each of `n_boot` replicates draws the n
-    posts with replacement (the same post indices for every arm and seed, since all runs are
-    scored on one test set) and the S seeds with replacement, and averages c over the drawn
-    seeds on the drawn posts; the replicates' standard deviation is the standard error
-    (see `Estimate` for p and CI). The drawn seeds' deviations from the mean of all seeds are
-    scaled by √(S / (S − 1)), so that the seed part of the variance is s²/S, as in a paired
-    t-test, rather than the plain bootstrap's (S − 1)/S of it, which with 3 seeds rejects a
-    true null too often (`contrast_estimate`). `labels` is the set macro-F1 averages over.
+    main effects. The estimate is delta = mean_s c_s. With one seed, `n_boot` resamples of the n
+    posts give its standard error. `labels` is the set macro-F1 averages over.
     """
     labels = list(labels)
     arms = np.asarray(arms)
@@ -211,13 +248,12 @@ def seed_post_bootstrap(y_true, arms, weights, labels: Sequence, metric: str | B
         raise ValueError(f"need one weight per arm ({arms.shape[0]}), got {weights.shape}")
     k, s, n = arms.shape
     y, coded = _encode(labels, y_true, arms)
-    rng = np.random.default_rng(seed)
-    post_idx = rng.integers(0, n, size=(n_boot, n))
-    seed_idx = rng.integers(0, s, size=(n_boot, s))
+    n_boot = n_boot if s < 2 else 0  # several seeds: their spread is the error (`contrast_estimate`)
+    post_idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
     point, boot = resampled_scores(y, coded.reshape(k * s, n), metric, len(labels), post_idx)
     per_seed = np.einsum("k,ks->s", weights, point.reshape(k, s))
     per_seed_boot = np.einsum("k,bks->bs", weights, boot.reshape(n_boot, k, s))
-    return contrast_estimate(per_seed, per_seed_boot, seed_idx, n)
+    return contrast_estimate(per_seed, per_seed_boot, n)
 
 
 # --- multiplicity -------------------------------------------------------------------------------
@@ -261,7 +297,7 @@ def _slice_masks(slices, n_posts: int) -> Iterator[tuple[object, np.ndarray]]:
 
 def fixed_broken(y_true, pred_base, pred_variant, groups=None) -> pd.DataFrame:
     """Per slice (and ALL): posts the variant fixed and broke relative to the baseline, for one
-    pair of runs. Counts only: whether a variant helps is `seed_post_bootstrap`'s question.
+    pair of runs. Counts only: whether a variant helps is `paired_contrast`'s question.
 
     Columns: group, n, fixed (base wrong, variant right), broken (base right, variant wrong),
     net = fixed − broken.
