@@ -1,27 +1,22 @@
 """Is the effects procedure calibrated? Simulated groups, with seed-to-seed model variance, run
 through `effects.group_effects` itself, beside a plain comparator.
 
-A simulated group has the four loss variants × `--seeds` training seeds, 1000 test and 1000
-validation posts, 3 classes, and two slicings (`relation`, `evidence`: 4 values each, drawn
-independently of the label), so with the gold label its family holds 3 × (1 + 4 + 4 + 3) + 3 = 39
-effects. Run (variant v, seed s) answers post i right when its latent
-
-    base + √0.55·z_i + √0.10·w_si + √0.35·ε_vsi + r_vs + c_vs[y_i] + e_vs[relation_i] + f_vs[evidence_i] + δ_v
-
-is above 0, else a random wrong class: z is the post's difficulty (shared by every run), w a
-post × seed term shared by the runs of one seed (what pairing by seed removes), ε the run's own
-noise; r, c, e, f are the run's luck as a whole, per class and per slice (what differs between
-training seeds), the same on test and validation because validation is scored by the same
-models. δ is a planted effect. Regimes set the run-level spread: "calibrated" (per-seed Δ
-macro-F1 spread ≈ 1.6 points, like the shipped groups), "seed-heavy" (≈ 3.3, like the shipped
-relation CE+ITM runs) and "shipped-like" between them.
+Groups come from `mmaux.analysis.simulate` (its docstring gives the model): four loss variants
+× `--seeds` training seeds, 1000 test and 1000 validation posts, 3 classes, SynthPosts' slice
+columns drawn independently of the label, and run-level luck (as a whole, per class, per
+slice) that differs between training seeds and is shared by a run's test and validation
+outputs. Regimes set that luck's spread: "calibrated" (per-seed Δ macro-F1 spread ≈ 1.6 points,
+like the shipped groups), "seed-heavy" (≈ 3.3, like the shipped relation CE+ITM runs) and
+"shipped-like" between them.
 
 Printed per regime × seeds: the share of null groups with any "supported" effect (the family-wise
 error the verdicts make), the share of null effects with raw p ≤ 0.05 (5 % for a valid test),
 the 95 % interval's coverage of the true effect (null effects, and CE+ITC on all posts with a
 planted effect), and the power to call a true +3-point effect on all posts "supported". The
 comparator is a paired t over seeds (df = seeds − 1) of the same per-seed Δs, with the same BH
-family and validation sign rule. Last line: key=value pairs of the worst cells.
+family and validation sign rule. Then the paper's claims (`claims.group_contrasts`, 8 contrasts
+a family): null families with any "supported" contrast, and the power to find a contrast
+planted on image_adds posts only. Last lines: key=value pairs of the worst cells.
 
     python bench/effects_calibration.py                # 100 groups per cell (≈ 30 min on 2 cores)
     python bench/effects_calibration.py --groups 40    # a quick look
@@ -30,71 +25,19 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
-from mmaux.analysis import effects, stats
+from mmaux.analysis import claims, effects, simulate, stats
 from mmaux.analysis.runs import VARIANTS
 
-CLASSES, POSTS = 3, 1000
-RHO_POST, RHO_SEED = 0.55, 0.10
-BASE = 0.67  # about 75 % of posts answered right
-PLANTED = "CE+ITC"
-
-
-@dataclass(frozen=True)
-class Regime:
-    name: str
-    run_sd: float  # a run's luck as a whole
-    class_sd: float  # ... per gold class
-    slice_sd: float  # ... per slice value
-
-
-REGIMES = (Regime("calibrated", 0.012, 0.012, 0.012), Regime("shipped-like", 0.03, 0.03, 0.03),
-           Regime("seed-heavy", 0.05, 0.05, 0.05))
-
-
-def _split(rng, posts: int) -> pd.DataFrame:
-    y = rng.integers(0, CLASSES, posts)
-    return pd.DataFrame({"post_id": [f"p{i}" for i in range(posts)], "label_index": y,
-                         "label": np.array(["neg", "neu", "pos"])[y],
-                         "relation": rng.choice(list("ABCD"), posts), "evidence": rng.choice(list("WXYZ"), posts)})
-
-
-def simulate_group(rng, regime: Regime, seeds: int, planted: float = 0.0, posts: int = POSTS):
-    """(test, val) SplitPredictions of one simulated group; `planted` is δ of the PLANTED variant."""
-    luck = {(v, s): (rng.normal(0, regime.run_sd), rng.normal(0, regime.class_sd, CLASSES),
-                     rng.normal(0, regime.slice_sd, 4), rng.normal(0, regime.slice_sd, 4))
-            for v in VARIANTS for s in range(seeds)}  # the trained model: shared by both splits
-    splits = []
-    for _ in ("test", "val"):
-        frame = _split(rng, posts)
-        y = frame["label_index"].to_numpy()
-        rel = frame["relation"].map("ABCD".index).to_numpy()
-        evi = frame["evidence"].map("WXYZ".index).to_numpy()
-        z = rng.normal(0, 1, posts)
-        w = rng.normal(0, 1, (seeds, posts))
-        preds = {}
-        for (v, s), (r, c, e, f) in luck.items():
-            latent = (BASE + np.sqrt(RHO_POST) * z + np.sqrt(RHO_SEED) * w[s]
-                      + np.sqrt(1 - RHO_POST - RHO_SEED) * rng.normal(0, 1, posts)
-                      + r + c[y] + e[rel] + f[evi] + (planted if v == PLANTED else 0.0))
-            wrong = (y + rng.integers(1, CLASSES, posts)) % CLASSES
-            preds[v, s] = np.where(latent > 0, y, wrong)
-        splits.append(effects.SplitPredictions(frame, preds, ("neg", "neu", "pos")))
-    return splits
-
-
-def true_delta(regime: Regime, planted: float, seeds: int = 60, posts: int = 50_000) -> float:
-    """E[macro-F1(PLANTED) − macro-F1(CE)] in points, by one large simulation."""
-    rng = np.random.default_rng(99)
-    test, _ = simulate_group(rng, regime, seeds, planted, posts)
-    y = test.posts["label_index"].to_numpy()
-    score = lambda v: np.mean([stats.macro_f1(y, test.preds[v, s], range(CLASSES)) for s in range(seeds)])  # noqa: E731
-    return 100 * (score(PLANTED) - score("CE"))
+CLASSES = simulate.CLASSES
+PLANTED = simulate.PLANTED
+REGIMES = simulate.REGIMES
+Regime = simulate.Regime
+simulate_group, true_delta, true_contrast = simulate.simulate_group, simulate.true_delta, simulate.true_contrast
+CLAIM_ROW = simulate.CLAIM_ROW
 
 
 def comparator(test, val) -> pd.DataFrame:
@@ -162,14 +105,57 @@ def cell(regime: Regime, seeds: int, groups: int, planted: float, truth: float, 
                        power=t["found"] / groups) for name, t in tallies.items()} | {"spread": float(np.median(spread))}
 
 
+def claims_cell(regime: Regime, seeds: int, groups: int, planted: float, truth: float) -> dict:
+    """The claims' families under the null and with PLANTED's effect on image_adds posts only."""
+    rng = np.random.default_rng([seeds, REGIMES.index(regime), 7])
+    any_supported = raw05 = tests = found = covered = 0
+    for _ in range(groups):
+        null = claims.group_contrasts(*simulate_group(rng, regime, seeds))
+        any_supported += (null["verdict"] == effects.SUPPORTED).any()
+        raw05 += (null["p"] <= 0.05).sum()
+        tests += len(null)
+        planted_frame = claims.group_contrasts(*simulate_group(rng, regime, seeds, planted, where="image_adds"))
+        row = planted_frame.set_index(["claim", "effect", "slicing"]).loc[CLAIM_ROW]
+        found += row["verdict"] == effects.SUPPORTED and row["direction"] == claims.AS_CLAIMED
+        low, high = stats.Estimate(row["delta"], row["se"], row["df"], row["seeds"], row["n"]).interval(0.95)
+        covered += low <= truth <= high
+    return dict(null_fwer=any_supported / groups, raw_p05=raw05 / tests, coverage_planted=covered / groups,
+                power=found / groups)
+
+
+def run_claims(args) -> None:
+    print("\nThe paper's claims (contrasts between slices; 8 a family):\n")
+    print("| regime | seeds | null families with ≥ 1 supported | null p ≤ 0.05 | 95 % CI covers (planted) | "
+          "power, true contrast |")
+    print("|---|---|---|---|---|---|")
+    worst = dict(claims_fwer=0.0, claims_power_5seeds=1.0)
+    for regime in REGIMES:
+        truth = true_contrast(regime, args.planted_contrast)
+        for seeds in (int(s) for s in args.seeds.split(",")):
+            r = claims_cell(regime, seeds, args.groups, args.planted_contrast, truth)
+            print(f"| {regime.name} | {seeds} | {r['null_fwer']:.3f} | {100 * r['raw_p05']:.1f} % | "
+                  f"{100 * r['coverage_planted']:.1f} % | {r['power']:.2f} (+{truth:.1f}) |", flush=True)
+            worst["claims_fwer"] = max(worst["claims_fwer"], r["null_fwer"])
+            if seeds == 5:
+                worst["claims_power_5seeds"] = min(worst["claims_power_5seeds"], r["power"])
+    print(" ".join(f"{k}={v:.3f}" for k, v in worst.items()))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, default=100, help="simulated groups per cell (null and planted each)")
     parser.add_argument("--seeds", default="3,5")
     parser.add_argument("--planted", type=float, default=0.10, help="δ of the planted CE+ITC effect (latent units)")
     parser.add_argument("--no-comparator", action="store_true", help="the procedure alone (e.g. an older one)")
+    parser.add_argument("--part", choices=("effects", "claims", "both"), default="both")
+    parser.add_argument("--planted-contrast", type=float, default=0.165,
+                        help="δ of CE+ITC on image_adds posts only (latent units; ≈ a 5-point contrast)")
     args = parser.parse_args(argv)
     start = time.time()
+    if args.part == "claims":
+        run_claims(args)
+        print(f"{args.groups} groups per cell, {time.time() - start:.0f} s")
+        return
     print("| regime | seeds | per-seed Δ spread | method | null groups with ≥ 1 supported | null p ≤ 0.05 | "
           "95 % CI covers (null) | covers (planted) | power, true +Δ |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -190,8 +176,10 @@ def main(argv=None) -> None:
                                  p05_high=max(worst["p05_high"], r["raw_p05"]),
                                  cover_low=min(worst["cover_low"], r["coverage_null"], r["coverage_planted"]),
                                  cover_high=max(worst["cover_high"], r["coverage_null"], r["coverage_planted"]))
-    print(f"{args.groups} groups per cell, {time.time() - start:.0f} s")
     print(" ".join(f"calib_{k}={v:.3f}" for k, v in worst.items()))
+    if args.part == "both":
+        run_claims(args)
+    print(f"{args.groups} groups per cell, {time.time() - start:.0f} s")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@
     predict         one image + text, or a CSV of posts, through a checkpoint
     embed           compute and cache PCA/UMAP layouts of checkpoints' test embeddings
     effects         each group's auxiliary-loss effects; --store ships them with the checkpoints
+    claims          the paper's two claims as contrasts between slices, per group
+    power           how many seeds an effect of a given size needs, per group
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import sys
 from pathlib import Path
 
 from mmaux.analysis.embeddings import add_embed_parser
-from mmaux.analysis.group_results import add_effects_parser
+from mmaux.analysis.group_results import add_claims_parser, add_effects_parser, add_power_parser
 from mmaux.config import ARCHITECTURES, ITC_IMAGE_POOLS, TEXT_TUNING, ModelConfig, can_align
 from mmaux.data import synthposts
 from mmaux.data.csvdata import PRESETS, DatasetError, add_csv_options, add_validate_parser, spec_from_args
@@ -77,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_probe_parser(commands)
     add_embed_parser(commands)
     add_effects_parser(commands)
+    add_claims_parser(commands)
+    add_power_parser(commands)
     return parser
 
 

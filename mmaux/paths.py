@@ -11,6 +11,14 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINTS = REPO_ROOT / "checkpoints"
+ROOTS_ENV = "MMAUX_CHECKPOINTS"  # overrides the default checkpoint root (os.pathsep-separated)
+
+
+def default_roots() -> list[str]:
+    """`MMAUX_CHECKPOINTS` (one or more folders, os.pathsep-separated) or the shipped checkpoints/:
+    what the dashboard, the `claims` command and the bench scripts read by default."""
+    env = os.environ.get(ROOTS_ENV, "").strip()
+    return [p for p in env.split(os.pathsep) if p] if env else [str(DEFAULT_CHECKPOINTS)]
 
 
 def cache_dir(*parts: str) -> Path:

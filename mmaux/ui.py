@@ -43,7 +43,7 @@ from mmaux.analysis import group_results
 from mmaux.analysis import runs as runs_lib
 from mmaux.checkpoint import CheckpointError, SearchTooLarge, find_checkpoints, read_info, read_outputs
 from mmaux.data.images import ImageLoadError, load_image
-from mmaux.paths import DEFAULT_CHECKPOINTS
+from mmaux.paths import ROOTS_ENV, default_roots  # noqa: F401  (ROOTS_ENV: tests set it)
 from mmaux.predict import Predictor
 
 # One torch thread per dashboard process by default: sessions run in parallel threads, and torch's
@@ -51,7 +51,6 @@ from mmaux.predict import Predictor
 # measured 5-20x slower here on 2 cores. MMAUX_TORCH_THREADS overrides it.
 torch.set_num_threads(int(os.environ.get("MMAUX_TORCH_THREADS", "1")))
 
-ROOTS_ENV = "MMAUX_CHECKPOINTS"  # overrides the default checkpoint root (os.pathsep-separated)
 ROOTS_KEY = "checkpoint_roots"  # session_state: extra roots the user added (list of str)
 SELECTED_KEY = "selected_checkpoints"  # session_state: chosen checkpoint folders (list of str)
 SELECTION_KEY = "selection"  # session_state: the picker's `selection.Selection` those folders come from
@@ -97,12 +96,6 @@ def stop(message: str, kind: str = "info") -> None:
 
 
 # --- checkpoint roots and runs -----------------------------------------------------------------
-
-def default_roots() -> list[str]:
-    """`MMAUX_CHECKPOINTS` (one or more folders, os.pathsep-separated) or the shipped checkpoints/."""
-    env = os.environ.get(ROOTS_ENV, "").strip()
-    return [p for p in env.split(os.pathsep) if p] if env else [str(DEFAULT_CHECKPOINTS)]
-
 
 def checkpoint_roots() -> list[str]:
     """The default roots plus the ones added in the sidebar this session (no sidebar drawn)."""
@@ -403,10 +396,26 @@ def split_table(folder: str, split: str) -> pd.DataFrame | None:
     return _val_table(str(folder), runs_lib.checkpoint_stamp(folder))
 
 
-@st.cache_data(show_spinner="Estimating the effects (bootstrap over seeds and posts)…", max_entries=32)
+@st.cache_data(show_spinner="Estimating the effects…", max_entries=32)
 def _group_effects(group: pd.DataFrame, stamps: tuple) -> pd.DataFrame:
-    # on disk too, and shipped with the checkpoints: the bootstrap took most of a cold home page
+    # on disk too, and shipped with the checkpoints: scoring every slice took most of a cold home page
     return group_results.group_effects(group, split_table)
+
+
+@st.cache_data(show_spinner="Testing the paper's claims…", max_entries=32)
+def _group_claims(group: pd.DataFrame, stamps: tuple) -> pd.DataFrame:
+    return group_results.group_claims(group, split_table)
+
+
+def group_claims(group: pd.DataFrame) -> pd.DataFrame | None:
+    """`claims.claims_table` of one group's runs, cached as `group_effects`; None, with a
+    warning, when some of its outputs cannot be read."""
+    try:
+        return _group_claims(group, tuple(runs_lib.checkpoint_stamp(f) for f in group["folder"]))
+    except (CheckpointError, OSError, ValueError) as err:
+        name = runs_lib.group_name(tuple(group[runs_lib.GROUP_COLUMNS].iloc[0]))
+        st.warning(f"The paper's claims cannot be tested on {name}: {err}")
+        return None
 
 
 def group_effects(group: pd.DataFrame) -> pd.DataFrame | None:

@@ -157,6 +157,34 @@ def heatmap(frame: pd.DataFrame) -> Heatmap:
     return Heatmap(text, delta, verdict, keys)
 
 
+# --- the paper's claims ------------------------------------------------------------------------
+
+CLAIM_VARIANT = {"ITC main": "CE+ITC", "ITM main": "CE+ITM"}  # the variant a main effect's link opens
+
+
+def claims_view(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per group × claim × operationalisation × effect, as the home page shows it."""
+    return pd.DataFrame({
+        "group": frame["family"], "claim": frame["claim"], "effect": frame["effect"],
+        "slice A − slice B": frame["slicing"] + ": " + frame["slice_a"] + " (n=" + frame["n_a"].astype(str) + ") − "
+        + frame["slice_b"] + " (n=" + frame["n_b"].astype(str) + ")",
+        "Δ on A": frame["delta_a"].map("{:+.1f}".format), "Δ on B": frame["delta_b"].map("{:+.1f}".format),
+        "contrast": frame["delta"].map("{:+.1f}".format),
+        "CI": frame["ci_low"].map("{:+.1f}".format) + " to " + frame["ci_high"].map("{:+.1f}".format),
+        "Δ val": frame["val_delta"].map(lambda v: "" if pd.isna(v) else f"{v:+.1f}"),
+        "verdict": frame["verdict"] + np.where(frame["verdict"] == effects.INCONCLUSIVE, "",
+                                               " · " + frame["direction"].astype(str)),
+        "detectable (80 % power)": frame["detectable"].map("{:.1f}".format),
+    }).reset_index(drop=True)
+
+
+def claim_link(runs: pd.DataFrame, row) -> dict[str, str] | None:
+    """Query parameters that open Predictions on one claim row: its variant against CE, sliced by
+    the claim's slicing (slice A and slice B side by side in the page's per-slice table)."""
+    variant = CLAIM_VARIANT.get(row.effect, row.effect)
+    return cell_link(runs, (row.dataset, row.task, row.architecture), variant, row.slicing, ANY)
+
+
 # --- Your post's batch mode ---------------------------------------------------------------------
 
 def batch_view(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from mmaux import figures, ui, views
-from mmaux.analysis import effects
+from mmaux.analysis import claims, effects
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis import stats
 
@@ -76,6 +76,30 @@ def show_heatmap(key: tuple, frame: pd.DataFrame, runs: pd.DataFrame) -> None:
     if cells:
         row, variant = cells[0]
         link = views.cell_link(runs, key, variant, *grid.cells[int(row)])
+        if link:
+            st.switch_page("pages/1_Predictions.py", query_params=link)
+
+
+def show_claims(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
+    """The paper's two claims as contrasts between slices, per group; a row opens its posts."""
+    st.subheader("The paper's claims")
+    every = pd.concat([f for f in frames.values() if f is not None and len(f)], ignore_index=True) \
+        if any(f is not None and len(f) for f in frames.values()) else pd.DataFrame(columns=claims.COLUMNS)
+    if every.empty:
+        st.info("No group has CE and an ITC or ITM variant with the slice columns the claims need "
+                "(image_adds, evidence, text_represented, relation).")
+        return
+    event = st.dataframe(views.claims_view(every), hide_index=True, key="claims", on_select="rerun",
+                         selection_mode="single-row", width="stretch")
+    st.caption("Does each loss help *more* where the paper says? contrast = Δ(slice A) − Δ(slice B), Δ the effect "
+               "(variant − CE, or the 2 × 2 main effect) on the group's metric, per seed, then the effects' procedure: "
+               "a paired t over seeds, one Benjamini–Hochberg family per group (CI adjusted to match), the validation "
+               "posts' contrast as a check. 'as claimed': A gains more than B; 'against the claim': the reverse. "
+               "'detectable': the smallest contrast this design finds with 80 % power. Select a row to open its "
+               "posts on Predictions, sliced by that slicing.")
+    rows = event.selection.get("rows", []) if event else []
+    if rows:
+        link = views.claim_link(runs, every.iloc[int(rows[0])])
         if link:
             st.switch_page("pages/1_Predictions.py", query_params=link)
 
@@ -170,6 +194,7 @@ st.markdown(f"**{len(usable)} checkpoints** in {usable.groupby(runs_lib.GROUP_CO
 found = {key: ui.group_effects(group) for key, group in runs_lib.groups(usable)}
 estimated = {key: frame for key, frame in found.items() if frame is not None}
 show_answer(estimated, usable)
+show_claims({key: ui.group_claims(group) for key, group in runs_lib.groups(usable)}, usable)
 show_findings(estimated)
 st.header("Details per group")
 for key, group in runs_lib.groups(usable):

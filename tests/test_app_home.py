@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from apptest_support import checkpoint_root, empty_root, page, texts
+from mmaux import views
 from mmaux.analysis import effects, runs
 from mmaux.ui import SELECTED_KEY
 
@@ -41,7 +42,8 @@ def test_home_shows_findings_verdicts_and_the_family(root, expected, monkeypatch
     np.testing.assert_allclose(bounds, overall[["ci_low", "ci_high"]], atol=0.005)
     assert list(shown["verdict"]) == list(overall["verdict"])
     # every other effect (2 × 2, per slice) is in an effect table once, with its verdict word
-    rows = pd.concat([f for f in frames if "verdict" in f.columns and "effect" in f.columns], ignore_index=True)
+    rows = pd.concat([f for f in frames if "verdict" in f.columns and "effect" in f.columns and "claim" not in f.columns],
+                     ignore_index=True)
     assert len(rows) + len(overall) == len(expected) and set(rows["verdict"]) <= set(effects.VERDICTS)
     assert (rows["p (BH)"].to_numpy() >= rows["p"].to_numpy() - 1e-12).all()
     captions = texts(at.caption)
@@ -106,7 +108,11 @@ def test_home_opens_with_the_answer_and_one_heatmap_per_group(root, expected, mo
     evidence = first[first["slicing"] == "evidence"].iloc[0]
     label = next(i for i in heatmaps[0].index if i.startswith(f"evidence = {evidence['slice']} (n="))
     assert heatmaps[0].loc[label, evidence["effect"]].startswith(f"{evidence['delta']:+.1f}")
-    assert any(i.startswith("label = ") for i in heatmaps[0].index)  # the gain split by gold label
+    # the gain split by gold label, or by the slicing that duplicates it (relation: one family member, not two)
+    by_class = "label" if "label" in set(first["slicing"]) else "relation"
+    assert any(i.startswith(f"{by_class} = ") for i in heatmaps[0].index)
+    if first["family"].iloc[0].endswith("relation · attention"):  # relation = label: kept once
+        assert "label" not in set(first["slicing"])
     assert "Click a cell to open its posts" in texts(at.caption)
 
 
@@ -119,3 +125,22 @@ def test_navigation_names_every_page_and_opens_on_checkpoints(root, monkeypatch)
     titles = [title for _, title, _ in NAV_PAGES]
     assert titles[0] == "Checkpoints" and "app" not in titles
     assert {path for path, _, _ in NAV_PAGES} == {f"pages/{p.name}" for p in (REPO_ROOT / "pages").glob("*.py")}
+
+
+def test_home_tests_the_papers_claims_and_a_row_opens_its_posts(root, monkeypatch):
+    """The claims panel: one row per group × claim × operationalisation × effect, as
+    claims.claims_table computes it; selecting a row opens Predictions on that variant against CE,
+    sliced by the claim's slicing."""
+    from mmaux.analysis import claims
+
+    at = page("app.py", root, monkeypatch).run()
+    assert not at.exception
+    assert "The paper's claims" in [h.value for h in at.subheader]
+    shown = next(df.value for df in at.dataframe if "claim" in df.value.columns)
+    expected = claims.claims_table(runs.discover_runs(root.split(os.pathsep)))
+    assert len(shown) == len(expected) and list(shown["group"]) == list(expected["family"])
+    assert list(shown["contrast"]) == [f"{d:+.1f}" for d in expected["delta"]]
+    assert all(v.split(" · ")[0] in effects.VERDICTS for v in shown["verdict"])
+    assert "contrast = Δ(slice A) − Δ(slice B)" in texts(at.caption)
+    link = views.claim_link(runs.discover_runs(root.split(os.pathsep)), expected.iloc[0])
+    assert link["slice"] == expected.iloc[0]["slicing"] and link["vs"].split(":")[1] in ("CE+ITC", "CE+ITM")

@@ -1,4 +1,5 @@
-"""A group's effects and slice scores travel with the shipped checkpoints (checkpoints/.analysis):
+"""A group's effects, claim contrasts and slice scores travel with the shipped checkpoints
+(checkpoints/.analysis):
 they are current (keyed by the runs' content and the estimator's code), equal a fresh estimate,
 and are found wherever the checkpoints are copied to."""
 import shutil
@@ -7,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mmaux.analysis import effects, group_results
+from mmaux.analysis import claims, diskcache, effects, group_results
 from mmaux.analysis import runs as runs_lib
 
 REGENERATE = "regenerate them: `make analysis` (python -m mmaux effects checkpoints --store)"
@@ -30,6 +31,7 @@ def expected_files(groups: dict, effects_folder: Path) -> set[str]:
     for group in groups.values():
         name = f"{group_results.group_key(group)}.parquet"
         files.add(f"{group_results.EFFECTS}/{name}")
+        files.add(f"{group_results.CLAIMS}/{group_results.group_key(group, diskcache.source_key(claims))}.parquet")
         frame = pd.read_parquet(effects_folder / name) if (effects_folder / name).is_file() else None
         files |= {f"{group_results.SLICES}/{group_results.group_key(group, s)}.parquet"
                   for s in ([] if frame is None else group_results.slicings_of(frame))}
@@ -49,6 +51,7 @@ def test_the_shipped_effects_and_slice_scores_equal_a_fresh_estimate(shipped):
     group = min(groups.values(), key=len)
     stored = group_results.group_effects(group)  # from checkpoints/.analysis: the cache is empty
     pd.testing.assert_frame_equal(stored, effects.effects_table(group, runs_lib.load_split_table))
+    pd.testing.assert_frame_equal(group_results.group_claims(group), claims.claims_table(group, runs_lib.load_split_table))
     slicing = group_results.slicings_of(stored)[0]
     tables = {f: runs_lib.load_test_table(f) for f in group["folder"]}
     split = effects.SplitPredictions.from_tables(group, tables, runs_lib.class_names(next(iter(tables.values()))))
@@ -69,6 +72,8 @@ def test_a_copy_of_the_checkpoints_reads_the_results_it_carries(shipped, tmp_pat
 
     monkeypatch.setattr(effects, "effects_table", no_estimate)
     monkeypatch.setattr(effects, "slice_scores", no_estimate)
+    monkeypatch.setattr(claims, "claims_table", no_estimate)
+    assert len(group_results.group_claims(moved))
     frame = group_results.group_effects(moved)
     assert set(frame["architecture"]) == {key[-1]}
     slicings = group_results.slicings_of(frame)
@@ -95,9 +100,37 @@ def test_the_effects_command_counts_what_the_home_page_shows(shipped, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(groups)
     for line, (key, group) in zip(lines, groups.items()):
-        frame = group_results.group_effects(group)
+        frame, contrasts = group_results.group_effects(group), group_results.group_claims(group)
         assert line == (f"{runs_lib.group_name(key)}: {len(group)} runs, {len(frame)} effects, "
-                        f"{(frame['verdict'] == 'supported').sum()} supported")
+                        f"{(frame['verdict'] == 'supported').sum()} supported; {len(contrasts)} claim contrasts, "
+                        f"{(contrasts['verdict'] == 'supported').sum()} supported")
+
+
+def test_the_claims_command_prints_one_line_per_contrast(shipped, capsys, monkeypatch):
+    from mmaux.cli import main
+
+    root, groups = shipped
+    monkeypatch.setenv("MMAUX_CHECKPOINTS", str(root))
+    assert main(["claims"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    expected = [claims.line(row) for group in groups.values() for row in group_results.group_claims(group).itertuples()]
+    assert lines == expected and len(lines) == 8 * len(groups)  # 2 claims × 2 operationalisations × 2 effects
+    assert all(" | " in line and ("supported" in line or "inconclusive" in line or "disagrees" in line) for line in lines)
+
+
+def test_the_power_command_plans_seeds_from_the_measured_spread(shipped, capsys):
+    from mmaux.cli import main
+
+    root, groups = shipped
+    assert main(["power", str(root), "--effect", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    group = next(iter(groups.values()))
+    row = group_results.group_effects(group).set_index(["effect", "slicing"]).loc[("CE+ITC", effects.OVERALL)]
+    first = next(line for line in lines if " | CE+ITC: " in line)
+    assert first.startswith(f"{runs_lib.group_name(tuple(group[runs_lib.GROUP_COLUMNS].iloc[0]))} | CE+ITC: "
+                            f"{row['seeds']} seeds, per-seed Δ sd {row['se'] * row['seeds'] ** 0.5:.2f} points")
+    assert "3 points needs" in first
+    assert main(["power", str(root), "--effect", "0"]) == 2
 
 
 def test_the_effects_command_names_a_root_without_checkpoints(tmp_path, capsys):

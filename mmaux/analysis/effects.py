@@ -43,7 +43,7 @@ import pandas as pd
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis import stats
 
-N_BOOT = 1000  # bootstrap replicates per slice
+N_BOOT = 1000  # bootstrap replicates per slice, for an effect estimated from a single seed
 ALPHA = 0.05  # false discovery rate of a family
 MIN_POSTS = 30  # slices with fewer posts are flagged and never "supported"
 POWER = 0.8  # the power at which `detectable` is stated
@@ -61,7 +61,7 @@ CONTRASTS: dict[str, tuple[str, dict[str, float]]] = {  # effect -> (kind, weigh
     "ITM main": (DESIGN, {CE: -0.5, ITC: -0.5, ITM: 0.5, BOTH: 0.5}),  # ½[(F01 − F00) + (F11 − F10)]
     "ITC×ITM": (DESIGN, {CE: 1, ITC: -1, ITM: -1, BOTH: 1}),  # (F11 − F01) − (F10 − F00)
 }
-COLUMNS = [*runs_lib.GROUP_COLUMNS, "effect", "kind", "slicing", "slice", "metric", "n", "seeds", "delta",
+COLUMNS = [*runs_lib.GROUP_COLUMNS, "effect", "kind", "slicing", "slice", "metric", "n", "seeds", "delta", "se", "df",
            "ci_low", "ci_high", "ci_level", "p", "p_bh", "detectable", "family", "family_size", "val_delta",
            "val_n", "verdict", "reason", "small", "slicing_note"]
 HELP = ("Each effect is the mean over seeds of (variant − CE), the two runs of a seed scored on the same "
@@ -214,7 +214,8 @@ def group_effects(test: SplitPredictions, val: SplitPredictions | None = None,
     Columns (scores in points): effect, kind, slicing, slice, metric, n, seeds, delta, ci_low,
     ci_high (FCR-adjusted, at ci_level), p, p_bh, detectable (smallest |Δ| found with `POWER` at
     the family's corrected level), family, family_size, val_delta, val_n (NaN and 0 without
-    validation outputs), verdict, reason, small (n < MIN_POSTS), slicing_note; and se, df."""
+    validation outputs), verdict, reason, small (n < MIN_POSTS), slicing_note; and se, df (of the
+    t reference, in points)."""
     slicings = list(slicings)
     table = split_estimates(test, slicings, metric, n_boot, seed)
     key = ["effect", "slicing", "slice"]

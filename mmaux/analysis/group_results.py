@@ -1,4 +1,5 @@
-"""A group's effects and slice scores, kept on disk and shipped beside its checkpoints.
+"""A group's effects, claim contrasts and slice scores, kept on disk and shipped beside its
+checkpoints.
 
 Both are read by every home page, and computing them takes a moment per group (every run scored
 on every slice of both splits). So they are stored as Parquet under a key of everything they follow from:
@@ -22,14 +23,16 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from mmaux.analysis import diskcache, effects
+from mmaux.analysis import claims, diskcache, effects, stats
 from mmaux.analysis import runs as runs_lib
 from mmaux.checkpoint import CONFIG, OUTPUTS, VAL_OUTPUTS
+from mmaux.paths import default_roots
 
 SHIPPED = ".analysis"  # a checkpoint root's precomputed group results
-EFFECTS, SLICES = "effects", "slice-scores"
+EFFECTS, CLAIMS, SLICES = "effects", "claims", "slice-scores"
 SEARCH_DEPTH = 4  # folders above a checkpoint searched for SHIPPED (find_checkpoints' depth)
 
 SplitLoader = Callable[[str, str], "pd.DataFrame | None"]  # (folder, "test" | "val") -> split table
@@ -61,6 +64,12 @@ def group_effects(group: pd.DataFrame, load: SplitLoader = runs_lib.load_split_t
                                   shipped_folders(group))
 
 
+def group_claims(group: pd.DataFrame, load: SplitLoader = runs_lib.load_split_table) -> pd.DataFrame:
+    """`claims.claims_table` of one group's runs, read from disk when it was computed before."""
+    return diskcache.cached_frame(CLAIMS, group_key(group, diskcache.source_key(claims)),
+                                  lambda: claims.claims_table(group, load), shipped_folders(group))
+
+
 def group_slice_scores(group: pd.DataFrame, slicings: Sequence[str],
                        load: SplitLoader = runs_lib.load_split_table) -> dict[str, pd.DataFrame]:
     """slicing -> `effects.slice_scores` of one group's test predictions, read from disk when
@@ -82,14 +91,16 @@ def slicings_of(frame: pd.DataFrame) -> list[str]:
 
 
 def store(runs: pd.DataFrame, root: str | Path) -> Path:
-    """Compute every group's effects and slice scores and write them to `<root>/.analysis/`,
-    replacing what was there (results of older runs or code would never be read again)."""
+    """Compute every group's effects, claim contrasts and slice scores and write them to
+    `<root>/.analysis/`, replacing what was there (results of older runs or code would never be
+    read again)."""
     target = Path(root) / SHIPPED
     staging = Path(root) / f"{SHIPPED}.new"
     shutil.rmtree(staging, ignore_errors=True)
     for _, group in runs_lib.groups(runs):
         frame = group_effects(group)
         _write(staging / EFFECTS / f"{group_key(group)}.parquet", frame)
+        _write(staging / CLAIMS / f"{group_key(group, diskcache.source_key(claims))}.parquet", group_claims(group))
         for slicing, scores in group_slice_scores(group, slicings_of(frame)).items():
             _write(staging / SLICES / f"{group_key(group, slicing)}.parquet", scores)
     shutil.rmtree(target, ignore_errors=True)
@@ -106,8 +117,9 @@ def _write(path: Path, frame: pd.DataFrame) -> None:
 
 def add_effects_parser(commands):
     p = commands.add_parser("effects", help="estimate each group's auxiliary-loss effects; --store ships them",
-                            description="Estimate the effects of ITC and ITM in every group of checkpoints under "
-                                        "ROOT (as the home page does) and print how many are supported. With "
+                            description="Estimate the effects of ITC and ITM, and the paper's claims, in every "
+                                        "group of checkpoints under ROOT (as the home page does) and print how "
+                                        "many are supported. With "
                                         f"--store, also write them to ROOT/{SHIPPED}/, so that the dashboard "
                                         "reads them instead of recomputing them on a fresh clone.")
     p.add_argument("root", help="checkpoint root (e.g. checkpoints)")
@@ -121,12 +133,79 @@ def _run_effects(args) -> int:
         raise FileNotFoundError(f"no usable checkpoints under {args.root}")
     for key, group in runs_lib.groups(runs):
         frame = group_effects(group)
-        supported = int((frame["verdict"] == "supported").sum())
-        print(f"{runs_lib.group_name(key)}: {len(group)} runs, {len(frame)} effects, {supported} supported")
+        contrasts = group_claims(group)
+        supported = int((frame["verdict"] == effects.SUPPORTED).sum())
+        print(f"{runs_lib.group_name(key)}: {len(group)} runs, {len(frame)} effects, {supported} supported; "
+              f"{len(contrasts)} claim contrasts, {int((contrasts['verdict'] == effects.SUPPORTED).sum())} supported")
     if args.store:
         try:
             print(f"stored in {store(runs, args.root)}")
         except OSError as err:
             raise ValueError(f"cannot write {Path(args.root) / SHIPPED}: {err.strerror or err}; "
                              "store into a writable copy of the checkpoints") from err
+    return 0
+
+
+# --- command line: `python -m mmaux power` -------------------------------------------------------
+
+def add_power_parser(commands):
+    p = commands.add_parser("power", help="how many seeds an effect of a given size needs, per group",
+                            description="For every group under the roots (default: MMAUX_CHECKPOINTS or the shipped "
+                                        "checkpoints) and each effect on all posts: the seeds it has, the spread of "
+                                        "its per-seed Δ, the smallest effect it detects now with 80 % power, and "
+                                        "how many seeds would detect EFFECT points, at the level of the first "
+                                        "Benjamini–Hochberg discovery in its family (α / family size).")
+    p.add_argument("roots", nargs="*", help="checkpoint roots")
+    p.add_argument("--effect", type=float, default=3.0, help="effect size to detect, in points (default 3)")
+    p.add_argument("--power", type=float, default=effects.POWER, help="power (default 0.8)")
+    p.set_defaults(func=lambda args: _run_power(args.roots or default_roots(), args.effect, args.power))
+
+
+def _run_power(roots: list[str], effect: float, power: float) -> int:
+    if not 0 < power < 1 or effect <= 0:
+        raise ValueError(f"need 0 < --power < 1 and --effect > 0, got {power} and {effect}")
+    runs = runs_lib.usable(runs_lib.discover_runs(roots))
+    if runs.empty:
+        raise FileNotFoundError(f"no usable checkpoints under {', '.join(roots)}")
+    for key, group in runs_lib.groups(runs):
+        frame = group_effects(group)
+        alpha = effects.ALPHA / max(len(frame), 1)
+        for row in frame[frame["slicing"] == effects.OVERALL].itertuples():
+            if row.seeds < 2:
+                print(f"{runs_lib.group_name(key)} | {row.effect}: one seed, no spread to plan from")
+                continue
+            sd = row.se * np.sqrt(row.seeds)
+            now = stats.detectable_effect(row.se, row.df, alpha, power)
+            need = stats.seeds_needed(sd, effect, alpha, power)
+            print(f"{runs_lib.group_name(key)} | {row.effect}: {row.seeds} seeds, per-seed Δ sd {sd:.2f} points; "
+                  f"detects ≥ {now:.1f} now; {effect:g} points needs "
+                  + (f"{need} seeds" if need else "more than 200 seeds") + f" (α = {alpha:.4f}, power {power:g})")
+    return 0
+
+
+# --- command line: `python -m mmaux claims` ------------------------------------------------------
+
+def add_claims_parser(commands):
+    p = commands.add_parser("claims", help="test the paper's two claims (contrasts between slices) in every group",
+                            description="Does each auxiliary loss help more where the paper says it does? For every "
+                                        "group under the roots (default: MMAUX_CHECKPOINTS or the shipped "
+                                        "checkpoints), one line per claim × operationalisation × effect: the two "
+                                        "slices, both Δs, the contrast with its corrected CI, the validation "
+                                        "contrast and the verdict (with the contrast the design would detect "
+                                        "when inconclusive).")
+    p.add_argument("roots", nargs="*", help="checkpoint roots")
+    p.set_defaults(func=lambda args: _run_claims(args.roots or default_roots()))
+
+
+def _run_claims(roots: list[str]) -> int:
+    runs = runs_lib.usable(runs_lib.discover_runs(roots))
+    if runs.empty:
+        raise FileNotFoundError(f"no usable checkpoints under {', '.join(roots)}")
+    for key, group in runs_lib.groups(runs):
+        frame = group_claims(group)
+        if frame.empty:
+            print(f"{runs_lib.group_name(key)}: no claim can be tested (needs CE and an ITC or ITM variant, and "
+                  "the slice columns)")
+        for row in frame.itertuples():
+            print(claims.line(row))
     return 0

@@ -192,6 +192,16 @@ def detectable_effect(se: float, df: float, alpha: float, power: float = 0.8) ->
     return float(se * optimize.brentq(shortfall, 0.0, upper, xtol=1e-6))
 
 
+def seeds_needed(seed_sd: float, effect: float, alpha: float, power: float = 0.8, most: int = 200) -> int | None:
+    """The fewest seeds S at which a paired t over seeds (se = seed_sd/√S, df = S − 1) detects a
+    true `effect` with probability `power` at level `alpha`; None when more than `most` seeds
+    would be needed."""
+    for n_seeds in range(2, most + 1):
+        if detectable_effect(seed_sd / np.sqrt(n_seeds), n_seeds - 1, alpha, power) <= abs(effect):
+            return n_seeds
+    return None
+
+
 def resampled_scores(y_true: np.ndarray, preds: np.ndarray, metric: str | BatchMetric, n_labels: int,
                      post_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each run's score on all posts and on every resample of the posts.

@@ -1,0 +1,194 @@
+"""The paper's two claims, tested as claims: does each auxiliary loss help *more* where the paper
+says it does?
+
+Sánchez Villegas et al. read their results as: ITC helps on posts where the image adds meaning
+the text lacks; ITM on posts whose image and text are only loosely related. Each is a claim about
+a difference between slices, so it is tested as one:
+
+    contrast = Δ(slice A) − Δ(slice B),   Δ = the effect (variant − CE, or a 2 × 2 main effect),
+
+per seed on the same posts and runs, then the same procedure as every effect
+(`stats.contrast_estimate`: a paired t over seeds), its own Benjamini–Hochberg family per group
+(every claim × operationalisation × effect), FCR-adjusted CIs, the smallest contrast this design
+detects with 80 % power, the validation check and the verdict words of `effects.verdict`. A
+claim has a direction (A more than B); the verdict is about the contrast differing from 0, and
+`direction` says whether the estimate goes the claimed way, so "supported · against the claim"
+reads as the opposite being found.
+
+Each claim has the operationalisations a reader would check (`CLAIMS`); one whose slicing a
+dataset lacks (a user's data without a relation column) is left out, and `claims_table` says
+which. Each side is scored by the group's metric over its own posts and gold classes (recall
+when a side holds one gold class, as `stats.slice_metric`), so A and B may be scored differently
+and `metric_a`, `metric_b` say how.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mmaux.analysis import effects, stats
+from mmaux.analysis import runs as runs_lib
+from mmaux.analysis.effects import INCONCLUSIVE
+
+REST = "the rest"  # slice B of an operationalisation that sets one value against all others
+AS_CLAIMED, AGAINST = "as claimed", "against the claim"  # the sign of a contrast
+TRUE_VALUES, FALSE_VALUES = ("True", "true", "1", "1.0"), ("False", "false", "0", "0.0")
+
+
+@dataclass(frozen=True)
+class Operationalisation:
+    """Slice A against slice B of one slicing: the values that make each side."""
+
+    slicing: str  # a post column (the first of `columns` present)
+    a: tuple[str, ...]  # values of slice A (as strings)
+    b: tuple[str, ...] | None  # values of slice B; None: every other post (REST)
+    a_name: str
+    b_name: str
+    columns: tuple[str, ...] = ()  # other names of the same column in other datasets
+
+    def column(self, posts: pd.DataFrame) -> str | None:
+        return next((c for c in (self.slicing, *self.columns) if c in posts), None)
+
+    def masks(self, posts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+        """(A, B) post masks, or None when the posts lack the slicing."""
+        column = self.column(posts)
+        if column is None:
+            return None
+        values = posts[column].astype(str)
+        a = values.isin(self.a).to_numpy()
+        b = values.isin(self.b).to_numpy() if self.b is not None else (~a & posts[column].notna().to_numpy())
+        return a, b
+
+    def describe(self) -> str:
+        """'image_adds = True − image_adds = False'"""
+        return f"{self.slicing} = {self.a_name} − " + (REST if self.b is None else f"{self.slicing} = {self.b_name}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    name: str
+    effects: tuple[str, ...]  # keys of `effects.CONTRASTS`: the variant vs CE, and the main effect
+    operationalisations: tuple[Operationalisation, ...]
+
+
+ITC_CLAIM = Claim("ITC helps where the image adds meaning", ("CE+ITC", "ITC main"), (
+    Operationalisation("image_adds", TRUE_VALUES, FALSE_VALUES, "True", "False"),
+    Operationalisation("evidence", ("image_only",), ("text_only",), "image_only", "text_only"),
+))
+ITM_CLAIM = Claim("ITM helps where image and text are loosely related", ("CE+ITM", "ITM main"), (
+    Operationalisation("text_represented", FALSE_VALUES, TRUE_VALUES, "False", "True",
+                       columns=("text_is_represented",)),
+    Operationalisation("relation", ("image_notadds_text_notrepr",), None, "image_notadds_text_notrepr", REST),
+))
+CLAIMS = (ITC_CLAIM, ITM_CLAIM)
+
+COLUMNS = [*runs_lib.GROUP_COLUMNS, "claim", "effect", "slicing", "slice_a", "slice_b", "n_a", "n_b", "metric_a",
+           "metric_b", "delta_a", "delta_b", "seeds", "delta", "se", "df", "ci_low", "ci_high", "ci_level", "p", "p_bh",
+           "detectable", "family", "family_size", "val_delta", "val_n", "verdict", "direction", "reason", "small"]
+
+
+def _side_scores(split: effects.SplitPredictions, mask: np.ndarray, metric: str) -> tuple[str, dict]:
+    """(metric used, (variant, seed) -> score) of every run on the posts of `mask`."""
+    y = split.posts["label_index"].to_numpy()[mask]
+    used = stats.slice_metric(y, metric)
+    averaged = stats.slice_labels(y, range(len(split.labels)))
+    keys = list(split.preds)
+    y_code, pred_code = stats._encode(averaged, y, np.stack([split.preds[k][mask] for k in keys]))
+    scores = stats._metric(used)(np.broadcast_to(y_code, pred_code.shape), pred_code, len(averaged))
+    return used, dict(zip(keys, scores))
+
+
+def _per_seed(split: effects.SplitPredictions, scores: dict, effect: str) -> np.ndarray | None:
+    """The effect's value per seed (over the seeds all its variants have), or None."""
+    weights = effects.CONTRASTS[effect][1]
+    if any(not split.seeds(v) for v in weights):
+        return None
+    seeds = sorted(set.intersection(*(set(split.seeds(v)) for v in weights)))
+    return sum(w * np.array([scores[v, s] for s in seeds]) for v, w in weights.items())
+
+
+def split_contrasts(split: effects.SplitPredictions, claims: Iterable[Claim] = CLAIMS,
+                    metric: str = "macro_f1") -> pd.DataFrame:
+    """Every claim × operationalisation × effect the split's posts and runs allow, unadjusted.
+    Columns (points): claim, effect, slicing, slice_a, slice_b, n_a, n_b, metric_a, metric_b,
+    delta_a, delta_b, seeds, delta, se, df, p, n (the smaller side)."""
+    rows = []
+    for claim in claims:
+        for op in claim.operationalisations:
+            masks = op.masks(split.posts)
+            if masks is None or not masks[0].any() or not masks[1].any():
+                continue
+            (metric_a, a), (metric_b, b) = (_side_scores(split, m, metric) for m in masks)
+            for effect in claim.effects:
+                per_a, per_b = _per_seed(split, a, effect), _per_seed(split, b, effect)
+                if per_a is None:
+                    continue
+                n_a, n_b = int(masks[0].sum()), int(masks[1].sum())
+                estimate = stats.contrast_estimate(per_a - per_b, None, n_a + n_b)
+                rows.append((claim.name, effect, op.slicing, op.a_name, op.b_name, n_a, n_b, metric_a, metric_b,
+                             100 * per_a.mean(), 100 * per_b.mean(), estimate.seeds, 100 * estimate.delta,
+                             100 * estimate.se, estimate.df, estimate.p, min(n_a, n_b)))
+    return pd.DataFrame(rows, columns=["claim", "effect", "slicing", "slice_a", "slice_b", "n_a", "n_b", "metric_a",
+                                       "metric_b", "delta_a", "delta_b", "seeds", "delta", "se", "df", "p", "n"])
+
+
+def group_contrasts(test: effects.SplitPredictions, val: effects.SplitPredictions | None = None,
+                    claims: Iterable[Claim] = CLAIMS, metric: str = "macro_f1", alpha: float = effects.ALPHA,
+                    family: str = "") -> pd.DataFrame:
+    """The claims' contrasts of one group as one BH family, checked on `val`, with verdicts
+    (`effects.verdict`; a contrast from a single seed is inconclusive, as an effect is)."""
+    claims = list(claims)
+    table = split_contrasts(test, claims, metric)
+    key = ["claim", "effect", "slicing"]
+    if val is not None and not table.empty:
+        check = split_contrasts(val, claims, metric)[[*key, "delta", "n"]]
+        table = table.merge(check.rename(columns={"delta": "val_delta", "n": "val_n"}), on=key, how="left")
+    else:
+        table = table.assign(val_delta=np.nan, val_n=0)
+    table["val_n"] = table["val_n"].fillna(0).astype(int)
+    table["p_bh"] = stats.bh_adjust(table["p"].to_numpy())
+    level = stats.fcr_level(table["p_bh"], alpha)
+    bounds = [stats.Estimate(r.delta, r.se, r.df, r.seeds, r.n).interval(level) for r in table.itertuples()]
+    table["ci_low"], table["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    table["ci_level"] = level
+    table["detectable"] = [100 * stats.detectable_effect(r.se / 100, r.df, 1 - level, effects.POWER)
+                           for r in table.itertuples()]
+    table["family"], table["family_size"] = family, len(table)
+    table["small"] = table["n"] < effects.MIN_POSTS
+    verdicts = [effects.verdict(r, alpha) for r in table.itertuples()]
+    table["verdict"], table["reason"] = [v for v, _ in verdicts], [r for _, r in verdicts]
+    table["direction"] = np.where(table["delta"] > 0, AS_CLAIMED, np.where(table["delta"] < 0, AGAINST, ""))
+    return table
+
+
+def claims_table(runs: pd.DataFrame, load: effects.TableLoader = runs_lib.load_split_table,
+                 claims: Iterable[Claim] = CLAIMS, metric: str = "macro_f1",
+                 alpha: float = effects.ALPHA) -> pd.DataFrame:
+    """One tidy frame (`COLUMNS`) of every group's claim contrasts; each group is one family."""
+    frames = []
+    for key, group in runs_lib.groups(runs_lib.usable(runs)):
+        test, val = effects.group_splits(group, load)
+        frame = group_contrasts(test, val, claims, metric, alpha, family=runs_lib.group_name(key))
+        frames.append(frame.assign(**dict(zip(runs_lib.GROUP_COLUMNS, key))))
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def missing(posts: pd.DataFrame, claims: Iterable[Claim] = CLAIMS) -> list[str]:
+    """The operationalisations these posts cannot test (their slicing is not a column), in words."""
+    return [f"{claim.name}: {op.describe()}" for claim in claims for op in claim.operationalisations
+            if op.column(posts) is None]
+
+
+def line(row) -> str:
+    """One printed line per contrast: group, claim, the two slices, both Δs, the contrast with
+    its CI, and the verdict word."""
+    return (f"{row.family} | {row.claim} | {row.effect} | {row.slicing}: {row.slice_a} (n={row.n_a}) vs "
+            f"{row.slice_b} (n={row.n_b}) | Δ {row.delta_a:+.1f} vs {row.delta_b:+.1f} | contrast "
+            f"{row.delta:+.1f} [{row.ci_low:+.1f}, {row.ci_high:+.1f}] | val {row.val_delta:+.1f} | {row.verdict} · "
+            f"{row.direction}" + (f" · would detect ≥ {row.detectable:.1f}" if row.verdict == INCONCLUSIVE else ""))
