@@ -319,3 +319,20 @@ def test_effects_table_reads_validation_outputs_where_they_exist(tmp_path):
     assert overall["delta"] == pytest.approx(100 * (7 / 9 - 1)) and overall["seeds"] == 2
     assert overall["val_delta"] == pytest.approx(100 * (5 / 9 - 1)) and overall["val_n"] == 4
     assert (frame["verdict"] == INCONCLUSIVE).all() and frame["small"].all()  # 4 posts: n < 30
+
+
+@pytest.mark.parametrize("regime", [0, 2], ids=["calibrated", "seed-heavy"])
+def test_whole_groups_under_the_null_keep_the_family_wise_error(regime):
+    """Simulated groups with seed-to-seed model variance (`simulate`), no true effect, 3 seeds,
+    through group_effects itself (39 effects, BH, validation check): few families call anything
+    'supported' (at most 4 of 40), and the raw p-values are those of a valid test. The full
+    calibration (100 groups per cell, coverage, power, both seed counts) is
+    bench/effects_calibration.py's."""
+    from mmaux.analysis import simulate
+
+    rng = np.random.default_rng([31, regime])
+    frames = [effects.group_effects(*simulate.simulate_group(rng, simulate.REGIMES[regime], 3)) for _ in range(40)]
+    assert all(len(f) == 39 for f in frames)
+    assert sum((f["verdict"] == SUPPORTED).any() for f in frames) <= 4
+    p = np.concatenate([f["p"].to_numpy() for f in frames])
+    assert 0.035 <= np.mean(p <= 0.05) <= 0.065
