@@ -58,16 +58,14 @@ def show_answer(found: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
     st.caption("Δ: mean over seeds of (variant − CE) macro-F1 on all test posts, in points, with its corrected CI "
                "and verdict. Below, the same per slice: " + views.MARK_HELP + " Click a cell to open its posts "
                "on Predictions (that variant against CE, fixed and broken posts first).")
-    keys = list(found)
-    for start in range(0, len(keys), 2):
-        for column, key in zip(st.columns(2), keys[start:start + 2]):
-            with column:
-                show_heatmap(key, found[key], runs)
+    for key, frame in found.items():  # one group per row: every variant's column fits 1366 px
+        show_heatmap(key, frame, runs)
 
 
 def show_heatmap(key: tuple, frame: pd.DataFrame, runs: pd.DataFrame) -> None:
     grid = views.heatmap(frame)
-    st.markdown(f"**{runs_lib.group_name(key)}**: Δ macro-F1 vs CE (recall on one-class slices)")
+    st.markdown(f"**{runs_lib.group_name(key)}**: Δ vs CE in points (macro-F1; the class's F1 on slices by class; "
+                "green a gain, red a loss, strong where the corrected CI excludes 0, pale where it covers 0)")
     event = st.dataframe(grid.text.style.apply(lambda _: grid.colours(), axis=None), key=f"heatmap-{key}",
                          on_select="rerun", selection_mode="single-cell", width="stretch",
                          height=38 + 35 * len(grid.text), column_config={"_index": st.column_config.TextColumn(
