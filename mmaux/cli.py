@@ -38,10 +38,12 @@ from mmaux.probes import add_probe_parser
 RECIPES = {
     "paper": dict(text_tuning="full", text_layers=0, adapter_dim=128, max_text_length=128, normalize_tweets=True,
                   hidden_dim=256, proj_dim=256, itc_image_pool="mean", align_before_fuse=False, epochs=3,
-                  batch_size=16, lr=1e-5, head_lr=None, weights_dtype="float32"),
+                  batch_size=16, lr=1e-5, head_lr=None, weights_dtype="float32", weight_decay=2.5e-4, dropout=0.05,
+                  itm_warmup_epochs=0, itm_ramp_epochs=0, itm_ramp_from=0.8, itm_lr_scale=1.0),
     "cpu": dict(text_tuning="adapter", text_layers=0, adapter_dim=64, max_text_length=40, normalize_tweets=False,
                 hidden_dim=64, proj_dim=64, itc_image_pool="attention", align_before_fuse=True, epochs=8,
-                batch_size=64, lr=1e-3, head_lr=1e-3, weights_dtype="float16"),
+                batch_size=64, lr=1e-3, head_lr=1e-3, weights_dtype="float16", weight_decay=2.5e-4, dropout=0.05,
+                itm_warmup_epochs=0, itm_ramp_epochs=0, itm_ramp_from=0.8, itm_lr_scale=1.0),
 }
 VARIANTS = {"ce": "none", "itc": "itc", "itm": "itm", "itc+itm": "itc,itm"}
 
@@ -166,6 +168,7 @@ def _add_model_options(p):
     g.add_argument("--itc-image-pool", choices=ITC_IMAGE_POOLS,
                    help="late fusion: ITC projects the image's mean-pooled vector (the paper) or a learned "
                         "attention pooling of its tokens")
+    g.add_argument("--dropout", type=float, help="dropout of the new layers (default: the recipe's, 0.05)")
     g = p.add_argument_group("auxiliary losses")
     g.add_argument("--beta-itc", type=float, default=0.1, help="weight of ITC (default 0.1)")
     g.add_argument("--beta-itm", type=float, default=0.1, help="weight of ITM (default 0.1)")
@@ -174,12 +177,21 @@ def _add_model_options(p):
     g.add_argument("--itm-reencode", action="store_true",
                    help="run the whole backbone again on the swapped ITM pairs, as the reference does "
                         "(default: fuse the sides already encoded for the batch)")
+    g.add_argument("--itm-warmup-epochs", type=int,
+                   help="ITM variants: the first N epochs train ITM alone (counted in --epochs); default: the "
+                        "recipe's")
+    g.add_argument("--itm-ramp-epochs", type=int,
+                   help="ITM variants: then β_itm falls linearly from --itm-ramp-from to --beta-itm over N epochs")
+    g.add_argument("--itm-ramp-from", type=float, help="ITM variants: β_itm at the start of the ramp")
+    g.add_argument("--itm-lr-scale", type=float,
+                   help="ITM variants: learning rate of the ITM head and the fusion's match layer, x --head-lr")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int,
                    help="default: the recipe's (paper recipe on a preset: the authors' 8 or 16 for that dataset)")
     g.add_argument("--lr", type=float, help="learning rate of encoder parameters")
     g.add_argument("--head-lr", type=float, help="learning rate of fusion and heads (default: --lr)")
+    g.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: the recipe's, 2.5e-4)")
     g.add_argument("--weights-dtype", choices=("float32", "float16"))
     g.add_argument("--on-bad-rows", choices=("fail", "skip"), default="fail",
                    help="CSV rows that fail validation: stop with the list (default) or skip them")
@@ -202,7 +214,9 @@ def _train_config(args, arch: str, aux: str, seed: int, out_dir: Path, num_label
     from mmaux.train import TrainConfig
 
     loss = LossConfig.from_aux(aux, beta_itc=args.beta_itc, beta_itm=args.beta_itm,
-                               itm_negatives=args.itm_negatives, itm_reencode=args.itm_reencode)
+                               itm_negatives=args.itm_negatives, itm_reencode=args.itm_reencode,
+                               itm_warmup_epochs=args.itm_warmup_epochs, itm_ramp_epochs=args.itm_ramp_epochs,
+                               itm_ramp_from=args.itm_ramp_from, itm_lr_scale=args.itm_lr_scale)
     model = ModelConfig(num_labels=num_labels, architecture=arch, text_encoder=args.text_encoder,
                         image_encoder=args.image_encoder, vilt_model=args.vilt_model,
                         text_tuning=args.text_tuning, text_trainable_layers=args.text_layers,
@@ -210,9 +224,10 @@ def _train_config(args, arch: str, aux: str, seed: int, out_dir: Path, num_label
                         normalize_tweets=args.normalize_tweets,
                         hidden_dim=args.hidden_dim, proj_dim=args.proj_dim, itc_image_pool=args.itc_image_pool,
                         align_before_fuse=args.align_before_fuse and can_align(arch, args.text_tuning),
-                        loss=loss)
+                        dropout=args.dropout, loss=loss)
     return TrainConfig(model=model, dataset=_dataset_from_args(args), out_dir=str(out_dir), epochs=args.epochs,
-                       batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr, seed=seed,
+                       batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr,
+                       weight_decay=args.weight_decay, seed=seed,
                        weights_dtype=args.weights_dtype, on_bad_rows=args.on_bad_rows,
                        feature_cache=not args.no_feature_cache)
 

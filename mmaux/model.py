@@ -475,14 +475,26 @@ class MultimodalClassifier(nn.Module):
         finally:
             self.train(was_training)
 
+    def itm_parameter_names(self) -> list[str]:
+        """The ITM head and the fusion's match layer (W_m of align before fuse: q ⊙ a, or q ⊙ k,
+        into the fused vector): the parameters `LossConfig.itm_lr_scale` speeds up."""
+        if self.itm_head is None:
+            return []
+        return [name for name, _ in self.named_parameters()
+                if name.startswith("itm_head.") or name in ("backbone.fusion.match.weight", "backbone.match.weight")]
+
     def param_groups(self, encoder_lr: float, head_lr: float, weight_decay: float) -> list[dict]:
-        """AdamW groups: pretrained encoder weights at `encoder_lr`, new layers at `head_lr`;
-        no weight decay on biases, norms and the temperature (1-d and scalar parameters)."""
+        """AdamW groups: pretrained encoder weights at `encoder_lr`, new layers at `head_lr`
+        (the ITM head and match layer at `head_lr` × `itm_lr_scale`); no weight decay on biases,
+        norms and the temperature (1-d and scalar parameters)."""
         groups: dict[tuple[float, float], list] = {}
+        itm_names, itm_lr = set(self.itm_parameter_names()), head_lr * self.cfg.loss.itm_lr_scale
         for name, param in self.named_parameters():
             if not param.requires_grad:
                 continue
             lr = encoder_lr if name.startswith(("backbone.text.", "backbone.image.", "backbone.vilt.")) else head_lr
+            if name in itm_names and self.cfg.loss.itm_lr_scale != 1.0:
+                lr = itm_lr
             decay = weight_decay if param.ndim >= 2 else 0.0
             groups.setdefault((lr, decay), []).append(param)
         return [{"params": params, "lr": lr, "weight_decay": decay} for (lr, decay), params in groups.items()]

@@ -22,7 +22,7 @@ from mmaux.config import ModelConfig
 from mmaux.data.datasets import DatasetSpec, fingerprint, load_dataset
 from mmaux.evaluate import evaluate_inputs
 from mmaux.features import PostInputs
-from mmaux.losses import balanced_class_weights
+from mmaux.losses import LossConfig, balanced_class_weights, joint_loss
 from mmaux.model import MultimodalClassifier
 
 
@@ -49,6 +49,9 @@ class TrainConfig:
             raise ValueError("learning rates must be positive")
         if self.on_bad_rows not in ("fail", "skip"):
             raise ValueError(f"on_bad_rows must be 'fail' or 'skip', got {self.on_bad_rows!r}")
+        if self.model.loss.itm and self.model.loss.itm_warmup_epochs >= self.epochs:
+            raise ValueError(f"itm_warmup_epochs ({self.model.loss.itm_warmup_epochs}) must leave at least one "
+                             f"epoch of the joint loss (epochs {self.epochs})")
 
     def record(self) -> dict:
         """The optimisation settings stored in the checkpoint's config.json."""
@@ -61,8 +64,10 @@ class TrainConfig:
 @dataclass
 class EpochLog:
     epoch: int
-    train_loss: float
+    train_loss: float  # mean of the joint loss over the epoch's steps
     val_macro_f1: float
+    train_losses: dict[str, float] | None = None  # mean of each part (ce, itc, itm), unweighted
+    weights: tuple[float, float, float] | None = None  # (CE, ITC, ITM) weights of the epoch's last step
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> Path:
@@ -104,10 +109,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     # 4. epochs: train, then score the validation split and keep the best weights
     history, best = [], (-1.0, 0, None)
     for epoch in range(1, cfg.epochs + 1):
-        loss = _train_epoch(model, optimizer, loader, accelerator, itm_generator, epoch, progress)
+        loss, parts, weights = _train_epoch(model, optimizer, loader, accelerator, itm_generator, epoch, progress,
+                                            cfg.model.loss)
         core = accelerator.unwrap_model(model)
         val_f1 = evaluate_inputs(core, val_inputs, posts.label_names)[0]["macro_f1"]
-        history.append(EpochLog(epoch, loss, val_f1))
+        history.append(EpochLog(epoch, loss, val_f1, parts, weights))
         if val_f1 > best[0]:
             best = (val_f1, epoch, {k: v.clone() for k, v in core.trained_state_dict().items()})
 
@@ -152,15 +158,26 @@ def _check_reach(model: MultimodalClassifier, inputs: PostInputs, labels, cfg: T
     return reach
 
 
-def _train_epoch(model, optimizer, loader, accelerator, generator, epoch: int, progress: bool) -> float:
+def _train_epoch(model, optimizer, loader, accelerator, generator, epoch: int, progress: bool,
+                 loss_cfg: LossConfig) -> tuple[float, dict[str, float], tuple[float, float, float]]:
+    """One epoch; returns the mean joint loss, the mean of each part, and the last step's
+    (CE, ITC, ITM) weights. With an ITM warm-up or ramp (`LossConfig.weights`), each step's
+    loss is recombined from its parts with the weights at that step."""
     model.train()
-    losses = []
+    losses, parts = [], {}
+    weights = loss_cfg.weights()
     bar = tqdm(loader, desc=f"epoch {epoch}", disable=not (progress and accelerator.is_main_process), leave=False)
-    for batch, labels in bar:
+    for step, (batch, labels) in enumerate(bar):
         out = model(batch, labels=labels, generator=generator)
-        accelerator.backward(out.loss)
+        loss = out.loss
+        if loss_cfg.itm_scheduled:
+            weights = loss_cfg.weights(epoch - 1 + step / len(loader))
+            loss = joint_loss(loss_cfg, out.losses["ce"], out.losses.get("itc"), out.losses.get("itm"), weights)
+        accelerator.backward(loss)
         optimizer.step()
         optimizer.zero_grad()
-        losses.append(out.loss.item())
+        losses.append(loss.item())
+        for name, part in out.losses.items():
+            parts.setdefault(name, []).append(part.item())
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-    return float(np.mean(losses))
+    return float(np.mean(losses)), {name: float(np.mean(v)) for name, v in parts.items()}, weights
