@@ -407,27 +407,25 @@ def _group_claims(group: pd.DataFrame, stamps: tuple) -> pd.DataFrame:
     return group_results.group_claims(group, split_table)
 
 
-def group_claims(group: pd.DataFrame) -> pd.DataFrame | None:
-    """`claims.claims_table` of one group's runs, cached as `group_effects`; None, with a
-    warning, when some of its outputs cannot be read."""
+def _group_frame(cached, group: pd.DataFrame, failure: str) -> pd.DataFrame | None:
+    """`cached(group, stamps)`, recomputed when one of the group's checkpoints changes; None, with
+    the warning '`failure` <group>: <why>', when some of its outputs cannot be read."""
     try:
-        return _group_claims(group, tuple(runs_lib.checkpoint_stamp(f) for f in group["folder"]))
+        return cached(group, tuple(runs_lib.checkpoint_stamp(f) for f in group["folder"]))
     except (CheckpointError, OSError, ValueError) as err:
-        name = runs_lib.group_name(tuple(group[runs_lib.GROUP_COLUMNS].iloc[0]))
-        st.warning(f"The paper's claims cannot be tested on {name}: {err}")
+        st.warning(f"{failure} {runs_lib.group_name(tuple(group[runs_lib.GROUP_COLUMNS].iloc[0]))}: {err}")
         return None
+
+
+def group_claims(group: pd.DataFrame) -> pd.DataFrame | None:
+    """`claims.claims_table` of one group's runs (`_group_frame`)."""
+    return _group_frame(_group_claims, group, "The paper's claims cannot be tested on")
 
 
 def group_effects(group: pd.DataFrame) -> pd.DataFrame | None:
     """`effects.effects_table` of one group's runs (every variant × slice, one BH family, with
-    verdicts), cached until one of its checkpoints changes; None, with a warning, when some of
-    its outputs cannot be read."""
-    try:
-        return _group_effects(group, tuple(runs_lib.checkpoint_stamp(f) for f in group["folder"]))
-    except (CheckpointError, OSError, ValueError) as err:
-        name = runs_lib.group_name(tuple(group[runs_lib.GROUP_COLUMNS].iloc[0]))
-        st.warning(f"The effects of {name} cannot be estimated: {err}")
-        return None
+    verdicts) (`_group_frame`)."""
+    return _group_frame(_group_effects, group, "The effects cannot be estimated for")
 
 
 @st.cache_data(show_spinner="Scoring the slices…", max_entries=32)

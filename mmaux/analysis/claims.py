@@ -142,24 +142,9 @@ def group_contrasts(test: effects.SplitPredictions, val: effects.SplitPrediction
     (`effects.verdict`; a contrast from a single seed is inconclusive, as an effect is)."""
     claims = list(claims)
     table = split_contrasts(test, claims, metric)
-    key = ["claim", "effect", "slicing"]
-    if val is not None and not table.empty:
-        check = split_contrasts(val, claims, metric)[[*key, "delta", "n"]]
-        table = table.merge(check.rename(columns={"delta": "val_delta", "n": "val_n"}), on=key, how="left")
-    else:
-        table = table.assign(val_delta=np.nan, val_n=0)
-    table["val_n"] = table["val_n"].fillna(0).astype(int)
-    table["p_bh"] = stats.bh_adjust(table["p"].to_numpy())
-    level = stats.fcr_level(table["p_bh"], alpha)
-    bounds = [stats.Estimate(r.delta, r.se, r.df, r.seeds, r.n).interval(level) for r in table.itertuples()]
-    table["ci_low"], table["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
-    table["ci_level"] = level
-    table["detectable"] = [100 * stats.detectable_effect(r.se / 100, r.df, 1 - level, effects.POWER)
-                           for r in table.itertuples()]
-    table["family"], table["family_size"] = family, len(table)
-    table["small"] = table["n"] < effects.MIN_POSTS
-    verdicts = [effects.verdict(r, alpha) for r in table.itertuples()]
-    table["verdict"], table["reason"] = [v for v, _ in verdicts], [r for _, r in verdicts]
+    check = split_contrasts(val, claims, metric) if val is not None else None
+    bound = 2 * table["effect"].map(effects.score_range)  # a difference of two effects
+    table = effects.decide(table, check, ["claim", "effect", "slicing"], alpha, family, bound)
     table["direction"] = np.where(table["delta"] > 0, AS_CLAIMED, np.where(table["delta"] < 0, AGAINST, ""))
     return table
 

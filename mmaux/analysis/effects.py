@@ -218,35 +218,44 @@ def group_effects(test: SplitPredictions, val: SplitPredictions | None = None,
     t reference, in points)."""
     slicings = list(slicings)
     table = split_estimates(test, slicings, metric, n_boot, seed)
-    key = ["effect", "slicing", "slice"]
-    if val is not None:
-        replicate = split_estimates(val, slicings, metric, n_boot, seed)[[*key, "delta", "n"]]
-        table = table.merge(replicate.rename(columns={"delta": "val_delta", "n": "val_n"}), on=key, how="left")
+    check = split_estimates(val, slicings, metric, n_boot, seed) if val is not None else None
+    table = decide(table, check, ["effect", "slicing", "slice"], alpha, family, table["effect"].map(score_range))
+    table["slicing_note"] = [slicing_note(test.posts, s) for s in table["slicing"]]
+    return table
+
+
+def score_range(effect: str) -> float:
+    """The largest |value| an effect can take, in points: 100 for a difference of two scores,
+    200 for the interaction (Σ|weights| × 50)."""
+    return 50 * sum(abs(w) for w in CONTRASTS[effect][1].values())
+
+
+def decide(table: pd.DataFrame, check: pd.DataFrame | None, key: list[str], alpha: float, family: str,
+           bound: pd.Series) -> pd.DataFrame:
+    """One family's estimates (`table`: key, delta, se, df, p, seeds, n, in points) with the same
+    estimates on the validation split (`check`, or None) as val_delta and val_n, then
+    Benjamini–Hochberg over the family, FCR-adjusted CIs (clipped to ±`bound`, the values each
+    can take: with 2 degrees of freedom a t interval reaches past them), the effect `detectable`
+    with `POWER` at the family's corrected level, and verdicts (`verdict`). Shared by the effects
+    and the claims' contrasts, so both decide alike."""
+    if check is not None and not table.empty:
+        check = check[[*key, "delta", "n"]].rename(columns={"delta": "val_delta", "n": "val_n"})
+        table = table.merge(check, on=key, how="left")
     else:
         table = table.assign(val_delta=np.nan, val_n=0)
     table["val_n"] = table["val_n"].fillna(0).astype(int)
     table["p_bh"] = stats.bh_adjust(table["p"].to_numpy())
     level = stats.fcr_level(table["p_bh"], alpha)
-    bounds = [_interval(row, level) for row in table.itertuples()]
-    table["ci_low"], table["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    intervals = [stats.Estimate(r.delta, r.se, r.df, r.seeds, r.n).interval(level) for r in table.itertuples()]
+    table["ci_low"] = np.maximum([low for low, _ in intervals], -bound.to_numpy()) if len(table) else []
+    table["ci_high"] = np.minimum([high for _, high in intervals], bound.to_numpy()) if len(table) else []
     table["ci_level"] = level
-    table["detectable"] = [100 * stats.detectable_effect(row.se / 100, row.df, 1 - level, POWER)
-                           for row in table.itertuples()]
+    table["detectable"] = [100 * stats.detectable_effect(r.se / 100, r.df, 1 - level, POWER) for r in table.itertuples()]
     table["family"], table["family_size"] = family, len(table)
     table["small"] = table["n"] < MIN_POSTS
-    table["slicing_note"] = [slicing_note(test.posts, s) for s in table["slicing"]]
     verdicts = [verdict(row, alpha) for row in table.itertuples()]
     table["verdict"], table["reason"] = [v for v, _ in verdicts], [r for _, r in verdicts]
     return table
-
-
-def _interval(row, level: float) -> tuple[float, float]:
-    """The row's CI at `level`, clipped to the values the contrast can take (±100 points for a
-    difference of two scores, ±200 for the interaction): with 2 degrees of freedom a t interval
-    can reach past them."""
-    low, high = stats.Estimate(row.delta, row.se, row.df, row.seeds, row.n).interval(level)
-    bound = 50 * sum(abs(w) for w in CONTRASTS[row.effect][1].values())
-    return max(low, -bound), min(high, bound)
 
 
 def verdict(row, alpha: float = ALPHA) -> tuple[str, str]:

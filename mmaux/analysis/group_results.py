@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mmaux import tagging
 from mmaux.analysis import claims, diskcache, effects, stats
 from mmaux.analysis import runs as runs_lib
 from mmaux.checkpoint import CONFIG, OUTPUTS, VAL_OUTPUTS
@@ -40,13 +41,14 @@ SplitLoader = Callable[[str, str], "pd.DataFrame | None"]  # (folder, "test" | "
 
 def group_key(group: pd.DataFrame, *parts) -> str:
     """Key of a result over a group's runs: their configs and outputs (content, in group order),
-    the code that computes it and `parts`."""
+    the code that computes it, `parts`, and the relation tags their tables join (only when their
+    data was tagged: `tagging.tags_key`)."""
     def files(folder):  # validation outputs are absent from older checkpoints
         return [name for name in (CONFIG, OUTPUTS, VAL_OUTPUTS) if (Path(folder) / name).exists()]
 
     return diskcache.content_key(diskcache.source_key(effects, effects.stats, runs_lib),
                                  [[n, diskcache.checkpoint_key(f, n)] for f in group["folder"] for n in files(f)],
-                                 *parts)
+                                 *parts, *[key for f in group["folder"] for key in tagging.tags_key(f)])
 
 
 def shipped_folders(group: pd.DataFrame) -> list[Path]:
@@ -127,10 +129,16 @@ def add_effects_parser(commands):
     p.set_defaults(func=_run_effects)
 
 
-def _run_effects(args) -> int:
-    runs = runs_lib.usable(runs_lib.discover_runs([args.root]))
+def usable_runs(roots: list[str]) -> pd.DataFrame:
+    """The usable runs under `roots`; a command has nothing to do without one, and says so."""
+    runs = runs_lib.usable(runs_lib.discover_runs(roots))
     if runs.empty:
-        raise FileNotFoundError(f"no usable checkpoints under {args.root}")
+        raise FileNotFoundError(f"no usable checkpoints under {', '.join(map(str, roots))}")
+    return runs
+
+
+def _run_effects(args) -> int:
+    runs = usable_runs([args.root])
     for key, group in runs_lib.groups(runs):
         frame = group_effects(group)
         contrasts = group_claims(group)
@@ -164,9 +172,7 @@ def add_power_parser(commands):
 def _run_power(roots: list[str], effect: float, power: float) -> int:
     if not 0 < power < 1 or effect <= 0:
         raise ValueError(f"need 0 < --power < 1 and --effect > 0, got {power} and {effect}")
-    runs = runs_lib.usable(runs_lib.discover_runs(roots))
-    if runs.empty:
-        raise FileNotFoundError(f"no usable checkpoints under {', '.join(roots)}")
+    runs = usable_runs(roots)
     for key, group in runs_lib.groups(runs):
         frame = group_effects(group)
         alpha = effects.ALPHA / max(len(frame), 1)
@@ -198,9 +204,7 @@ def add_claims_parser(commands):
 
 
 def _run_claims(roots: list[str]) -> int:
-    runs = runs_lib.usable(runs_lib.discover_runs(roots))
-    if runs.empty:
-        raise FileNotFoundError(f"no usable checkpoints under {', '.join(roots)}")
+    runs = usable_runs(roots)
     for key, group in runs_lib.groups(runs):
         frame = group_claims(group)
         if frame.empty:
