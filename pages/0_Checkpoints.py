@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mmaux import figures, ui, views
+from mmaux import figures, report, ui, views
 from mmaux.analysis import claims, effects
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis import stats
@@ -119,6 +119,22 @@ def show_findings(frames: dict[tuple, pd.DataFrame]) -> None:
     st.caption(effects.HELP + " " + VERDICT_HELP)
 
 
+def show_downloads(runs: pd.DataFrame, frames: dict[tuple, pd.DataFrame], contrasts: dict[tuple, pd.DataFrame]) -> None:
+    """The findings, claims, every effect and the checkpoints as one Markdown file, and every effect
+    as CSV (`mmaux.report`; `mmaux report ROOT` writes the same)."""
+    if not frames:
+        return
+    every = pd.concat(frames.values(), ignore_index=True)
+    tested = [c for c in contrasts.values() if c is not None and len(c)]
+    claimed = pd.concat(tested, ignore_index=True) if tested else pd.DataFrame(columns=claims.COLUMNS)
+    link = report.view_link((st.context.url or report.DEFAULT_URL).split("?")[0], dict(st.query_params))
+    text = report.markdown(runs, every, claimed, ui.checkpoint_roots(), link)
+    left, right = st.columns(2)
+    left.download_button("Download report (Markdown)", text, file_name="mmaux-report.md", mime="text/markdown")
+    right.download_button("Download every effect (CSV)", report.effects_csv(every), file_name="mmaux-effects.csv",
+                          mime="text/csv")
+
+
 def variant_table(group: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over seeds per variant, with its effect on all posts (Δ vs CE, CI, p, verdict)
     as text: the CE row is the reference, not a row of missing numbers."""
@@ -191,9 +207,11 @@ usable = runs_lib.usable(runs)
 st.markdown(f"**{len(usable)} checkpoints** in {usable.groupby(runs_lib.GROUP_COLUMNS).ngroups} group(s).")
 found = {key: ui.group_effects(group) for key, group in runs_lib.groups(usable)}
 estimated = {key: frame for key, frame in found.items() if frame is not None}
+contrasts = {key: ui.group_claims(group) for key, group in runs_lib.groups(usable)}
 show_answer(estimated, usable)
-show_claims({key: ui.group_claims(group) for key, group in runs_lib.groups(usable)}, usable)
+show_claims(contrasts, usable)
 show_findings(estimated)
+show_downloads(usable, estimated, contrasts)
 st.header("Details per group")
 for key, group in runs_lib.groups(usable):
     show_group(key, group, found[key])

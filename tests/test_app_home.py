@@ -144,3 +144,10 @@ def test_home_tests_the_papers_claims_and_a_row_opens_its_posts(root, monkeypatc
     assert "contrast = Δ(slice A) − Δ(slice B)" in texts(at.caption)
     link = views.claim_link(runs.discover_runs(root.split(os.pathsep)), expected.iloc[0])
     assert link["slice"] == expected.iloc[0]["slicing"] and link["vs"].split(":")[1] in ("CE+ITC", "CE+ITM")
+
+
+def test_home_offers_the_report_and_the_effects_as_downloads(root, monkeypatch):
+    at = page("app.py", root, monkeypatch).run()
+    assert not at.exception
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Download report (Markdown)", "Download every effect (CSV)"]

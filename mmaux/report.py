@@ -1,0 +1,142 @@
+"""The findings as one file a researcher can keep, send or attach: `mmaux report ROOT` and the home
+page's "Download report".
+
+A self-contained Markdown document: what the procedure supports (the findings), the paper's
+claims as contrasts, every effect with its CI, p after Benjamini–Hochberg, the effect this design
+detects with 80 % power and its verdict, the checkpoints it was computed from (folder, a hash of
+its config.json, seed) so that a reader can tell which runs these are, and the link that reopens
+the view. The effects also go out as CSV (`effects_csv`) for analysis elsewhere. Everything in
+it comes from `group_results` (the same frames the home page shows), so the file and the page
+agree to the digit.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pandas as pd
+
+from mmaux.analysis import claims, effects, group_results
+from mmaux.analysis import runs as runs_lib
+from mmaux.analysis.stats import METRIC_NAMES
+from mmaux.checkpoint import CONFIG
+from mmaux.data.datasets import file_sha256
+from mmaux.paths import default_roots
+
+DEFAULT_URL = "http://127.0.0.1:8501/"  # where `make run` serves the dashboard
+
+
+def _num(value, digits: int = 1, sign: bool = True) -> str:
+    return "" if pd.isna(value) else f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def _table(header: list[str], rows: Iterable[list]) -> list[str]:
+    """A Markdown table (cells' '|' escaped)."""
+    cell = lambda v: str(v).replace("|", "\\|")  # noqa: E731
+    return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows])
+
+
+def _shown(folder: str, roots: list[str]) -> str:
+    """A checkpoint folder relative to the root it was found under."""
+    for root in roots:
+        path, base = Path(folder).resolve(), Path(root).resolve()
+        if path.is_relative_to(base):
+            return str(Path(base.name) / path.relative_to(base))
+    return folder
+
+
+def results(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(effects, claims) of every group of `runs`, as the home page reads them."""
+    groups = runs_lib.groups(runs_lib.usable(runs))
+    frames = [group_results.group_effects(group) for _, group in groups]
+    contrasts = [group_results.group_claims(group) for _, group in groups]
+    every = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=effects.COLUMNS)
+    tested = [c for c in contrasts if len(c)]
+    return every, pd.concat(tested, ignore_index=True) if tested else pd.DataFrame(columns=claims.COLUMNS)
+
+
+def effects_csv(frame: pd.DataFrame) -> str:
+    """Every effect, one row each, in `effects.COLUMNS` order (scores in points)."""
+    return frame[effects.COLUMNS].to_csv(index=False)
+
+
+def markdown(runs: pd.DataFrame, frame: pd.DataFrame, contrasts: pd.DataFrame, roots: list[str],
+             link: str) -> str:
+    """The report (see the module docstring)."""
+    usable = runs_lib.usable(runs)
+    counts = frame["verdict"].value_counts()
+    supported = frame[frame["verdict"] == effects.SUPPORTED]
+    lines = [
+        "# mmaux report: where each auxiliary loss helps", "",
+        f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from {len(usable)} checkpoints under "
+        + ", ".join(f"`{r}`" for r in roots) + f". Reopen this view: <{link}>", "",
+        "## How to read it", "", effects.HELP, "",
+        "## Findings", "",
+        f"{len(frame)} effects in {frame['family'].nunique()} families: "
+        + ", ".join(f"{counts.get(v, 0)} {v}" for v in effects.VERDICTS) + ".", "",
+        *([f"- **{r.family}**: {effects.finding(r)}" for r in supported.itertuples()]
+          or ["No effect is supported, so none is stated as a finding."]), "",
+        "## The paper's claims", "",
+        "contrast = Δ(slice A) − Δ(slice B) of the effect, per seed; one BH family per group; 'as claimed': "
+        "slice A gains more than slice B.", "",
+        *_table(["group", "claim", "effect", "slice A − slice B", "Δ on A", "Δ on B", "contrast", "CI", "Δ val",
+                 "verdict", "detectable"],
+                [[r.family, r.claim, r.effect, f"{r.slicing}: {r.slice_a} (n={r.n_a}) − {r.slice_b} (n={r.n_b})",
+                  _num(r.delta_a), _num(r.delta_b), _num(r.delta), f"{_num(r.ci_low)} to {_num(r.ci_high)}",
+                  _num(r.val_delta), f"{r.verdict} · {r.direction}", _num(r.detectable, sign=False)]
+                 for r in contrasts.itertuples()]), "",
+        "## Every effect", "",
+        *_table(["group", "effect", "slicing", "slice", "n", "metric", "Δ (points)", "CI (FCR-adjusted)", "p (BH)",
+                 "detectable (80 % power)", "Δ val", "verdict"],
+                [[r.family, r.effect, r.slicing, r.slice, r.n, METRIC_NAMES.get(r.metric, r.metric),
+                  _num(r.delta, 2), f"{_num(r.ci_low)} to {_num(r.ci_high)}", f"{r.p_bh:.3f}",
+                  _num(r.detectable, sign=False), _num(r.val_delta, 2), r.verdict] for r in frame.itertuples()]), "",
+        "## Checkpoints", "",
+        *_table(["group", "variant", "seed", "folder", "config.json sha256 (first 16)"],
+                [[runs_lib.group_name(tuple(r[c] for c in runs_lib.GROUP_COLUMNS)), r["variant"], int(r["seed"]),
+                  _shown(r["folder"], roots), file_sha256(Path(r["folder"]) / CONFIG)[:16]]
+                 for _, r in usable.iterrows()]), "",
+    ]
+    return "\n".join(lines)
+
+
+def view_link(base: str, params: dict[str, str]) -> str:
+    """The dashboard's URL with the view's query parameters."""
+    return base + ("?" + urlencode(params) if params else "")
+
+
+# --- command line: `python -m mmaux report` ------------------------------------------------------
+
+def add_report_parser(commands):
+    p = commands.add_parser("report", help="write the findings, claims and every effect as one Markdown file",
+                            description="Write one self-contained Markdown report of the checkpoints under the "
+                                        "roots (default: MMAUX_CHECKPOINTS or the shipped checkpoints): the "
+                                        "findings, the paper's claims, every effect with its CI, verdict and "
+                                        "detectable effect, the checkpoints' folders, config hashes and seeds, "
+                                        "and the dashboard link that reopens the view; with --csv, every effect "
+                                        "as CSV too. An existing file is not overwritten.")
+    p.add_argument("roots", nargs="*", help="checkpoint roots")
+    p.add_argument("--out", required=True, help="the Markdown file to write (must not exist)")
+    p.add_argument("--csv", help="also write every effect to this CSV file (must not exist)")
+    p.add_argument("--url", default=DEFAULT_URL, help=f"the dashboard's address for the link (default {DEFAULT_URL})")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(args) -> int:
+    roots = args.roots or default_roots()
+    targets = [t for t in (args.out, args.csv) if t]
+    for target in targets:
+        if os.path.exists(target):
+            raise FileExistsError(f"{target} exists; choose another --out/--csv file (nothing was written)")
+    runs = group_results.usable_runs(roots)
+    frame, contrasts = results(runs)
+    Path(args.out).write_text(markdown(runs, frame, contrasts, roots, view_link(args.url, {})), encoding="utf-8")
+    if args.csv:
+        Path(args.csv).write_text(effects_csv(frame), encoding="utf-8")
+    print(f"wrote {' and '.join(targets)}: {len(frame)} effects, {len(contrasts)} claim contrasts, "
+          f"{int((frame['verdict'] == effects.SUPPORTED).sum())} supported")
+    return 0
