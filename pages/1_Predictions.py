@@ -58,6 +58,11 @@ def filter_posts(posts, preds, baseline, variant, runs) -> tuple[np.ndarray, np.
         in_slice &= (posts[column].astype(str) == value).to_numpy()
     if labels:
         in_slice &= posts["label"].isin(labels).to_numpy()
+    query = st.text_input("Search the posts' texts", placeholder="a word or phrase, any case",
+                          help="Keeps the posts whose text contains it, over every page of the table.",
+                          **ui.url_bound("q", default=""))
+    if query:
+        mask = mask & posts["text"].str.contains(query, case=False, regex=False).to_numpy()
     return mask & in_slice, in_slice, column
 
 

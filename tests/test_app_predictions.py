@@ -51,6 +51,20 @@ def test_fixed_filter_shows_only_posts_the_variant_fixed(root, monkeypatch):
         assert (table[baseline].str.startswith("✗") & table[variant].str.startswith("✓")).all()
 
 
+def test_search_keeps_the_posts_whose_text_contains_it_over_every_page(root, monkeypatch):
+    at = page(PAGE, root, monkeypatch).run()
+    every = runs.load_test_table(at.session_state[SELECTED_KEY][0])
+    words = every["text"].str.split().explode().str.strip("#@!?.,").str.lower()
+    word = words[words.str.len() >= 5].value_counts().index[0]  # the commonest word of five letters or more
+    expected = every[every["text"].str.contains(word, case=False, regex=False)]
+    at = next(t for t in at.text_input if t.label == "Search the posts' texts").input(word.upper()).run()
+    assert not at.exception and at.query_params["q"] == word.upper()
+    table = _posts_table(at)
+    assert len(table) == min(100, len(expected)) and table["text"].str.lower().str.contains(word.lower()).all()
+    pages = next((n for n in at.number_input if n.label.startswith("Page (of ")), None)
+    assert (pages is None) == (len(expected) <= 100)  # the search spans every page, then pages again
+
+
 def test_effect_of_the_variant_is_the_home_pages(root, monkeypatch):
     """The compared variant's effect vs CE over all seeds, per slice, with the home page's
     numbers and verdicts (one procedure, one family)."""
