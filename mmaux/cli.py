@@ -10,6 +10,7 @@
     effects         each group's auxiliary-loss effects; --store ships them with the checkpoints
     claims          the paper's two claims as contrasts between slices, per group
     power           how many seeds an effect of a given size needs, per group
+    tag             a relation checkpoint's image_adds / text_represented for every post of a dataset
     report          the findings, claims and every effect as one Markdown file (and CSV)
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mmaux.data.csvdata import PRESETS, DatasetError, add_csv_options, add_valid
 from mmaux.data.datasets import DatasetSpec
 from mmaux.losses import LossConfig
 from mmaux.probes import add_probe_parser
+from mmaux.tagging import add_tag_parser
 from mmaux.report import add_report_parser
 
 # Training recipes: defaults that flags override. "paper" follows the reference implementation;
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_effects_parser(commands)
     add_claims_parser(commands)
     add_power_parser(commands)
+    add_tag_parser(commands)
     add_report_parser(commands)
     return parser
 

@@ -168,6 +168,7 @@ def claims_view(frame: pd.DataFrame) -> pd.DataFrame:
         "group": frame["family"], "claim": frame["claim"], "effect": frame["effect"],
         "slice A − slice B": frame["slicing"] + ": " + frame["slice_a"] + " (n=" + frame["n_a"].astype(str) + ") − "
         + frame["slice_b"] + " (n=" + frame["n_b"].astype(str) + ")",
+        "slices": frame["slice_source"],  # the dataset's own column, or 'predicted by <checkpoint>' (mmaux tag)
         "Δ on A": frame["delta_a"].map("{:+.1f}".format), "Δ on B": frame["delta_b"].map("{:+.1f}".format),
         "contrast": frame["delta"].map("{:+.1f}".format),
         "CI": frame["ci_low"].map("{:+.1f}".format) + " to " + frame["ci_high"].map("{:+.1f}".format),

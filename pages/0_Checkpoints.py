@@ -85,7 +85,8 @@ def show_claims(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
         if any(f is not None and len(f) for f in frames.values()) else pd.DataFrame(columns=claims.COLUMNS)
     if every.empty:
         st.info("No group has CE and an ITC or ITM variant with the slice columns the claims need "
-                "(image_adds, evidence, text_represented, relation).")
+                "(image_adds, evidence, text_represented, relation). A dataset without them can be tagged by a "
+                "relation checkpoint: `mmaux tag --relation-checkpoint DIR --preset P --root D`.")
         return
     event = st.dataframe(views.claims_view(every), hide_index=True, key="claims", on_select="rerun",
                          selection_mode="single-row", width="stretch")
@@ -93,8 +94,10 @@ def show_claims(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
                "(variant − CE, or the 2 × 2 main effect) on the group's metric, per seed, then the effects' procedure: "
                "a paired t over seeds, one Benjamini–Hochberg family per group (CI adjusted to match), the validation "
                "posts' contrast as a check. 'as claimed': A gains more than B; 'against the claim': the reverse. "
-               "'detectable': the smallest contrast this design finds with 80 % power. Select a row to open its "
-               "posts on Predictions, sliced by that slicing.")
+               "'detectable': the smallest contrast this design finds with 80 % power. 'slices': the dataset's own "
+               "column ('recorded'), or, where it has none, the relation a relation checkpoint predicted for its "
+               "posts (`mmaux tag`; a tagger's errors blur both slices). Select a row to open its posts on "
+               "Predictions, sliced by that slicing.")
     rows = event.selection.get("rows", []) if event else []
     if rows:
         link = views.claim_link(runs, every.iloc[int(rows[0])])

@@ -16,8 +16,10 @@ claim has a direction (A more than B); the verdict is about the contrast differi
 reads as the opposite being found.
 
 Each claim has the operationalisations a reader would check (`CLAIMS`); one whose slicing a
-dataset lacks (a user's data without a relation column) is left out, and `claims_table` says
-which. Each side is scored by the group's metric over its own posts and gold classes (recall
+dataset lacks (a user's data without a relation column) falls back on the relation tags a
+relation checkpoint predicted for its posts (`mmaux.tagging`: `image_adds (predicted)`...), and
+`slice_source` says "predicted by <checkpoint>"; without those it is left out, and `missing`
+says which. Each side is scored by the group's metric over its own posts and gold classes (recall
 when a side holds one gold class, as `stats.slice_metric`), so A and B may be scored differently
 and `metric_a`, `metric_b` say how.
 """
@@ -32,10 +34,12 @@ import pandas as pd
 from mmaux.analysis import effects, stats
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis.effects import INCONCLUSIVE
+from mmaux.tagging import TAGGED_BY, is_predicted, predicted
 
 REST = "the rest"  # slice B of an operationalisation that sets one value against all others
 AS_CLAIMED, AGAINST = "as claimed", "against the claim"  # the sign of a contrast
 TRUE_VALUES, FALSE_VALUES = ("True", "true", "1", "1.0"), ("False", "false", "0", "0.0")
+RECORDED = "recorded"  # slice_source of a dataset's own column (else "predicted by <checkpoint>")
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,15 @@ class Operationalisation:
     b: tuple[str, ...] | None  # values of slice B; None: every other post (REST)
     a_name: str
     b_name: str
-    columns: tuple[str, ...] = ()  # other names of the same column in other datasets
+    columns: tuple[str, ...] = ()  # its names in other datasets, then its predicted tag (`mmaux.tagging`)
 
     def column(self, posts: pd.DataFrame) -> str | None:
         return next((c for c in (self.slicing, *self.columns) if c in posts), None)
+
+    def source(self, posts: pd.DataFrame) -> str:
+        """RECORDED when the posts have the slicing's own column, else 'predicted by <checkpoint>'."""
+        column = self.column(posts)
+        return f"predicted by {posts[TAGGED_BY].iloc[0]}" if is_predicted(column) else RECORDED
 
     def masks(self, posts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
         """(A, B) post masks, or None when the posts lack the slicing."""
@@ -75,19 +84,21 @@ class Claim:
 
 
 ITC_CLAIM = Claim("ITC helps where the image adds meaning", ("CE+ITC", "ITC main"), (
-    Operationalisation("image_adds", TRUE_VALUES, FALSE_VALUES, "True", "False"),
+    Operationalisation("image_adds", TRUE_VALUES, FALSE_VALUES, "True", "False", columns=(predicted("image_adds"),)),
     Operationalisation("evidence", ("image_only",), ("text_only",), "image_only", "text_only"),
 ))
 ITM_CLAIM = Claim("ITM helps where image and text are loosely related", ("CE+ITM", "ITM main"), (
     Operationalisation("text_represented", FALSE_VALUES, TRUE_VALUES, "False", "True",
-                       columns=("text_is_represented",)),
-    Operationalisation("relation", ("image_notadds_text_notrepr",), None, "image_notadds_text_notrepr", REST),
+                       columns=("text_is_represented", predicted("text_represented"))),
+    Operationalisation("relation", ("image_notadds_text_notrepr",), None, "image_notadds_text_notrepr", REST,
+                       columns=(predicted("relation"),)),
 ))
 CLAIMS = (ITC_CLAIM, ITM_CLAIM)
 
-COLUMNS = [*runs_lib.GROUP_COLUMNS, "claim", "effect", "slicing", "slice_a", "slice_b", "n_a", "n_b", "metric_a",
-           "metric_b", "delta_a", "delta_b", "seeds", "delta", "se", "df", "ci_low", "ci_high", "ci_level", "p", "p_bh",
-           "detectable", "family", "family_size", "val_delta", "val_n", "verdict", "direction", "reason", "small"]
+COLUMNS = [*runs_lib.GROUP_COLUMNS, "claim", "effect", "slicing", "slice_source", "slice_a", "slice_b", "n_a", "n_b",
+           "metric_a", "metric_b", "delta_a", "delta_b", "seeds", "delta", "se", "df", "ci_low", "ci_high", "ci_level",
+           "p", "p_bh", "detectable", "family", "family_size", "val_delta", "val_n", "verdict", "direction", "reason",
+           "small"]
 
 
 def _side_scores(split: effects.SplitPredictions, mask: np.ndarray, metric: str) -> tuple[str, dict]:
@@ -113,8 +124,8 @@ def _per_seed(split: effects.SplitPredictions, scores: dict, effect: str) -> np.
 def split_contrasts(split: effects.SplitPredictions, claims: Iterable[Claim] = CLAIMS,
                     metric: str = "macro_f1") -> pd.DataFrame:
     """Every claim × operationalisation × effect the split's posts and runs allow, unadjusted.
-    Columns (points): claim, effect, slicing, slice_a, slice_b, n_a, n_b, metric_a, metric_b,
-    delta_a, delta_b, seeds, delta, se, df, p, n (the smaller side)."""
+    Columns (points): claim, effect, slicing (the column used), slice_source, slice_a, slice_b, n_a,
+    n_b, metric_a, metric_b, delta_a, delta_b, seeds, delta, se, df, p, n (the smaller side)."""
     rows = []
     for claim in claims:
         for op in claim.operationalisations:
@@ -128,11 +139,13 @@ def split_contrasts(split: effects.SplitPredictions, claims: Iterable[Claim] = C
                     continue
                 n_a, n_b = int(masks[0].sum()), int(masks[1].sum())
                 estimate = stats.contrast_estimate(per_a - per_b, None, n_a + n_b)
-                rows.append((claim.name, effect, op.slicing, op.a_name, op.b_name, n_a, n_b, metric_a, metric_b,
-                             100 * per_a.mean(), 100 * per_b.mean(), estimate.seeds, 100 * estimate.delta,
-                             100 * estimate.se, estimate.df, estimate.p, min(n_a, n_b)))
-    return pd.DataFrame(rows, columns=["claim", "effect", "slicing", "slice_a", "slice_b", "n_a", "n_b", "metric_a",
-                                       "metric_b", "delta_a", "delta_b", "seeds", "delta", "se", "df", "p", "n"])
+                rows.append((claim.name, effect, op.column(split.posts), op.source(split.posts), op.a_name,
+                             op.b_name, n_a, n_b, metric_a, metric_b, 100 * per_a.mean(), 100 * per_b.mean(),
+                             estimate.seeds, 100 * estimate.delta, 100 * estimate.se, estimate.df, estimate.p,
+                             min(n_a, n_b)))
+    return pd.DataFrame(rows, columns=["claim", "effect", "slicing", "slice_source", "slice_a", "slice_b", "n_a", "n_b",
+                                       "metric_a", "metric_b", "delta_a", "delta_b", "seeds", "delta", "se", "df", "p",
+                                       "n"])
 
 
 def group_contrasts(test: effects.SplitPredictions, val: effects.SplitPredictions | None = None,
@@ -172,8 +185,9 @@ def missing(posts: pd.DataFrame, claims: Iterable[Claim] = CLAIMS) -> list[str]:
 
 def line(row) -> str:
     """One printed line per contrast: group, claim, the two slices, both Δs, the contrast with
-    its CI, and the verdict word."""
+    its CI, and the verdict word; and which checkpoint predicted slices that are tags."""
     return (f"{row.family} | {row.claim} | {row.effect} | {row.slicing}: {row.slice_a} (n={row.n_a}) vs "
             f"{row.slice_b} (n={row.n_b}) | Δ {row.delta_a:+.1f} vs {row.delta_b:+.1f} | contrast "
             f"{row.delta:+.1f} [{row.ci_low:+.1f}, {row.ci_high:+.1f}] | val {row.val_delta:+.1f} | {row.verdict} · "
-            f"{row.direction}" + (f" · would detect ≥ {row.detectable:.1f}" if row.verdict == INCONCLUSIVE else ""))
+            f"{row.direction}" + (f" · would detect ≥ {row.detectable:.1f}" if row.verdict == INCONCLUSIVE else "")
+            + ("" if row.slice_source == RECORDED else f" | slices {row.slice_source}"))

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mmaux import tagging
 from mmaux.analysis import stats
 from mmaux.checkpoint import (CONFIG, METRICS, OUTPUTS, VAL_OUTPUTS, WEIGHTS, CheckpointError, CheckpointInfo,
                               check_weights_header, find_checkpoints, member, read_info, read_metrics,
@@ -96,8 +97,9 @@ def usable(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def checkpoint_stamp(folder: str | Path) -> tuple:
-    """(name, mtime, size) of the checkpoint's files: a cache key that changes when any file is
-    rewritten, so a cached table is never stale after re-training into the same folder."""
+    """(name, mtime, size) of the checkpoint's files, and the stored tags its tables join
+    (`tagging.tags_key`): a cache key that changes when any file is rewritten or its data is
+    tagged, so a cached table is never stale after re-training into the same folder."""
     stamp = []
     for name in (CONFIG, METRICS, WEIGHTS, OUTPUTS, VAL_OUTPUTS):
         try:
@@ -105,7 +107,7 @@ def checkpoint_stamp(folder: str | Path) -> tuple:
             stamp.append((name, st.st_mtime_ns, st.st_size))
         except OSError:
             stamp.append((name, 0, -1))
-    return tuple(stamp)
+    return tuple(stamp) + tagging.tags_key(folder)
 
 
 def roots_stamp(roots: Iterable[str | Path]) -> tuple:
@@ -170,9 +172,11 @@ def load_test_table(folder: str | Path) -> pd.DataFrame:
 
 
 def load_split_table(folder: str | Path, split: str = "test") -> pd.DataFrame | None:
-    """A run's outputs on `split` ("test" or "val") joined with that split's posts (`join_posts`).
-    None when the checkpoint holds no outputs for a validation split (checkpoints written before
-    validation outputs were saved); a missing or broken test file raises `CheckpointError`."""
+    """A run's outputs on `split` ("test" or "val") joined with that split's posts (`join_posts`)
+    and with the relation tags stored for its data (`tagging.join_tags`: `image_adds (predicted)`...
+    and `tagged_by`, only where `mmaux tag` tagged these posts). None when the checkpoint holds no
+    outputs for a validation split (checkpoints written before validation outputs were saved); a
+    missing or broken test file raises `CheckpointError`."""
     if split not in SPLIT_OUTPUTS:
         raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLIT_OUTPUTS)}")
     if split != "test" and not (Path(folder) / SPLIT_OUTPUTS[split]).exists():
@@ -181,7 +185,7 @@ def load_split_table(folder: str | Path, split: str = "test") -> pd.DataFrame | 
     outputs, _ = read_outputs(folder, SPLIT_OUTPUTS[split])
     posts = load_dataset(info.dataset, splits=(split,),
                          on_bad_rows=info.train.get("on_bad_rows", "fail")).split(split)  # as it was trained
-    return join_posts(outputs, posts, info.label_names)
+    return tagging.join_tags(join_posts(outputs, posts, info.label_names), info)
 
 
 def join_posts(outputs: pd.DataFrame, posts: pd.DataFrame, label_names: Iterable[str]) -> pd.DataFrame:
@@ -208,8 +212,9 @@ def class_names(table: pd.DataFrame) -> list[str]:
 
 
 def slice_columns(table: pd.DataFrame) -> list[str]:
-    """The columns a test table can be sliced by: the ground-truth slices it has, and the label."""
-    return [c for c in SLICE_COLUMNS if c in table.columns] + [LABEL_SLICE]
+    """The columns a test table can be sliced by: the ground-truth slices it has, the predicted
+    relation tags it has, and the label."""
+    return [c for c in (*SLICE_COLUMNS, *tagging.PREDICTED_COLUMNS) if c in table.columns] + [LABEL_SLICE]
 
 
 def align(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
