@@ -9,12 +9,16 @@
 Nothing here unpickles: weights are read with safetensors, everything else is JSON or Parquet.
 A checkpoint is refused, with a message saying what differs, when its encoder weight files or
 its label set do not match what it was trained with.
+
+A run imported from another framework (`mmaux.importing`) is a folder of the same shape without
+model.safetensors: its config.json has no model but an `imported` record (`ImportedRun`), and
+its outputs hold predictions (and class probabilities when the file gave them), no embeddings.
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +33,7 @@ import mmaux
 from mmaux.config import ModelConfig
 from mmaux.data.datasets import DatasetSpec
 from mmaux.encoders import encoder_fingerprint, encoder_weight_files
+from mmaux.losses import LossConfig
 from mmaux.model import MultimodalClassifier
 
 CONFIG, WEIGHTS, METRICS, OUTPUTS = "config.json", "model.safetensors", "metrics.json", "test_outputs.parquet"
@@ -36,6 +41,7 @@ VAL_OUTPUTS = "val_outputs.parquet"  # per validation post (no embeddings): effe
 EMBEDDING_COLUMNS = ("text_emb", "image_emb", "fused")
 CLASSIFIER = "classifier.1.weight"  # the task head's weight: one row per label
 WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+NO_MODEL = "imported predictions only: no weights, so there is no model to run"
 
 
 class CheckpointError(ValueError):
@@ -43,10 +49,33 @@ class CheckpointError(ValueError):
 
 
 @dataclass(frozen=True)
+class ImportedRun:
+    """Where a predictions-only run came from. It has test (maybe validation) predictions and the
+    metrics computed from them, but no weights: nothing can be re-run, embedded or attributed."""
+
+    model: str  # the model's own name, its architecture in the runs table (e.g. "bert-vit-attention")
+    loss: LossConfig  # the auxiliary losses it was trained with, and their weights
+    source: str  # the predictions file read
+    format: str  # "authors" (the paper's code) or "predictions" (any other framework)
+    probabilities: bool  # whether the file gave class probabilities (calibration and confidence)
+    val_source: str = ""  # the validation predictions file read, if any
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "weights": False}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ImportedRun":
+        if not isinstance(values, dict):
+            raise ValueError(f"imported must be a JSON object, got {type(values).__name__}")
+        values = {k: v for k, v in values.items() if k != "weights"}
+        return cls(**{**values, "loss": LossConfig(**values.get("loss", {}))})
+
+
+@dataclass(frozen=True)
 class CheckpointInfo:
     """The contents of config.json."""
 
-    model: ModelConfig
+    model: ModelConfig | None  # None for an imported run: there is no model to rebuild
     dataset: DatasetSpec
     label_names: tuple[str, ...]
     encoders: dict[str, str]  # encoder name -> sha256 of its weight files
@@ -55,34 +84,45 @@ class CheckpointInfo:
     data_fingerprint: str = ""
     weights_dtype: str = "float32"
     mmaux_version: str = mmaux.__version__
+    imported: ImportedRun | None = None  # set for a predictions-only run from another framework
 
     @property
     def task(self) -> str:
         return self.dataset.name
 
     @property
+    def loss(self) -> LossConfig:
+        return self.imported.loss if self.imported else self.model.loss
+
+    @property
+    def architecture(self) -> str:
+        """mmaux's architecture, or an imported run's own model name (its group in the runs table)."""
+        return self.imported.model if self.imported else self.model.architecture
+
+    @property
     def variant(self) -> str:
-        return self.model.loss.variant
+        return self.loss.variant
 
     @property
     def label(self) -> str:
         """What tells this checkpoint apart from its neighbours, for pickers and legends."""
-        loss = self.model.loss
         task = self.dataset.synth.task if self.dataset.synth else self.task  # short: pickers cut long labels
-        return (f"{task} · {self.model.architecture} · ITC {'on' if loss.itc else 'off'} · "
-                f"ITM {'on' if loss.itm else 'off'} · seed {self.seed}")
+        return (f"{task} · {self.architecture} · ITC {'on' if self.loss.itc else 'off'} · "
+                f"ITM {'on' if self.loss.itm else 'off'} · seed {self.seed}")
 
     def to_dict(self) -> dict:
-        return {"mmaux_version": self.mmaux_version, "model": self.model.to_dict(),
-                "dataset": self.dataset.to_dict(), "label_names": list(self.label_names),
-                "encoders": self.encoders, "seed": self.seed, "train": self.train,
-                "data_fingerprint": self.data_fingerprint, "weights_dtype": self.weights_dtype}
+        values = {"mmaux_version": self.mmaux_version, "model": self.model.to_dict() if self.model else None,
+                  "dataset": self.dataset.to_dict(), "label_names": list(self.label_names),
+                  "encoders": self.encoders, "seed": self.seed, "train": self.train,
+                  "data_fingerprint": self.data_fingerprint, "weights_dtype": self.weights_dtype}
+        return {**values, "imported": self.imported.to_dict()} if self.imported else values
 
     @classmethod
     def from_dict(cls, values: dict) -> "CheckpointInfo":
-        model = ModelConfig.from_dict(values["model"])
+        imported = ImportedRun.from_dict(values["imported"]) if "imported" in values else None
+        model = None if imported else ModelConfig.from_dict(values["model"])
         labels = tuple(values["label_names"])
-        if len(labels) != model.num_labels:
+        if model and len(labels) != model.num_labels:
             raise ValueError(f"label_names has {len(labels)} names but the model has {model.num_labels} classes")
         if values.get("weights_dtype", "float32") not in WEIGHT_DTYPES:
             raise ValueError(f"weights_dtype must be one of {list(WEIGHT_DTYPES)}")
@@ -90,7 +130,7 @@ class CheckpointInfo:
                    encoders=dict(values["encoders"]), seed=int(values["seed"]), train=dict(values.get("train", {})),
                    data_fingerprint=values.get("data_fingerprint", ""),
                    weights_dtype=values.get("weights_dtype", "float32"),
-                   mmaux_version=values.get("mmaux_version", "?"))
+                   mmaux_version=values.get("mmaux_version", "?"), imported=imported)
 
 
 def encoder_names(cfg: ModelConfig) -> list[str]:
@@ -155,7 +195,9 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
 def check_weights_header(folder: str | Path, info: CheckpointInfo) -> None:
     """Cheap checks for listing checkpoints (no tensor is read, no encoder hashed): the weights
     file is a safetensors file inside the folder, its classifier has one output per label, and
-    every encoder the config names can be found here."""
+    every encoder the config names can be found here. An imported run has neither."""
+    if info.imported:
+        return
     folder = Path(folder)
     path = member(folder, WEIGHTS)
     try:
@@ -196,6 +238,8 @@ def load_model(folder: str | Path) -> tuple[MultimodalClassifier, CheckpointInfo
     """Rebuild the model from config.json, the pretrained encoders and model.safetensors, in eval mode."""
     folder = Path(folder)
     info = read_info(folder)
+    if info.imported:
+        raise CheckpointError(f"{folder}: {NO_MODEL} (from {info.imported.source})")
     check_encoders(info, folder)
     weights = read_weights(folder)
     try:
@@ -237,17 +281,20 @@ def round_weights(model: MultimodalClassifier, dtype: str):
                 tensor.copy_(tensor.to(WEIGHT_DTYPES[dtype]).to(tensor.dtype))
 
 
-def save_checkpoint(folder: str | Path, model: MultimodalClassifier, info: CheckpointInfo, metrics: dict,
+def save_checkpoint(folder: str | Path, model: MultimodalClassifier | None, info: CheckpointInfo, metrics: dict,
                     outputs: pd.DataFrame, arrays: dict[str, np.ndarray], val_outputs: pd.DataFrame | None = None):
-    """Write the four files (and the validation outputs, when given). Refuses to overwrite an
-    existing checkpoint."""
+    """Write the four files (and the validation outputs, when given); an imported run (`model`
+    None, `info.imported` set) has no weights file. Refuses to overwrite an existing checkpoint."""
     folder = Path(folder)
+    if (model is None) != (info.imported is not None):
+        raise ValueError("a checkpoint has either a model or an imported record, exactly one of them")
     if (folder / CONFIG).exists():
         raise CheckpointError(f"{folder}: already holds a checkpoint; choose another output folder or delete it")
     folder.mkdir(parents=True, exist_ok=True)
-    dtype = WEIGHT_DTYPES[info.weights_dtype]
-    save_file({k: v.to(dtype) if v.is_floating_point() else v for k, v in model.trained_state_dict().items()},
-              folder / WEIGHTS, metadata={"format": "pt", "mmaux_version": mmaux.__version__})
+    if model is not None:
+        dtype = WEIGHT_DTYPES[info.weights_dtype]
+        save_file({k: v.to(dtype) if v.is_floating_point() else v for k, v in model.trained_state_dict().items()},
+                  folder / WEIGHTS, metadata={"format": "pt", "mmaux_version": mmaux.__version__})
     (folder / METRICS).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     write_outputs(folder / OUTPUTS, outputs, arrays)
     if val_outputs is not None:

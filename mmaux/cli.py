@@ -8,6 +8,7 @@
     predict         one image + text, or a CSV of posts, through a checkpoint
     embed           compute and cache PCA/UMAP layouts of checkpoints' test embeddings
     effects         each group's auxiliary-loss effects; --store ships them with the checkpoints
+    import          runs trained elsewhere (the authors' *preds.csv, any per-post predictions)
     claims          the paper's two claims as contrasts between slices, per group
     power           how many seeds an effect of a given size needs, per group
     tag             a relation checkpoint's image_adds / text_represented for every post of a dataset
@@ -26,6 +27,7 @@ from mmaux.config import ARCHITECTURES, ITC_IMAGE_POOLS, TEXT_TUNING, ModelConfi
 from mmaux.data import synthposts
 from mmaux.data.csvdata import PRESETS, DatasetError, add_csv_options, add_validate_parser, spec_from_args
 from mmaux.data.datasets import DatasetSpec
+from mmaux.importing import add_import_parser
 from mmaux.losses import LossConfig
 from mmaux.probes import add_probe_parser
 from mmaux.tagging import add_tag_parser
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_probe_parser(commands)
     add_embed_parser(commands)
     add_effects_parser(commands)
+    add_import_parser(commands)
     add_claims_parser(commands)
     add_power_parser(commands)
     add_tag_parser(commands)

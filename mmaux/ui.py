@@ -68,6 +68,7 @@ NAV_PAGES = (  # (file, title in the navigation, URL path) of every page, app.py
 )
 PAGE_LINKS = (("pages/2_Match_Scores.py", "ITM match scores →"), ("pages/3_Embeddings.py", "Embedding space →"),
               ("pages/4_Attributions.py", "Attributions →"))  # the pages a post's detail view links to
+IMPORTED_NOTE = "imported runs hold predictions only (no weights, embeddings or match scores)"
 SYNTHPOSTS_NOTE = ("SynthPosts is a controlled synthetic test bed with known image-text relations, "
                    "not a claim about real social media posts.")
 
@@ -537,6 +538,30 @@ def pick_post(table: pd.DataFrame, key: str) -> str:
     return current
 
 
+@st.cache_data(max_entries=4096)
+def _imported(folder: str, stamp: tuple) -> bool:
+    return read_info(folder).imported is not None
+
+
+def imported(folder: str) -> bool:
+    """Whether the checkpoint is a predictions-only run imported from elsewhere (cached per stamp)."""
+    return _imported(str(folder), runs_lib.checkpoint_stamp(folder))
+
+
+def with_model(folders: Sequence[str]) -> list[str]:
+    """The folders whose model a page can run. Imported runs (predictions only) are left out with
+    one line saying why; when nothing is left, that line ends the page."""
+    kept = [f for f in folders if not imported(f)]
+    if len(kept) < len(folders):
+        left_out = len(folders) - len(kept)
+        message = (f"{left_out} chosen run(s) left out: {IMPORTED_NOTE}, and this page runs the model. Their effects "
+                   "and posts are on the Checkpoints and Predictions pages.")
+        if not kept:
+            stop(message)
+        st.info(message)
+    return kept
+
+
 def same_posts(folders: Sequence[str]) -> list[str]:
     """The folders whose test posts are those of the first, in the same order (rows can then be
     compared one to one); the others are left out with a warning."""
@@ -561,9 +586,10 @@ class PostChoice:
 
 
 def pick_checkpoints_and_post(key: str, max: int) -> PostChoice:
-    """Sidebar: checkpoints (1 to `max`, same test posts) and a post, shared across pages."""
+    """Sidebar: checkpoints (1 to `max`, same test posts, with a model: `with_model`) and a post,
+    shared across pages."""
     runs = sidebar_runs()
-    folders = same_posts(pick_checkpoints(key, min=1, max=max, runs=runs))
+    folders = same_posts(with_model(pick_checkpoints(key, min=1, max=max, runs=runs)))
     labels = checkpoint_labels(runs)
     names = dict(zip(folders, runs_lib.distinguishing_names([labels[f] for f in folders])))
     table = test_table(folders[0])
@@ -649,20 +675,22 @@ def view_params(*names: str) -> dict[str, str]:
 def _checkpoint_badges(folder: str, stamp: tuple, ce_folder: str | None, ce_stamp: tuple) -> list[badges.Badge]:
     from mmaux.analysis import spaces
 
-    trained = spaces.checkpoint_spaces(folder)
     table = test_table(folder)
-    found = [badges.untrained_itc(trained.itc)]
+    ran = not imported(folder)  # the model's own checks need its weights; an imported run has none
+    trained = spaces.checkpoint_spaces(folder) if ran else None
+    found = [badges.untrained_itc(trained.itc)] if ran else []
 
     def load():
         return predictor(folder).model, post_inputs(folder)
 
-    if trained.itm:
+    if ran and trained.itm:
         found.append(badges.itm_at_chance(badges.cached_itm_auroc(folder, table["post_id"], load)))
     if ce_folder:
         ce = test_table(ce_folder).set_index("post_id")["pred"].reindex(table["post_id"])
         found.append(badges.identical_to_ce(table["pred"].to_numpy(), None if ce.isna().any() else ce.to_numpy()))
-    live = badges.cached_live_predictions(folder, table["post_id"], load)
-    found.append(badges.live_mismatch(float((live != table["pred"].to_numpy()).mean())))
+    if ran:
+        live = badges.cached_live_predictions(folder, table["post_id"], load)
+        found.append(badges.live_mismatch(float((live != table["pred"].to_numpy()).mean())))
     return [b for b in found if b is not None]
 
 

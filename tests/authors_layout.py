@@ -36,10 +36,10 @@ def write_image(path: Path, seed: int, size=(40, 32)) -> None:
     Image.fromarray(pixels).save(path, format="JPEG", quality=90)
 
 
-def _rows(n_classes: int, first_id: int):
-    """(post id, text, label index, split) of SPLIT_SIZES posts, labels cycling over the classes."""
+def _rows(n_classes: int, first_id: int, sizes: dict[str, int] = SPLIT_SIZES):
+    """(post id, text, label index, split) of `sizes` posts per split, labels cycling over the classes."""
     i = 0
-    for split, size in SPLIT_SIZES.items():
+    for split, size in sizes.items():
         for k in range(size):
             words = [WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(5)]
             yield str(first_id + i), " ".join(words) + f" , post {i} !", k % n_classes, split
@@ -63,11 +63,12 @@ def write_tir(root: Path) -> dict[str, list[str]]:
             "tir-image-adds": [PRESETS["tir-image-adds"].classes[int(r in (0, 1))] for r in relations]}
 
 
-def write_single(root: Path, key: str, first_id: int) -> list[str]:
-    """One of the `id/tweet_id,text,label,split` datasets; labels written as class indices."""
+def write_single(root: Path, key: str, first_id: int, sizes: dict[str, int] = SPLIT_SIZES) -> list[str]:
+    """One of the `id/tweet_id,text,label,split` datasets (`sizes` posts per split; a larger test
+    split lets a test find an effect); labels written as class indices."""
     preset = PRESETS[key]
     rows, labels = [], []
-    for post_id, text, label, split in _rows(len(preset.classes), first_id):
+    for post_id, text, label, split in _rows(len(preset.classes), first_id, sizes):
         rows.append({preset.id_column: post_id, "text": text, "label": label, "split": split})
         labels.append(preset.classes[label])
         if not (key == "micd" and post_id in MICD_WITHOUT_IMAGE):

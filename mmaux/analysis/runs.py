@@ -86,8 +86,8 @@ def run_identity(info: CheckpointInfo) -> dict:
     """What places a checkpoint in the design: group, variant, ITC/ITM switches, seed, label."""
     synth = info.dataset.synth
     return {"label": info.label, "dataset": "SynthPosts" if synth else info.dataset.name,
-            "task": synth.task if synth else info.dataset.name, "architecture": info.model.architecture,
-            "variant": info.variant, "itc": info.model.loss.itc, "itm": info.model.loss.itm,
+            "task": synth.task if synth else info.dataset.name, "architecture": info.architecture,
+            "variant": info.variant, "itc": info.loss.itc, "itm": info.loss.itm,
             "seed": info.seed}
 
 
@@ -297,10 +297,12 @@ def consistent_fixes(posts: pd.DataFrame, pairs: Iterable[tuple[str, str]], tabl
 def prediction_columns(posts: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
                        names: Mapping[str, str]) -> pd.DataFrame:
     """One text column per checkpoint (titled `names[folder]`) reading '✓ positive 0.91' (right
-    or wrong, predicted label, confidence), for `posts` in their order."""
+    or wrong, predicted label, confidence), for `posts` in their order; '✓ positive' for a run
+    imported without probabilities (its confidence is NaN)."""
     columns = {}
     for folder, table in tables.items():
         rows = table.set_index("post_id").loc[posts["post_id"]]
         mark = np.where(rows["correct"].to_numpy(), "✓", "✗")
-        columns[names[folder]] = [f"{m} {p} {c:.2f}" for m, p, c in zip(mark, rows["pred_label"], rows["confidence"])]
+        columns[names[folder]] = [f"{m} {p}" + ("" if np.isnan(c) else f" {c:.2f}")
+                                  for m, p, c in zip(mark, rows["pred_label"], rows["confidence"])]
     return pd.DataFrame(columns, index=posts.index)
