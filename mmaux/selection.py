@@ -15,7 +15,7 @@ a common post id is no evidence that two checkpoints can be compared.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -25,6 +25,7 @@ from mmaux.analysis import runs as runs_lib
 TASK_COLUMNS = ["dataset", "task"]  # what a comparison never crosses
 PARAMS = ("dataset", "task", "arch", "variant", "seed")  # the URL's query parameters for a Selection
 LIST_SEPARATOR = ","
+PARAM_NAMES = {"dataset": "dataset", "task": "task", "arch": "architecture", "variant": "variants", "seed": "seed"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,16 @@ class Selection:
         return cls(params["dataset"], params["task"], listed("arch", "architecture"), listed("variant", "variant"),
                    listed("seed", "seed", int))
 
+    def keeping(self, other: Selection, runs: pd.DataFrame) -> Selection:
+        """This choice with `other`'s variants and seeds wherever its task has them: a switch of
+        task keeps what the user chose to compare (each part falls back to this choice's own when
+        the new task has none of `other`'s)."""
+        task = task_runs(runs, (self.dataset, self.task))
+        task = task[task["architecture"].isin(self.archs)]
+        variants = _in_order(task, "variant", set(task["variant"]) & set(other.variants))
+        seeds = _in_order(task, "seed", set(task["seed"]) & set(other.seeds))
+        return replace(self, variants=variants or self.variants, seeds=seeds or self.seeds)
+
     def describe(self) -> str:
         """'SynthPosts · sentiment · attention · CE, CE+ITC · seed 0'."""
         return " · ".join([task_name((self.dataset, self.task)), ", ".join(self.archs), ", ".join(self.variants),
@@ -101,6 +112,25 @@ def _in_order(runs: pd.DataFrame, column: str, values) -> tuple:
     if column == "seed":
         return tuple(sorted(int(v) for v in values))
     return tuple(dict.fromkeys(v for v in runs[column] if v in values))
+
+
+def complete_params(params: Mapping[str, str], runs: pd.DataFrame) -> tuple[dict[str, str], list[str]]:
+    """A link that names part of a view (`?task=relation`, as the README's examples do), filled
+    in: (the link's parameters with every missing part of `PARAMS` added, what was assumed as
+    'dataset SynthPosts', 'variants CE, CE+ITC'...). The dataset is the first that has the task
+    (or the task the first of the dataset); the rest is the task's default comparison
+    (`runs.default_comparison`). Unchanged, with nothing assumed, when the link names no
+    dataset or task, or one that `runs` lacks."""
+    params = dict(params)
+    named = [params.get(n) or None for n in TASK_COLUMNS]  # (dataset, task); None where the link leaves it out
+    found = [t for t in tasks(runs) if all(n in (None, v) for n, v in zip(named, t))]
+    if named == [None, None] or not found:
+        return params, []
+    default = Selection.of_folders(runs, runs_lib.default_comparison(task_runs(runs, found[0])))
+    filled = {"dataset": found[0][0], "task": found[0][1], **default.to_params()}
+    assumed = [name for name in PARAMS if not params.get(name)]
+    params.update({name: filled[name] for name in assumed})
+    return params, [f"{PARAM_NAMES[n]} {filled[n].replace(LIST_SEPARATOR, ', ')}" for n in assumed]
 
 
 def task_name(key: tuple[str, str]) -> str:

@@ -39,6 +39,33 @@ def test_a_url_naming_what_is_not_here_restores_nothing_absent():
     assert odd.folders(runs) == []
 
 
+def test_a_partial_link_is_filled_in_and_says_what_it_assumed():
+    runs = _runs()
+    params, assumed = selection.complete_params({"task": "sentiment", "post": "p1"}, runs)
+    assert params == {"task": "sentiment", "post": "p1", "dataset": "SynthPosts", "arch": "attention",
+                      "variant": "CE,CE+ITC,CE+ITM,CE+ITC+ITM", "seed": "0"}
+    assert assumed == ["dataset SynthPosts", "architecture attention", "variants CE, CE+ITC, CE+ITM, CE+ITC+ITM",
+                       "seed 0"]
+    params, assumed = selection.complete_params({"task": "sarcasm", "variant": "CE,CE+ITM", "seed": "2"}, runs)
+    assert (params["variant"], params["seed"], assumed) == ("CE,CE+ITM", "2", ["dataset SynthPosts",
+                                                                                "architecture attention"])
+    full = selection.Selection("SynthPosts", "sarcasm", ("mmbt",), ("CE",), (1,)).to_params()
+    assert selection.complete_params(full, runs) == (full, [])
+    assert selection.complete_params({"post": "p1"}, runs) == ({"post": "p1"}, [])  # no view named
+    assert selection.complete_params({"task": "MSD"}, runs) == ({"task": "MSD"}, [])  # not here: the caller says so
+
+
+def test_a_new_task_keeps_the_variants_and_seeds_chosen_where_it_has_them():
+    runs = _runs()
+    chosen = selection.Selection("SynthPosts", "sarcasm", ("mmbt",), ("CE", "CE+ITM"), (2,))
+    default = selection.Selection("SynthPosts", "sentiment", ("attention",), ("CE", "CE+ITC", "CE+ITM", "CE+ITC+ITM"),
+                                  (0,))
+    assert default.keeping(chosen, runs) == selection.Selection("SynthPosts", "sentiment", ("attention",),
+                                                                ("CE", "CE+ITM"), (2,))
+    elsewhere = selection.Selection("SynthPosts", "sarcasm", ("mmbt",), ("bogus",), (7,))
+    assert default.keeping(elsewhere, runs) == default  # nothing of it in the new task: its default
+
+
 def test_other_task_labels_or_data_are_refused_in_one_line():
     ident = {"a": selection.Identity("SynthPosts", "sarcasm", ("no", "yes"), "f1"),
              "b": selection.Identity("SynthPosts", "sarcasm", ("no", "yes"), "f1"),
