@@ -236,13 +236,14 @@ def read_csv_upload(data: bytes, name: str = "upload.csv") -> pd.DataFrame:
 def batch_predictions(predictors: Mapping[str, Predictor], table: pd.DataFrame, images: Mapping[str, bytes],
                       image_column: str = "image", text_column: str = "text", chunk: int = 32) -> pd.DataFrame:
     """Predictions of every checkpoint for every row of `table` (columns `image`: a file name in
-    the zip, `text`). One row per (CSV row, checkpoint); a row whose image is missing from the
-    zip or unreadable gets its reason in `error` instead of stopping the batch."""
+    the zip, `text`). One row per (CSV row, checkpoint), numbered by its CSV row (`row`, from 1);
+    a row whose image is missing from the zip or unreadable gets its reason in `error` instead of
+    stopping the batch."""
     missing = [c for c in (image_column, text_column) if c not in table.columns]
     if missing:
         raise DatasetError(f"the CSV lacks column(s) {missing}; it has {list(table.columns)}")
     by_base = {posixpath.basename(k): v for k, v in images.items()}
-    probes, errors = [], []
+    probes, numbers, errors = [], [], []
     for i, row in enumerate(table.itertuples(index=False)):
         name = str(getattr(row, image_column))
         key = member_path(name) or ""
@@ -251,17 +252,21 @@ def batch_predictions(predictors: Mapping[str, Predictor], table: pd.DataFrame, 
             if data is None:
                 raise ImageLoadError(f"row {i + 1}", f"image {name!r} is not in the zip", "Add it to the zip")
             probes.append(Probe(name, str(getattr(row, text_column)), load_image(data, name=name)))
+            numbers.append(i + 1)
         except ImageLoadError as err:
             errors.append({"row": i + 1, "image": name, "text": getattr(row, text_column), "error": str(err)})
-    parts = [_chunked(predictors, probes[start:start + chunk], start) for start in range(0, len(probes), chunk)]
+    parts = [_chunked(predictors, probes[start:start + chunk], numbers[start:start + chunk])
+             for start in range(0, len(probes), chunk)]
     good = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return pd.concat([good, pd.DataFrame(errors)], ignore_index=True).fillna({"error": ""})
 
 
-def _chunked(predictors, probes: Sequence[Probe], start: int) -> pd.DataFrame:
+def _chunked(predictors, probes: Sequence[Probe], rows: Sequence[int]) -> pd.DataFrame:
+    """`predict_probes` of one chunk, each prediction with its CSV row and text (by position: two
+    rows may share an image)."""
     table = predict_probes(predictors, probes).rename(columns={"probe": "image"})
-    texts = {p.name: p.text for p in probes}
-    table.insert(1, "text", table["image"].map(texts))
+    table.insert(0, "row", np.tile(rows, len(predictors)))  # predict_probes: every probe, per checkpoint
+    table.insert(2, "text", np.tile([p.text for p in probes], len(predictors)))
     return table
 
 
@@ -271,7 +276,7 @@ def add_probe_parser(commands) -> None:
     """Register `probe`: re-run a saved probe set through one or more checkpoints."""
     p = commands.add_parser("probe", help="run a saved probe set through checkpoints",
                             description="Predictions of every checkpoint for every probe of a set saved by "
-                                        "the dashboard's 'Your own post' page (a folder with probes.csv + images/).")
+                                        "the dashboard's 'Your post' page (a folder with probes.csv + images/).")
     p.add_argument("--set", required=True, dest="probe_set", help="probe set folder")
     p.add_argument("--checkpoint", required=True, action="append", help="checkpoint folder (repeatable)")
     p.add_argument("--out", help="write the table to this CSV (refuses to overwrite); default: print it")

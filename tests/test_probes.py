@@ -123,6 +123,7 @@ def test_batch_predictions_reports_missing_images_per_row(tmp_path):
     table = probes.batch_predictions({"A": StubPredictor()}, probes.read_csv_upload(csv.read_bytes()), images)
     good = table[table["error"] == ""]
     assert list(good["text"]) == ["one", "two"] and list(good["label"]) == ["positive", "negative"]
+    assert list(good["row"]) == [1, 2] and table["row"].tolist() == [1, 2, 3]  # every post keeps its CSV row
     assert table.loc[table["error"] != "", "image"].tolist() == ["gone.png"]
     assert "not in the zip" in table["error"].iloc[-1]
 
