@@ -148,7 +148,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     runs = runs_lib.usable(runs_lib.discover_runs([args.root]))
     figures = [group_figures(group) for _, group in runs_lib.groups(runs)]
-    print("| group | runs | ITC r@10 (chance, ceiling) | ITM AUROC (ceiling; by variant) | F1 by variant | CE vs +ITC disagree | best epoch last |")
+    print("| group | runs | ITC r@10 (chance, ceiling) | ITM AUROC (ceiling; by variant) | F1 by variant | CE vs CE+ITC disagree | best epoch last |")
     print("|---|---|---|---|---|---|---|")
     for f in figures:
         r10 = "" if math.isnan(f["r10"]) else (f"{f['r10']:.3f} ({f['r10_chance']:.3f}, {f['r10_ceiling']:.3f})"

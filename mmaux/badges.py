@@ -38,11 +38,13 @@ class Badge:
         return f":{self.colour}-badge[⚠ {self.text}]"
 
 
-def untrained_itc(itc_trained: bool) -> Badge | None:
-    if itc_trained:
+def untrained_itc(itc_in_variant: bool, itc_trained: bool) -> Badge | None:
+    """Only where the variant's name says ITC but the projections were not trained (ITC weight 0):
+    a CE or CE+ITM run says by its name that it has no ITC, and a badge would repeat it."""
+    if itc_trained or not itc_in_variant:
         return None
-    return Badge("ITC projection untrained", "Trained without ITC: its ITC projections are random weights, so its "
-                                             "ITC cosine and ITC embedding numbers describe nothing it learned.")
+    return Badge("ITC projection untrained", "Trained with ITC at weight 0: its ITC projections are random weights, "
+                                             "so its ITC cosine and ITC embedding numbers describe nothing it learned.")
 
 
 def itm_at_chance(auroc: float | None) -> Badge | None:

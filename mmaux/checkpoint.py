@@ -105,10 +105,11 @@ class CheckpointInfo:
 
     @property
     def label(self) -> str:
-        """What tells this checkpoint apart from its neighbours, for pickers and legends."""
+        """What tells this checkpoint apart from its neighbours, for pickers and legends: its loss
+        variant by the name every page uses (CE, CE+ITC, CE+ITM, CE+ITC+ITM). Display only: no
+        cache or group key reads it."""
         task = self.dataset.synth.task if self.dataset.synth else self.task  # short: pickers cut long labels
-        return (f"{task} · {self.architecture} · ITC {'on' if self.loss.itc else 'off'} · "
-                f"ITM {'on' if self.loss.itm else 'off'} · seed {self.seed}")
+        return f"{task} · {self.architecture} · {self.variant} · seed {self.seed}"
 
     def to_dict(self) -> dict:
         values = {"mmaux_version": self.mmaux_version, "model": self.model.to_dict() if self.model else None,

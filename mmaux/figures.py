@@ -16,6 +16,7 @@ from sklearn.metrics import confusion_matrix
 from mmaux.analysis.effects import INCONCLUSIVE, SUPPORTED, TEST_ONLY, VALIDATION_DISAGREES
 
 HEIGHT = 360
+LEGEND_ROW = 40  # px above a plot for a horizontal legend that must not cover the data
 VARIANT_COLORS = {"CE": "#7f7f7f", "CE+ITC": "#1f77b4", "CE+ITM": "#ff7f0e", "CE+ITC+ITM": "#2ca02c"}
 MODALITY_SYMBOLS = {"image": "circle", "text": "x", "fused": "circle"}
 GROUP_COLOURS = {"own text": "#2ca02c", "most similar texts": "#ff7f0e", "least similar texts": "#7f7f7f"}
@@ -24,10 +25,12 @@ GROUP_COLOURS = {"own text": "#2ca02c", "most similar texts": "#ff7f0e", "least 
 # --- match scores -------------------------------------------------------------------------------
 
 def ranked_texts(frame: pd.DataFrame, score_label: str) -> go.Figure:
-    """Horizontal bars of one image's score with each text (frame: text, score, group)."""
+    """Horizontal bars of one image's score with each text (frame: text, score, group); the legend
+    sits in a row above the bars, where it covers none of them (the own text's bar is on top)."""
     fig = px.bar(frame.iloc[::-1], x="score", y="text", color="group", orientation="h",
                  color_discrete_map=GROUP_COLOURS, labels={"score": score_label, "text": ""})
-    fig.update_layout(height=max(220, 26 * len(frame)), margin=dict(t=10, b=10), legend_title_text="",
+    fig.update_layout(height=max(220, 26 * len(frame)) + LEGEND_ROW, margin=dict(t=LEGEND_ROW, b=10),
+                      legend=dict(title_text="", orientation="h", x=0, y=1, yanchor="bottom"),
                       yaxis=dict(tickfont=dict(size=10)))
     return fig
 
@@ -173,11 +176,14 @@ def _highlight(frame: pd.DataFrame, post_id: str) -> go.Scatter:
 
 # --- attributions -------------------------------------------------------------------------------
 
-def image_attribution(image: Image.Image, scores: np.ndarray, title: str = "", diverging: bool = True) -> go.Figure:
+def image_attribution(image: Image.Image, scores: np.ndarray, title: str = "", diverging: bool = True,
+                      peak: float | None = None) -> go.Figure:
     """The image with a semi-transparent heatmap of pooled attribution scores on top
-    (green = supports the class, red = against it; for a difference map, blue/orange)."""
+    (green = supports the class, red = against it; for a difference map, blue/orange), its colours
+    running from −peak to +peak (default: the map's own largest |score|; maps shown side by side
+    pass one peak, so that a colour means the same score in each)."""
     size = image.size
-    peak = max(float(np.abs(scores).max()), 1e-12)
+    peak = max(float(np.abs(scores).max()) if peak is None else peak, 1e-12)
     cells = scores.shape[0]
     fig = px.imshow(np.asarray(image.convert("RGB").resize(size)))
     colours = [[0, "rgb(214,39,40)"], [0.5, "rgba(255,255,255,0)"], [1, "rgb(44,160,44)"]] if diverging else \
@@ -299,7 +305,7 @@ def delta_heatmap(deltas: pd.DataFrame, column: str) -> go.Figure:
 
 
 def _short(label: str) -> str:
-    """Drop the task from a checkpoint label ('sentiment · attention · ITC on · ...'): charts show
-    checkpoints of one task side by side, and the legend must stay readable."""
+    """Drop the task from a checkpoint label ('sentiment · attention · CE+ITC · seed 0'): charts
+    show checkpoints of one task side by side, and the legend must stay readable."""
     parts = str(label).split(" · ")
-    return " · ".join(parts[1:]) if len(parts) == 5 else str(label)
+    return " · ".join(parts[1:]) if len(parts) == 4 else str(label)

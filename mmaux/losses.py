@@ -81,7 +81,8 @@ class LossConfig:
 
     @property
     def variant(self) -> str:
-        """Short name of the loss variant: CE, +ITC, +ITM or +ITC+ITM."""
+        """Name of the loss variant, as every page, table and file spells it: CE, CE+ITC, CE+ITM or
+        CE+ITC+ITM."""
         return "CE" + "+ITC" * self.itc + "+ITM" * self.itm
 
     @classmethod

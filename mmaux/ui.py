@@ -66,8 +66,8 @@ NAV_PAGES = (  # (file, title in the navigation, URL path) of every page, app.py
     ("pages/4_Attributions.py", "Attributions", "Attributions"),
     ("pages/5_Your_Post.py", "Your post", "Your_Post"),
 )
-PAGE_LINKS = (("pages/2_Match_Scores.py", "ITM match scores →"), ("pages/3_Embeddings.py", "Embedding space →"),
-              ("pages/4_Attributions.py", "Attributions →"))  # the pages a post's detail view links to
+# the pages a post's detail view links to (Match scores, Embeddings, Attributions), by their navigation names
+PAGE_LINKS = tuple((file, f"{title} →") for file, title, _ in NAV_PAGES[2:5])
 IMPORTED_NOTE = "imported runs hold predictions only (no weights, embeddings or match scores)"
 SYNTHPOSTS_NOTE = ("SynthPosts is a controlled synthetic test bed with known image-text relations, "
                    "not a claim about real social media posts.")
@@ -222,11 +222,15 @@ def pick_checkpoints(key: str, min: int = 1, max: int = 4, default: Sequence[str
 
 def _current_selection(runs: pd.DataFrame, labels: dict[str, str],
                        default: Sequence[str] | None) -> selection.Selection | None:
-    """The URL's choice, else the session's (`SELECTION_KEY`, or folders put into `SELECTED_KEY`
-    by a page or a test), else `default`, else the default group's; checkpoints that cannot be
-    compared with the first are refused with one line."""
-    from_url = selection.Selection.from_params(dict(st.query_params), runs)
+    """The URL's choice (a partial one filled in, saying what was assumed:
+    `selection.complete_params`), else the session's (`SELECTION_KEY`, or folders put into
+    `SELECTED_KEY` by a page or a test), else `default`, else the default group's; checkpoints
+    that cannot be compared with the first are refused with one line."""
+    params, assumed = selection.complete_params(dict(st.query_params), runs)
+    from_url = selection.Selection.from_params(params, runs)
     if from_url is not None:
+        if assumed:  # said once: the full view is written to the URL below
+            st.info("The link names only part of the view; assumed " + ", ".join(assumed) + ".")
         return from_url
     if st.query_params.get("task"):
         st.warning(f"The link names {selection.task_name((st.query_params.get('dataset', ''), st.query_params['task']))}, "
@@ -285,12 +289,10 @@ def _write_selection_params(choice: selection.Selection | None) -> None:
             del st.query_params[name]
 
 
-VARIANT_NAMES = {"CE": "CE only", "CE+ITC": "CE + ITC", "CE+ITM": "CE + ITM", "CE+ITC+ITM": "CE + ITC + ITM"}
-
-
 def _selection_widgets(key: str, runs: pd.DataFrame, choice: selection.Selection | None) -> None:
     """Task, architectures, variants and seeds in the sidebar, showing `choice`; a change makes a
-    new choice (a new task starts from its default) and writes it to the session and the URL."""
+    new choice (a new task starts from its default comparison, keeping the variants and seeds
+    chosen where it has them) and writes it to the session and the URL."""
     tasks = selection.tasks(runs)
     if not tasks:
         return
@@ -309,6 +311,7 @@ def _selection_widgets(key: str, runs: pd.DataFrame, choice: selection.Selection
         if what == "task":
             group = selection.task_runs(runs, task)
             new = selection.Selection.of_folders(runs, runs_lib.default_comparison(group))
+            new = new.keeping(choice, runs) if new and choice else new
         else:
             new = selection.Selection(*task, *(tuple(st.session_state[widgets[n]]) for n in ("arch", "variant", "seed")))
         st.session_state[SELECTED_KEY], st.session_state[SELECTION_KEY] = (new.folders(runs) if new else []), new
@@ -325,8 +328,7 @@ def _selection_widgets(key: str, runs: pd.DataFrame, choice: selection.Selection
                    "seed": sorted(set(int(s) for s in task_runs["seed"]))}
         st.multiselect("Architecture", options["arch"], key=widgets["arch"], on_change=changed, args=("arch",))
         st.multiselect("Loss variants", options["variant"], key=widgets["variant"], on_change=changed,
-                       args=("variant",), format_func=lambda v: VARIANT_NAMES.get(v, v),
-                       help="CE only is the baseline every auxiliary variant is compared with.")
+                       args=("variant",), help="CE is the baseline every auxiliary variant is compared with.")
         st.multiselect("Seeds", options["seed"], key=widgets["seed"], on_change=changed, args=("seed",),
                        format_func=lambda s: f"seed {s}")
 
@@ -662,10 +664,13 @@ def url_bound(param: str, options: Sequence | None = None, tokens: Mapping | Non
     return {"key": key, "on_change": write}
 
 
+SLICE_PARAMS = ("slice", "value")  # the slice Predictions filters by (?slice=evidence&value=image_only)
+
+
 def view_params(*names: str) -> dict[str, str]:
-    """The URL's current values of `names` (default: the picker's and the post), for links to
-    another page that must open on the same view."""
-    names = names or (*selection.PARAMS, "post")
+    """The URL's current values of `names` (default: the picker's, the post and the slice), for
+    links to another page that must open on the same view."""
+    names = names or (*selection.PARAMS, "post", *SLICE_PARAMS)
     return {name: st.query_params[name] for name in names if name in st.query_params}
 
 
@@ -678,7 +683,7 @@ def _checkpoint_badges(folder: str, stamp: tuple, ce_folder: str | None, ce_stam
     table = test_table(folder)
     ran = not imported(folder)  # the model's own checks need its weights; an imported run has none
     trained = spaces.checkpoint_spaces(folder) if ran else None
-    found = [badges.untrained_itc(trained.itc)] if ran else []
+    found = [badges.untrained_itc(read_info(folder).loss.itc, trained.itc)] if ran else []
 
     def load():
         return predictor(folder).model, post_inputs(folder)

@@ -186,12 +186,36 @@ def claim_link(runs: pd.DataFrame, row) -> dict[str, str] | None:
     return cell_link(runs, (row.dataset, row.task, row.architecture), variant, row.slicing, ANY)
 
 
+# --- numbers beside their references (Match scores, Embeddings) ---------------------------------
+# A missing number is said in words: an empty cell reads "None" in the browser's table.
+
+REFERENCE_COLUMNS = ("value", "random projection", "chance")
+NO_REFERENCE = {"value": "not measured", "random projection": "none (no separate frozen encoders)",
+                "chance": "none"}  # what an empty cell of `spaces.reference_table` means, per column
+REFERENCE = "reference"  # the row the others are compared with
+
+
+def reference_text(table: pd.DataFrame) -> pd.DataFrame:
+    """A `spaces.reference_table` as shown: its numbers to three decimals, and a reference that
+    does not exist (the modality gap has no chance level; ViLT no frozen encoders to project) in
+    words."""
+    return table.assign(**{c: [f"{v:.3f}" if pd.notna(v) else NO_REFERENCE[c] for v in table[c]]
+                           for c in REFERENCE_COLUMNS if c in table})
+
+
+def against_first(table: pd.DataFrame, columns) -> pd.DataFrame:
+    """`table` (one row per checkpoint, the first the reference) with `columns`, which compare each
+    checkpoint with the first (CKA, k-NN overlap), as text: 'reference' in the first row."""
+    return table.assign(**{c: [REFERENCE if i == 0 else f"{v:.3f}" for i, v in enumerate(table[c])]
+                           for c in columns})
+
+
 # --- Your post's batch mode ---------------------------------------------------------------------
 
 def batch_view(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """`probes.batch_predictions` output (one row per post × checkpoint, failed rows with an
     `error`) as one row per post and one column per checkpoint ('positive 0.91'), the failed
-    posts first with their reason; and how many posts failed."""
+    posts first with their reason, every post with its CSV row; and how many posts failed."""
     errors = table["error"] if "error" in table else pd.Series("", index=table.index)
     failed, good = table[errors != ""], table[errors == ""]
     checkpoints = list(dict.fromkeys(good["checkpoint"])) if "checkpoint" in good else []
@@ -199,10 +223,10 @@ def batch_view(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
              **dict.fromkeys(checkpoints, "")} for _, r in failed.iterrows()]
     if len(good):
         cells = good.assign(cell=good["label"] + " " + good["confidence"].map("{:.2f}".format))
-        wide = cells.pivot_table(index=["image", "text"], columns="checkpoint", values="cell", aggfunc="first",
-                                 sort=False)
-        for (image, text), values in wide.iterrows():
-            rows.append({"row": None, "image": image, "text": text, "error": "",
+        wide = cells.pivot_table(index=["row", "image", "text"], columns="checkpoint", values="cell",
+                                 aggfunc="first", sort=False)
+        for (row, image, text), values in wide.iterrows():
+            rows.append({"row": int(row), "image": image, "text": text, "error": "",
                          **{c: values.get(c, "") for c in checkpoints}})
     frame = pd.DataFrame(rows, columns=["row", "image", "text", "error", *checkpoints])
     return frame, len(failed)

@@ -13,8 +13,8 @@ ABOUT = """
 text must pick out its own image among the batch's (and vice versa), as in CLIP.
 **ITM** (image-text matching): a head on the fused vector tells a post's real image-text pair
 from a pair with another post's text. Both are added to the cross-entropy (CE) loss with weight β;
-the four variants CE, +ITC, +ITM and +ITC+ITM form a 2 × 2 design (ITC off/on × ITM off/on),
-so each loss's *main effect* and their *interaction* can be estimated.
+the four variants CE, CE+ITC, CE+ITM and CE+ITC+ITM form a 2 × 2 design (without or with ITC ×
+without or with ITM), so each loss's *main effect* and their *interaction* can be estimated.
 **SynthPosts**: procedurally generated posts whose image-text relation and evidence source
 (text only, image only, both agreeing, both conflicting) are known for every post, so scores can
 be broken down by what the model had to use.
@@ -168,7 +168,7 @@ def show_group(key: tuple, group: pd.DataFrame, frame: pd.DataFrame | None) -> N
         design = frame[frame["kind"] == effects.DESIGN]
         st.markdown(f"**2 × 2 design** (seeds paired: {int(design['seeds'].max()) if len(design) else 0})")
         if design.empty:
-            st.info("The main effects need all four variants (CE, +ITC, +ITM, +ITC+ITM) with common seeds.")
+            st.info("The main effects need all four variants (CE, CE+ITC, CE+ITM, CE+ITC+ITM) with common seeds.")
         else:
             st.plotly_chart(figures.effects_forest(design), key=f"effects-{key}")
             effect_table(design, f"design-{key}")

@@ -1,4 +1,4 @@
-"""Predictions side by side: where an auxiliary loss fixes or breaks the CE baseline's answers."""
+"""Predictions: where an auxiliary loss fixes or breaks the CE baseline's answers."""
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -66,17 +66,21 @@ def filter_posts(posts, preds, baseline, variant, runs) -> tuple[np.ndarray, np.
     return mask & in_slice, in_slice, column
 
 
-def show_table(posts: pd.DataFrame, tables, names, change: np.ndarray) -> pd.DataFrame:
+def show_table(posts: pd.DataFrame, tables, names, change: np.ndarray, pair: tuple[str, str]) -> pd.DataFrame:
     """The filtered posts (already in the chosen order), one page at a time, with thumbnails and
-    Δp; a click on a row opens that post's detail. Returns the rows shown."""
+    Δp; a click on a row opens that post's detail. Returns the rows shown. The compared pair's
+    columns and Δp come right after the gold label, the other checkpoints' after them: at 1366 px
+    the grid shows about seven columns, and the pair is what the page is about."""
     pages = max(1, -(-len(posts) // ROWS_PER_PAGE))
     page = (st.number_input(f"Page (of {pages}, {ROWS_PER_PAGE} posts each)", 1, pages,
                             **ui.url_bound("page", list(range(1, pages + 1)), default=1)) if pages > 1 else 1)
     start = (min(int(page), pages) - 1) * ROWS_PER_PAGE
     shown = posts.iloc[start:start + ROWS_PER_PAGE]
+    predictions = runs_lib.prediction_columns(shown, {f: tables[f] for f in dict.fromkeys([*pair, *tables])}, names)
     view = pd.concat([shown[["post_id"]].assign(image=[ui.thumbnail(p) for p in shown["image"]]),
-                      shown[["text", "label"]], runs_lib.prediction_columns(shown, tables, names),
-                      pd.DataFrame({"Δp": change[start:start + ROWS_PER_PAGE]}, index=shown.index)], axis=1)
+                      shown[["text", "label"]], predictions.iloc[:, :2],
+                      pd.DataFrame({"Δp": change[start:start + ROWS_PER_PAGE]}, index=shown.index),
+                      predictions.iloc[:, 2:]], axis=1)
     st.session_state[SHOWN_KEY] = list(shown["post_id"])
     current = st.session_state.get(ui.POST_KEY)
     at = [i for i, p in enumerate(shown["post_id"]) if p == current]
@@ -87,7 +91,8 @@ def show_table(posts: pd.DataFrame, tables, names, change: np.ndarray) -> pd.Dat
                      "Δp": st.column_config.NumberColumn("Δp", format="%+.3f", help=(
                          "p(gold label) of the compared checkpoint minus the baseline's: positive where the "
                          "variant is surer of the right answer. Click a column header to sort this page."))})
-    st.caption("Click a row to open the post below.")
+    st.caption("Click a row to open the post below. The baseline and the compared checkpoint come first, with "
+               "Δp; the other chosen checkpoints follow.")
     return shown
 
 
@@ -187,7 +192,7 @@ def show_detail(posts: pd.DataFrame, tables, names, classes, pair: tuple[str, st
     ui.post_links(post_id)
 
 
-ui.page_header("Predictions side by side", "Test posts with each chosen checkpoint's prediction: which ones an "
+ui.page_header("Predictions", "Test posts side by side with each chosen checkpoint's prediction: which ones an "
                "auxiliary loss fixes or breaks relative to the baseline, per slice, with confusion matrices.")
 runs = ui.sidebar_runs()
 folders = ui.pick_checkpoints("predictions", min=2, max=4, runs=runs)
@@ -211,7 +216,7 @@ filtered = np.flatnonzero(mask)
 sub_preds = {f: p[filtered] for f, p in preds.items()}
 ordered = filtered[views.order_posts(posts.iloc[filtered], sub_preds, baseline, variant, change[filtered], order)]
 st.markdown(f"**{len(filtered)}** of {len(posts)} test posts match.")
-shown = show_table(posts.iloc[ordered], tables, names, change[ordered])
+shown = show_table(posts.iloc[ordered], tables, names, change[ordered], (baseline, variant))
 left, right = st.columns([2, 3])
 with left:
     show_counts(posts, preds, baseline, variant, column, names)

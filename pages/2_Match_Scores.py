@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mmaux import figures, ui
+from mmaux import figures, ui, views
 from mmaux.analysis import alignment, matching, spaces
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis.embeddings import stratified_sample
@@ -16,15 +16,21 @@ def frozen(folder: str, stamp: tuple) -> tuple[np.ndarray, np.ndarray] | None:
     return ui.frozen_features(folder)
 
 
-@st.cache_data(show_spinner="Scoring texts…", max_entries=64)
-def ranked(folder: str, stamp: tuple, row: int, n: int) -> tuple[pd.DataFrame, str]:
-    """The post's image against its own text and the n texts most / least like it (by the
-    pretrained text encoder's features, the same for every checkpoint with that encoder)."""
+@st.cache_data(show_spinner="Choosing the other texts…", max_entries=64)
+def other_texts(folder: str, stamp: tuple, row: int, n: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Rows of the n texts most and least like the post's own, by this checkpoint's pretrained
+    text encoder's features (its ITC text embeddings for ViLT, which has none apart)."""
     features = frozen(folder, stamp)
     text = features[0] if features is not None else ui.test_arrays(folder)["text_emb"]
     most, least = matching.similar_texts(text, row, n)
+    return tuple(int(r) for r in most), tuple(int(r) for r in least)
+
+
+@st.cache_data(show_spinner="Scoring texts…", max_entries=64)
+def ranked(folder: str, stamp: tuple, row: int, most: tuple[int, ...], least: tuple[int, ...]) -> tuple[pd.DataFrame, str]:
+    """The post's image scored with its own text and with the texts of rows `most` and `least`."""
     scores = matching.rank_texts_for_image(ui.predictor(folder).model, ui.post_inputs(folder), row, np.r_[most, least])
-    texts = ui.test_table(folder)["text"].to_numpy()[np.r_[row, most, least]]
+    texts = ui.test_table(folder)["text"].to_numpy()[np.r_[row, most, least].astype(int)]
     groups = ["own text"] + ["most similar texts"] * len(most) + ["least similar texts"] * len(least)
     return pd.DataFrame({"text": [t[:70] for t in texts], "score": scores.values, "group": groups}), scores.label
 
@@ -89,11 +95,15 @@ def notes(folders, names, trained):
 
 
 def one_post(folders, names, row, n):
+    """One set of other texts, chosen once (by the first checkpoint's pretrained text encoder), scored
+    by every checkpoint: their bars compare the same texts."""
     st.subheader("One post against other texts")
+    most, least = other_texts(folders[0], runs_lib.checkpoint_stamp(folders[0]), row, n)
     st.caption(f"The post's image scored with its own text, the {n} other texts most similar to it and the {n} "
-               "least similar (by the pretrained text encoder's features, the same texts for every checkpoint).")
+               f"least similar (by the pretrained text encoder's features of {names[folders[0]]}): the same texts "
+               "for every checkpoint.")
     for column, folder in zip(st.columns(len(folders)), folders):
-        frame, label = ranked(folder, runs_lib.checkpoint_stamp(folder), row, n)
+        frame, label = ranked(folder, runs_lib.checkpoint_stamp(folder), row, most, least)
         column.markdown(f"**{names[folder]}**")
         column.plotly_chart(figures.ranked_texts(frame, label), key=f"ranked-{folder}")
 
@@ -112,8 +122,7 @@ def alignment_health(folders, names, trained):
     st.subheader("Alignment over the test set, against references")
     results = {names[f]: health(f, runs_lib.checkpoint_stamp(f)) for f in folders}
     table = pd.concat({name: r[0] for name, r in results.items()}, names=["checkpoint"]).reset_index(0)
-    st.dataframe(table, hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                                        for c in ("value", "random projection", "chance")})
+    st.dataframe(views.reference_text(table), hide_index=True)
     st.caption("Each number beside the same number for a seeded random projection of the same frozen features "
                "(the pretrained encoders' pooled text and image vectors, before anything trained: what the measure "
                "reads when nothing is aligned) and beside chance (k / n for recall@k, 0.5 for an AUROC; the "
@@ -129,7 +138,8 @@ def alignment_health(folders, names, trained):
         rows = tuple(int(r) for r in stratified_sample(ui.test_table(early[0])["label_index"], n))
         for folder in early:
             right.markdown(f"**{names[folder]}**: cross-pair retrieval, {len(rows)} posts")
-            right.dataframe(cross_pairs(folder, runs_lib.checkpoint_stamp(folder), rows), hide_index=True)
+            right.dataframe(views.reference_text(cross_pairs(folder, runs_lib.checkpoint_stamp(folder), rows)),
+                            hide_index=True)
 
 
 def calibration(folders, names, trained):
@@ -156,10 +166,13 @@ def calibration(folders, names, trained):
                        "curve, so no diagonal)")
         right.plotly_chart(figures.accuracy_by_score(by_score, f"own-pair {label}"), key=f"by-score-{kind}")
     summary = pd.DataFrame({n: {"ECE": e} for n, e in eces.items()}).T
-    if rows:
+    if rows:  # a checkpoint without a trained own-pair score says so in words (an empty cell reads "None")
         summary = summary.combine_first(pd.DataFrame(rows).T)
-    st.dataframe(summary, column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                         for c in ("ECE", "own-pair score → right AUROC")})
+        auroc = summary["own-pair score → right AUROC"]
+        summary["own-pair score → right AUROC"] = [f"{v:.3f}" if pd.notna(v) else "undefined (see note)" if name in rows
+                                                   else "no own-pair score" for name, v in auroc.items()]
+        summary["note"] = summary["note"].fillna("")
+    st.dataframe(summary, column_config={"ECE": st.column_config.NumberColumn(format="%.3f")})
     st.caption("ECE: expected calibration error (0 = confidence equals accuracy). Own-pair score → right AUROC: "
                "does a higher own-pair score mean the classifier is right? (0.5 = unrelated)")
 
@@ -169,6 +182,8 @@ ui.page_header("Match scores", "How strongly each checkpoint ties an image to it
                "projection beside every number; and whether its classifier's confidence is calibrated.")
 choice = ui.pick_checkpoints_and_post("match", max=4)
 folders, names, table, post_id, row = choice.folders, choice.names, choice.table, choice.post_id, choice.row
+variants = choice.runs.set_index("folder").loc[folders, "variant"]
+st.markdown("**Loss variants shown:** " + ", ".join(dict.fromkeys(variants)))  # which runs the names below are
 ui.show_badges(folders, names, choice.runs)
 n_texts = st.sidebar.slider("Other texts each way", 1, 10, 5)
 sample_size = st.sidebar.slider("Posts in the heatmap", 4, 30, 12)

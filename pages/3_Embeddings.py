@@ -1,10 +1,10 @@
-"""Embedding space: the test posts in each checkpoint's trained spaces, on comparable 2-d maps: the
+"""Embeddings: the test posts in each checkpoint's trained spaces, on comparable 2-d maps: the
 fused representation (every checkpoint) and the ITC space (only checkpoints trained with ITC)."""
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mmaux import figures, ui
+from mmaux import figures, ui, views
 from mmaux.analysis import embeddings, spaces
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis.alignment import silhouette_per_label
@@ -111,10 +111,12 @@ def fused_table(folders, names):
     stamps = {f: runs_lib.checkpoint_stamp(f) for f in folders}
     table = pd.DataFrame({names[f]: fused_silhouettes(f, stamps[f]) for f in folders}).T.add_prefix("silhouette ")
     first = folders[0]
+    compared = ["fused CKA", "mean fused kNN overlap"] if len(folders) > 1 else []
     for folder in folders[1:]:
         per_post, cka = comparison(first, folder, (stamps[first], stamps[folder]), "fused")
-        table.loc[names[folder], ["fused CKA", "mean fused kNN overlap"]] = [cka["fused CKA"], per_post.mean().iloc[0]]
-    st.dataframe(table, column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns})
+        table.loc[names[folder], compared] = [cka["fused CKA"], per_post.mean().iloc[0]]
+    st.dataframe(views.against_first(table, compared), column_config={
+        c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if c not in compared})
     st.caption("Silhouette per label (cosine; 1 = classes tight and apart, 0 = overlapping). CKA and k-NN overlap "
                "(k = 10, or the number of test posts − 1 if fewer) of each checkpoint's fused vectors against "
                f"the first's ({names[first]}): 1 = the same "
@@ -126,23 +128,25 @@ def itc_tables(folders, names):
     stamps = {f: runs_lib.checkpoint_stamp(f) for f in folders}
     results = {names[f]: itc_numbers(f, stamps[f]) for f in folders}
     references = pd.concat({n: r[0] for n, r in results.items()}, names=["checkpoint"]).reset_index(0)
-    st.dataframe(references, hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                                             for c in ("value", "random projection", "chance")})
+    st.dataframe(views.reference_text(references), hide_index=True)
     st.caption("Each number beside the same number for a seeded random projection of the same frozen features "
-               "(nothing aligned) and chance (k / n for recall@k, 0.5 for an AUROC). Modality gap: distance between "
+               "(nothing aligned) and chance (k / n for recall@k, 0.5 for an AUROC; the modality gap has none). "
+               "Modality gap: distance between "
                "the centres of the normalised image and text clouds (0 = same centre).")
     table = pd.DataFrame({n: r[1] for n, r in results.items()}).T
-    first = folders[0]
+    first, compared = folders[0], []
     for folder in folders[1:]:
         per_post, cka = comparison(first, folder, (stamps[first], stamps[folder]), "itc")
-        table.loc[names[folder], [*cka, *(f"mean {c}" for c in per_post)]] = [*cka.values(), *per_post.mean()]
-    st.dataframe(table, column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns})
+        compared = [*cka, *(f"mean {c}" for c in per_post)]
+        table.loc[names[folder], compared] = [*cka.values(), *per_post.mean()]
+    st.dataframe(views.against_first(table, compared), column_config={
+        c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if c not in compared})
     st.caption(f"CKA and k-NN overlap of each ITC space against the first ITC-trained checkpoint's ({names[first]}).")
     st.markdown("**Silhouette per label in the ITC space** (cosine)")
     st.dataframe(pd.concat({n: r[2] for n, r in results.items()}, axis=1).round(3))
 
 
-ui.page_header("Embedding space", "The test posts in each checkpoint's trained spaces on 2-d maps, one per "
+ui.page_header("Embeddings", "The test posts in each checkpoint's trained spaces on 2-d maps, one per "
                "checkpoint, aligned to the first so that a post keeps its place across panels: the fused "
                "representation that the classifier reads, and the ITC space of checkpoints trained with ITC.")
 choice = ui.pick_checkpoints_and_post("embeddings", max=4)
@@ -169,5 +173,8 @@ if space == "itc":
                        "retrieval.")
 if shown:
     maps(shown, names, params, colour, lines, post_id, min(int(n_posts), len(table)))
-    fused_table(shown, names) if space == "fused" else itc_tables(shown, names)
+    if space == "fused":  # a statement, not an expression: Streamlit would write the expression's None
+        fused_table(shown, names)
+    else:
+        itc_tables(shown, names)
 ui.footer()

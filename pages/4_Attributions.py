@@ -24,25 +24,27 @@ def one_post_reliance(folder: str, stamp: tuple, image_path: str, text: str, oth
     return reliance.post_reliance(ui.predictor(folder), load_image(image_path), text, load_image(other_image))
 
 
-def show_attribution(column, folder, name, result, image, classes, post):
+def show_attribution(column, folder, name, result, image, classes, post, peak):
+    """One checkpoint's word and image maps; its image map coloured on the scale `peak` that every
+    checkpoint's map of the same method shares."""
     column.markdown(f"**{name}** explains **{classes[result.target]}** (P = {result.probability:.2f})")
     column.html(attributions.token_html(result.tokens, result.token_scores))
     if ui.predictor(folder).model.cfg.normalize_tweets:
         column.caption(normalize.NOTE)
     if result.method != "integrated gradients":
-        column.plotly_chart(figures.image_attribution(image, attributions.on_grid(result.image_scores)),
+        column.plotly_chart(figures.image_attribution(image, attributions.on_grid(result.image_scores), peak=peak),
                             key=f"image-{name}")
         return
     h, w = result.image_scores.shape
     title = f"IG over the image encoder's {h} × {w} cells"
     if result.image.converged:
-        column.plotly_chart(figures.image_attribution(image, attributions.on_grid(result.image_scores), title),
-                            key=f"image-{name}")
+        column.plotly_chart(figures.image_attribution(image, attributions.on_grid(result.image_scores), title,
+                                                      peak=peak), key=f"image-{name}")
     else:  # the unconverged map, labelled, with occlusion beside it
         column.warning(f"Image map {result.image.describe()}: its values do not add up; occlusion beside it.")
         left, right = column.columns(2)
         left.plotly_chart(figures.image_attribution(image, attributions.on_grid(result.image_scores),
-                                                    f"{title} (did not converge)"), key=f"image-{name}")
+                                                    f"{title} (did not converge)", peak=peak), key=f"image-{name}")
         occluded = attribution(folder, runs_lib.checkpoint_stamp(folder), post["image"], post["text"], result.target,
                                "occlusion")
         right.plotly_chart(figures.image_attribution(image, attributions.on_grid(occluded.image_scores), "occlusion"),
@@ -120,8 +122,13 @@ post = table.iloc[row]
 ui.show_post(post, width=96)
 image = load_image(post["image"])
 results = [attribution(f, runs_lib.checkpoint_stamp(f), post["image"], post["text"], target, method) for f in folders]
+peak = max(float(abs(attributions.on_grid(r.image_scores)).max()) for r in results)  # one colour scale for all
 for column, folder, result in zip(st.columns(len(folders)), folders, results):
-    show_attribution(column, folder, names[folder], result, image, classes, post)
+    show_attribution(column, folder, names[folder], result, image, classes, post, peak)
+if len(folders) > 1:
+    st.caption(f"The image maps share one colour scale, ±{peak:.3g} (the largest |attribution| of either), so a "
+               "colour means the same attribution in each; a map that stays pale attributes little to the image. "
+               "The difference below compares the maps each scaled to its own largest value.")
 if len(folders) == 2:
     show_difference(results, [names[f] for f in folders], image)
 show_reliance(folders, names, table, row)

@@ -1,4 +1,4 @@
-"""Your own post: an uploaded (or example) image and a typed text through the chosen checkpoints,
+"""Your post: an uploaded (or example) image and a typed text through the chosen checkpoints,
 with one-click perturbations, saved probe sets, and batch predictions for a CSV + zip of images."""
 import hashlib
 
@@ -37,9 +37,11 @@ def use_example(examples: pd.DataFrame) -> None:
 
 
 def on_upload() -> None:
-    """Keep an upload only when it decodes; otherwise remember why, for st.error below."""
+    """Keep an upload only when it decodes; otherwise remember why, for st.error below (and clear
+    it once the refused file is taken out of the uploader)."""
     uploaded = st.session_state.get("_upload")
     if uploaded is None:
+        st.session_state[ERROR_KEY] = ""
         return
     try:
         probes.upload_image(uploaded.name, uploaded.getvalue())
@@ -52,7 +54,9 @@ def on_upload() -> None:
 
 
 def choose_post(examples: pd.DataFrame, token_help: str = "") -> tuple[str, object, str] | None:
-    """Example picker, uploader and text box; returns (image name, RGB image, text) or None."""
+    """Example picker, uploader and text box; returns (image name, RGB image, text), or None while
+    there is no image or the last upload was refused (the previous post's results would read as
+    the refused upload's)."""
     if IMAGE_KEY not in st.session_state and len(examples):
         use_example(examples)
     left, right = st.columns(2)
@@ -70,7 +74,7 @@ def choose_post(examples: pd.DataFrame, token_help: str = "") -> tuple[str, obje
         st.session_state[TEXT_WIDGET] = st.session_state.get(TEXT_KEY, "")
     st.session_state[TEXT_KEY] = st.text_area("Text of the post", key=TEXT_WIDGET, max_chars=2000,
                                               help=token_help)
-    if IMAGE_KEY not in st.session_state:
+    if IMAGE_KEY not in st.session_state or st.session_state.get(ERROR_KEY):
         return None
     name, data = st.session_state[IMAGE_KEY]
     if st.session_state.get("_example") is None:  # an upload: a swap donor for later posts too
@@ -306,34 +310,38 @@ def references(folder: str) -> ood.References | None:
 
 
 def show_ood(predictors: dict, labels: dict[str, str], image, text: str) -> None:
-    """Per checkpoint: how unlike its test posts the post's frozen text and image features are."""
+    """Per checkpoint (by the part of its label that differs, as in the predictions table: full
+    labels pushed the last column out of the page): how unlike its test posts the post's frozen
+    text and image features are."""
     rows = []
+    short = dict(zip(predictors, runs_lib.distinguishing_names([labels[f] for f in predictors])))
     for folder, predictor in predictors.items():
         refs, features = references(folder), ood.post_features(predictor, [image], [text])
         if refs is None or features is None:
             why = "no separate frozen encoders" if features is None else f"fewer than {ood.MIN_POSTS} test posts"
-            rows.append({"checkpoint": labels[folder], "out-of-distribution": f"no score: {why}"})
+            rows.append({"checkpoint": short[folder], "out-of-distribution": f"no score: {why}"})
             continue
         score = ood.scores(refs, *features).iloc[0]
-        rows.append({"checkpoint": labels[folder], "text percentile": score["text_percentile"],
+        rows.append({"checkpoint": short[folder], "text percentile": score["text_percentile"],
                      "image percentile": score["image_percentile"], "out-of-distribution": ood.describe(score)})
     table = pd.DataFrame(rows)
+    for column in ("text percentile", "image percentile"):  # "no score" is said in the last column
+        if column in table:
+            table[column] = [f"{v:.1f}" if pd.notna(v) else "—" for v in table[column]]
     unlike = table["out-of-distribution"].str.endswith("unlike the data")
     if unlike.any():
         st.warning(f"This post is unlike the data of {int(unlike.sum())} of {len(table)} checkpoint(s) (past the "
                    f"{ood.WARN_PERCENTILE:g}th percentile of the test posts' nearest-neighbour distances): their "
                    "answers are extrapolations, whatever their confidence.")
-    st.dataframe(table, hide_index=True, column_config={
-        "text percentile": st.column_config.NumberColumn(format="%.1f"),
-        "image percentile": st.column_config.NumberColumn(format="%.1f")})
+    st.dataframe(table, hide_index=True, key="ood", width="stretch")
     st.caption(f"Percentile: the share of test posts that lie closer to their {ood.K} nearest test posts than this "
                "post does, by cosine distance between the frozen encoders' features (text and image apart).")
 
 
 YOUR_POST = "your post"
 
-ui.page_header("Your own post", "An image and a text of your own through every chosen checkpoint: prediction, "
-                                "ITM match and ITC cosine, and how they move under one-click perturbations.")
+ui.page_header("Your post", "An image and a text of your own through every chosen checkpoint: prediction, "
+                            "ITM match and ITC cosine, and how they move under one-click perturbations.")
 runs = ui.sidebar_runs()
 folders = ui.with_model(ui.pick_checkpoints("your_post", min=1, max=8, runs=runs))
 labels = ui.checkpoint_labels(runs)
@@ -347,6 +355,9 @@ post = choose_post(examples, token_help(predictors, labels) if predictors else "
 if post is None or not predictors:
     ui.stop("Pick an example or upload an image to see predictions.")
 name, image, text = post
+if not text.strip():  # an image alone is not a post: the checkpoints would read an empty text
+    st.image(image, caption=name, width=240)
+    ui.stop("Type the post's text in the box above: every checkpoint reads an image together with its text.")
 st.caption(text_tokens(predictors, text))
 data = st.session_state[IMAGE_KEY][1]
 checkpoints = tuple((folder, labels[folder]) for folder in predictors)

@@ -1,5 +1,6 @@
 """AppTest of the Attributions page: two checkpoints' integrated gradients side by side, their
 difference, and modality reliance for the post and averaged per slice over the test set."""
+import json
 import math
 
 import pytest
@@ -14,7 +15,11 @@ def test_attributions_page_shows_both_checkpoints_and_their_difference(open_page
     checks = [c.value for c in at.caption if c.value.startswith("Integrated gradients, text:")]
     assert len(checks) == 2 and all(c.count("converged in") == 2 for c in checks)  # text and image, each
     assert not any("did not converge" in w.value for w in at.warning)
-    assert any("ITC projection untrained" in m.value for m in at.markdown if "-badge[⚠" in m.value)  # the CE run
+    assert not any("ITC projection untrained" in m.value for m in at.markdown)  # CE, CE+ITM: their names say it
+    maps = [json.loads(c.proto.spec) for c in at.get("plotly_chart")][:2]  # the two checkpoints' image maps
+    scales = [next((t["zmin"], t["zmax"]) for t in m["data"] if t["type"] == "heatmap") for m in maps]
+    assert scales[0] == scales[1] and scales[0][1] > 0  # one colour scale, said in a caption
+    assert any(c.value.startswith(f"The image maps share one colour scale, ±{scales[0][1]:.3g}") for c in at.caption)
     agreement = at.dataframe[0].value
     assert all(math.isfinite(v) for v in agreement["rank correlation"])
     post_drops = at.dataframe[1].value

@@ -30,6 +30,12 @@ def test_default_comparison_shows_posts_counts_and_confusion(root, monkeypatch):
     checkpoint_columns = [c for c in table.columns if c not in ("post_id", "image", "text", "label", "Δp")]
     assert 2 <= len(checkpoint_columns) <= 4
     assert table[checkpoint_columns[0]].str.match(r"^[✓✗] \S+ \d\.\d\d$").all()
+    # the pair the page compares, and its Δp, right after the gold label (not cut at the grid's right edge)
+    shown = {s.label: s.value for s in at.selectbox}
+    names = {s.label: s.format_func(s.value) for s in at.selectbox if s.label in ("Baseline", "Compared with")}
+    assert list(table.columns[:7]) == ["post_id", "image", "text", "label", names["Baseline"],
+                                       names["Compared with"], "Δp"], (list(table.columns), shown)
+    assert names == {"Baseline": "CE", "Compared with": "CE+ITC"}  # the variants by their one name
     counts = next(df.value for df in at.dataframe if "fixed" in df.value.columns)
     assert counts["group"].iloc[-1] == "all" and counts["n"].iloc[-1] > 0
     assert list(counts.columns) == ["group", "n", "fixed", "broken", "net"]  # counts: no per-run test
@@ -155,11 +161,50 @@ def test_default_comparison_is_the_group_with_the_clearest_effect(root, monkeypa
     assert why in texts(at.sidebar.caption)
 
 
-def test_caveat_badges_beside_the_checkpoints(root, monkeypatch):
-    """The CE run's ITC projections were never trained: said beside it, once per checkpoint line."""
+def test_caveat_badges_only_where_they_inform(root, monkeypatch):
+    """A run without ITC in its variant's name (CE, CE+ITM) gets no 'ITC projection untrained'
+    badge: its name already says so. Every badge sits on one checkpoint's line, named first."""
     at = page(PAGE, root, monkeypatch).run()
     assert not at.exception
     lines = [m.value for m in at.markdown if "-badge[⚠" in m.value]
     table = runs.usable(runs.discover_runs(root.split(os.pathsep))).set_index("folder")
-    ce = [f for f in at.session_state[SELECTED_KEY][:4] if not table.loc[f, "itc"]]
-    assert len([line for line in lines if "ITC projection untrained" in line]) == len(ce)
+    assert set(table.loc[at.session_state[SELECTED_KEY][:4], "variant"]) & {"CE", "CE+ITM"}  # the case is tested
+    assert not any("ITC projection untrained" in line for line in lines)
+    assert all(line.startswith("**") for line in lines)
+
+
+def test_a_partial_link_opens_the_task_it_names_and_says_what_it_assumed(root, monkeypatch):
+    """`?task=relation` alone (the README's links name no dataset): that task, the rest filled in
+    from its default comparison and said, and the full view written back to the URL."""
+    at = page(PAGE, root, monkeypatch)
+    at.query_params["task"] = "relation"
+    at.run()
+    assert not at.exception
+    table = runs.usable(runs.discover_runs(root.split(os.pathsep))).set_index("folder")
+    assert set(table.loc[at.session_state[SELECTED_KEY], "task"]) == {"relation"}
+    params = dict(at.query_params)
+    assert params["task"] == "relation" and params["dataset"] == "SynthPosts" and params["variant"]
+    assert f"The link names only part of the view; assumed dataset SynthPosts, architecture {params['arch']}" \
+        in texts(at.info)
+
+
+def test_a_new_task_keeps_the_variants_chosen(root, monkeypatch):
+    at = page(PAGE, root, monkeypatch).run()
+    at = next(m for m in at.sidebar.multiselect if m.label == "Loss variants").set_value(["CE", "CE+ITM"]).run()
+    task = next(s for s in at.sidebar.selectbox if s.label == "Task")
+    other = next(o for o in task.options if not o.startswith(task.format_func(task.value)))
+    at = task.set_value(other.rsplit(" (", 1)[0]).run()
+    assert not at.exception
+    assert [m.value for m in at.sidebar.multiselect if m.label == "Loss variants"] == [["CE", "CE+ITM"]]
+    assert dict(at.query_params)["variant"] == "CE,CE+ITM"
+
+
+def test_links_to_the_other_pages_carry_the_slice(root, monkeypatch):
+    at = page(PAGE, root, monkeypatch)
+    at.query_params["slice"], at.query_params["value"] = "evidence", "text_only"
+    at.run()
+    assert not at.exception
+    links = [link.proto for link in at.get("page_link")]
+    assert [link.label for link in links] == ["Match scores →", "Embeddings →", "Attributions →"]  # nav names
+    assert all("slice=evidence" in link.query_string and "value=text_only" in link.query_string
+               and "variant=" in link.query_string and "post=" in link.query_string for link in links)

@@ -66,7 +66,7 @@ def test_image_bytes_and_text_from_session_state(root, monkeypatch, tmp_path):
     # a photo-like image and a sports tweet are unlike SynthPosts: said per checkpoint, and warned about
     assert any("unlike the data" in w.value for w in at.warning)
     ood_table = next(df.value for df in at.dataframe if "out-of-distribution" in df.value.columns)
-    assert (ood_table["image percentile"] > 99).all()
+    assert (ood_table["image percentile"].astype(float) > 99).all()
     at = at.text_area(key="_your_post_text").input("best day ever 🎉").run()
     assert not at.exception and len(_predictions(at)) == _selected(at)
     at = next(b for b in at.button if b.label == "Run perturbations").click().run()
@@ -74,6 +74,29 @@ def test_image_bytes_and_text_from_session_state(root, monkeypatch, tmp_path):
     deltas = next(df.value for df in at.dataframe if "Δ p(original label)" in df.value.columns)
     assert len(deltas) == 10 * _selected(at)  # 8 perturbations + 2 swaps, per checkpoint
     assert np.isfinite(deltas["Δ p(original label)"]).all()
+
+
+def test_a_refused_upload_clears_the_previous_posts_results(root, monkeypatch):
+    """The last upload was refused (its reason in session state, as `on_upload` leaves it): the
+    error, and none of the previous post's predictions, which would read as the upload's."""
+    two = runs.default_comparison(runs.discover_runs(root.split(os.pathsep)))[:2]
+    at = page(PAGE, root, monkeypatch, your_post_image=("mine.png", _png()), selected_checkpoints=two,
+              your_post_text="worst day ever").run()
+    assert _predictions(at) is not None
+    at.session_state["your_post_upload_error"] = "upload page.png: not an image: it is an HTML page"
+    at.run()
+    assert not at.exception
+    assert "upload page.png: not an image" in texts(at.error)
+    assert not [df for df in at.dataframe if "itc_cosine" in df.value.columns or "ITM match P" in df.value.columns]
+    assert not at.get("plotly_chart")
+
+
+def test_an_image_without_a_text_asks_for_the_text(root, monkeypatch):
+    at = page(PAGE, root, monkeypatch, your_post_image=("mine.png", _png()), your_post_text="  ").run()
+    assert not at.exception
+    assert "Type the post's text in the box above" in texts(at.info)
+    assert not [df for df in at.dataframe if "itc_cosine" in df.value.columns or "ITM match P" in df.value.columns]
+    assert at.get("image")  # the upload is shown: it was taken
 
 
 def test_undecodable_image_is_an_error_message(root, monkeypatch):

@@ -5,8 +5,9 @@ from mmaux import badges
 
 
 def test_each_badge_only_where_it_applies():
-    assert badges.untrained_itc(True) is None
-    assert badges.untrained_itc(False).text == "ITC projection untrained"
+    assert badges.untrained_itc(True, True) is None
+    assert badges.untrained_itc(False, False) is None  # CE, CE+ITM: the name says there is no ITC
+    assert badges.untrained_itc(True, False).text == "ITC projection untrained"  # ITC at weight 0
     assert badges.itm_at_chance(None) is None and badges.itm_at_chance(0.9) is None
     assert badges.itm_at_chance(0.52).text == "ITM head at chance (AUROC 0.52)"
     preds = np.array([0, 1, 2, 1])
@@ -17,7 +18,7 @@ def test_each_badge_only_where_it_applies():
     assert badges.live_mismatch(0.142).text == "stored and live predictions differ on 14.2 % of posts"
     assert badges.borderline_flip(0.03, flipped=True).text == "borderline flip (|Δp| < 0.05)"
     assert badges.borderline_flip(-0.2, flipped=True) is None and badges.borderline_flip(0.01, flipped=False) is None
-    assert badges.untrained_itc(False).markdown() == ":orange-badge[⚠ ITC projection untrained]"
+    assert badges.untrained_itc(True, False).markdown() == ":orange-badge[⚠ ITC projection untrained]"
 
 
 class _Model:

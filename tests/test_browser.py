@@ -1,6 +1,6 @@
 """End to end in a real browser: `streamlit run app.py` on a free port, driven by Debian's headless
 Chromium through Selenium, page by page as a user would (sidebar links, the checkpoint
-multiselect, a post's detail, an uploaded image and a typed text on "Your own post").
+multiselect, a post's detail, an uploaded image and a typed text on "Your post").
 
 Each page must show its title and key elements, no Streamlit exception box, and no browser
 console error from the app (the filter is documented in tests/browser_support.py). A full-page
@@ -226,15 +226,15 @@ def test_home(driver, server, shots):
 def test_predictions_side_by_side(driver, server, shots):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    go_to(driver, server, "Predictions", "Predictions side by side")
+    go_to(driver, server, "Predictions", "Predictions")
     # the structured picker: one task, its architectures, loss variants × seeds, full names
     for label in ("Task", "Architecture", "Loss variants", "Seeds"):
         widget(driver, "stSelectbox" if label == "Task" else "stMultiSelect", label, SIDEBAR)
     variants = multiselect_tags(widget(driver, "stMultiSelect", "Loss variants", SIDEBAR))
-    assert variants and variants[0] == "CE only" and all(v.startswith("CE") for v in variants), variants
+    assert variants and variants[0] == "CE" and all(v.startswith("CE") for v in variants), variants
     WebDriverWait(driver, bs.TIMEOUT).until(lambda d: "task=" in d.current_url and "variant=" in d.current_url,
                                             "the URL does not name the comparison")
-    check_page(driver, "Predictions side by side", dataframes=3, charts=2)  # posts, counts, detail; confusion, probs
+    check_page(driver, "Predictions", dataframes=3, charts=2)  # posts, counts, detail; confusion, probs
 
     # A post's detail: choose another post than the first (the picker searches every matching post)
     post = choose(driver, widget_starting(driver, "stSelectbox", "Post (", MAIN), index=1)
@@ -245,14 +245,14 @@ def test_predictions_side_by_side(driver, server, shots):
     bs.wait_for(driver, f"{MAIN} [data-testid='stMarkdownContainer']", text=f"Text: ")
     assert driver.find_elements("css selector", f"{MAIN} {IMAGE}"), "the post's image is not shown"
     links = [a.text for a in driver.find_elements("css selector", f"{MAIN} [data-testid='stPageLink'] a")]
-    assert any("ITM match scores" in a for a in links), links
-    check_page(driver, "Predictions side by side", dataframes=3, charts=2)
+    assert any("Match scores" in a for a in links), links
+    check_page(driver, "Predictions", dataframes=3, charts=2)
     screenshot(driver, shots, "1_Predictions")
 
     # a reload restores the view exactly (the URL holds it)
     url = driver.current_url
     driver.get(url)
-    bs.wait_for(driver, "h1", text="Predictions side by side")
+    bs.wait_for(driver, "h1", text="Predictions")
     bs.wait_idle(driver)
     assert selected_text(widget_starting(driver, "stSelectbox", "Post (", MAIN)).startswith(post_id)
     assert multiselect_tags(widget(driver, "stMultiSelect", "Loss variants", SIDEBAR)) == variants
@@ -284,7 +284,7 @@ def test_walk_from_a_finding_to_its_posts_and_their_attributions(driver, server,
     row = cell.iloc[0]
     link = views.cell_link(runs, key, row["effect"], "evidence", row["slice"])
     driver.get(f"{server.url}/Predictions?{urllib.parse.urlencode(link)}")
-    bs.wait_for(driver, "h1", text="Predictions side by side")
+    bs.wait_for(driver, "h1", text="Predictions")
     bs.wait_idle(driver)
     assert selected_text(widget(driver, "stSelectbox", "Slice value", MAIN)) == row["slice"]
     assert selected_text(widget(driver, "stSelectbox", "Order", MAIN)) == views.FLIPS_FIRST
@@ -326,8 +326,8 @@ def test_match_scores(driver, server, shots):
 
 
 def test_embeddings(driver, server, shots):
-    go_to(driver, server, "Embeddings", "Embedding space")
-    check_page(driver, "Embedding space", dataframes=1, charts=1)  # the fused space's numbers; the maps
+    go_to(driver, server, "Embeddings", "Embeddings")
+    check_page(driver, "Embeddings", dataframes=1, charts=1)  # the fused space's numbers; the maps
     assert "UMAP of" in driver.find_element("css selector", MAIN).text
     screenshot(driver, shots, "3_Embeddings")
 
@@ -343,7 +343,7 @@ def test_your_post(driver, server, shots, tmp_path):
     from PIL import Image, ImageDraw
     from selenium.webdriver.common.keys import Keys
 
-    go_to(driver, server, "Your post", "Your own post")
+    go_to(driver, server, "Your post", "Your post")
     image = Image.new("RGB", (224, 224), (250, 200, 80))
     draw = ImageDraw.Draw(image)
     draw.ellipse((40, 40, 184, 184), fill=(40, 90, 200))
@@ -355,6 +355,9 @@ def test_your_post(driver, server, shots, tmp_path):
     field = uploader.find_element("css selector", 'input[type="file"]')
     bs.rerun_after(driver, lambda: field.send_keys(str(upload)))
     bs.wait_for(driver, f"{MAIN} [data-testid='stImageCaption']", text=UPLOAD_NAME)
+    # the upload empties the text box: the page asks for the text instead of predicting an image alone
+    assert "Type the post's text in the box above" in bs.page_text(driver)
+    assert not [t for t in driver.find_elements("css selector", f"{MAIN} {DATAFRAME}") if t.is_displayed()]
 
     box = widget(driver, "stTextArea", "Text of the post", MAIN).find_element("css selector", "textarea")
     box.send_keys(Keys.CONTROL, "a")
@@ -365,5 +368,10 @@ def test_your_post(driver, server, shots, tmp_path):
     bs.wait_for(driver, f"{MAIN} [data-testid='stImageCaption']", text=UPLOAD_NAME)
     box = widget(driver, "stTextArea", "Text of the post", MAIN).find_element("css selector", "textarea")
     assert box.get_attribute("value") == TYPED_TEXT
-    check_page(driver, "Your own post", dataframes=1, charts=1)  # predictions table and bars
+    check_page(driver, "Your post", dataframes=1, charts=1)  # predictions table and bars
+    # the out-of-distribution table's last column is inside the page: no sideways scroll, right edge in the window
+    scroll, client, right, window = driver.execute_script(
+        "const e = document.querySelector('.st-key-ood'); const s = e.querySelector('.dvn-scroller');"
+        "return [s.scrollWidth, s.clientWidth, e.getBoundingClientRect().right, window.innerWidth];")
+    assert scroll <= client + 1 and right <= window, (scroll, client, right, window)
     screenshot(driver, shots, "5_Your_Post")

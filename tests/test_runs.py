@@ -59,7 +59,8 @@ def test_discover_lists_every_run_once_with_broken_ones_as_error_rows(root, tmp_
     assert broken["folder"].str.endswith("itc-seed2").all() and "not valid JSON" in broken["error"].iloc[0]
     good = runs.usable(table)
     assert len(good) == 9 and set(good["dataset"]) == {"SynthPosts"} and set(good["task"]) == {"sentiment"}
-    assert good["label"].iloc[0] == "sentiment · attention · ITC off · ITM off · seed 0"
+    assert list(good["label"].iloc[[0, 2]]) == ["sentiment · attention · CE · seed 0",
+                                                "sentiment · attention · CE+ITC · seed 0"]
     assert list(good["variant"][:8]) == ["CE", "CE", "CE+ITC", "CE+ITC", "CE+ITM", "CE+ITM", "CE+ITC+ITM", "CE+ITC+ITM"]
 
 
@@ -108,10 +109,9 @@ def test_join_posts_adds_posts_names_and_correctness():
 
 
 def test_distinguishing_names_keep_what_differs():
-    labels = ["s · attention · ITC off · ITM off · seed 0", "s · attention · ITC on · ITM off · seed 0",
-              "s · attention · ITC on · ITM on · seed 1"]
-    assert runs.distinguishing_names(labels) == ["ITC off · ITM off · seed 0", "ITC on · ITM off · seed 0",
-                                                 "ITC on · ITM on · seed 1"]
+    labels = ["s · attention · CE · seed 0", "s · attention · CE+ITC · seed 0", "s · attention · CE+ITC+ITM · seed 1"]
+    assert runs.distinguishing_names(labels) == ["CE · seed 0", "CE+ITC · seed 0", "CE+ITC+ITM · seed 1"]
+    assert runs.distinguishing_names(labels[:2]) == ["CE", "CE+ITC"]  # the variant, by its one name
     assert runs.distinguishing_names(labels[:1]) == labels[:1]
 
 

@@ -38,13 +38,14 @@ def test_a_cell_links_to_its_group_variant_and_slice():
 
 
 def test_batch_view_has_one_row_per_post_and_the_failures_first():
-    good = pd.DataFrame([{"image": "a.png", "text": "hi", "checkpoint": ck, "label": "positive", "confidence": c,
-                          "error": ""} for ck, c in (("CE", 0.9), ("CE+ITC", 0.8))])
+    good = pd.DataFrame([{"row": 1, "image": "a.png", "text": "hi", "checkpoint": ck, "label": "positive",
+                          "confidence": c, "error": ""} for ck, c in (("CE", 0.9), ("CE+ITC", 0.8))])
     bad = pd.DataFrame([{"row": 2, "image": "b.png", "text": "yo", "error": "row 2: image 'b.png' is not in the zip"}])
     view, failed = views.batch_view(pd.concat([good, bad], ignore_index=True))
     assert failed == 1 and len(view) == 2
     assert view["error"].iloc[0].startswith("row 2") and view["row"].iloc[0] == 2
     assert list(view.columns) == ["row", "image", "text", "error", "CE", "CE+ITC"]
     assert view.iloc[1][["CE", "CE+ITC"]].tolist() == ["positive 0.90", "positive 0.80"]
+    assert view["row"].tolist() == [2, 1]  # a post that succeeded has its CSV row too, not an empty cell
     only_bad, failed = views.batch_view(bad.assign(error=bad["error"]))
     assert failed == len(only_bad) == 1

@@ -240,8 +240,8 @@ FLIP_FILTERS = ("all posts", FIXED, BROKEN, DISAGREE, CONSISTENT)
 
 def distinguishing_names(labels: Iterable[str]) -> list[str]:
     """Checkpoint labels cut down to the parts that differ between them:
-    ['sentiment · attention · ITC off · ITM off · seed 0', 'sentiment · attention · ITC on ·
-    ITM off · seed 0'] -> ['ITC off', 'ITC on']. Labels that do not differ are kept whole."""
+    ['sentiment · attention · CE · seed 0', 'sentiment · attention · CE+ITC · seed 0'] ->
+    ['CE', 'CE+ITC']. Labels that do not differ are kept whole."""
     parts = [label.split(" · ") for label in labels]
     if len({len(p) for p in parts}) != 1 or len(parts) < 2:
         return [" · ".join(p) for p in parts]

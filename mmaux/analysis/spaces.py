@@ -33,7 +33,7 @@ RANDOM_SEED = 0  # the random projection's seed (text uses it, image uses it + 1
 
 NO_ITC = "not trained with ITC: its ITC projections are untrained random weights, so it has no aligned space"
 NO_ITM = "no ITM head (trained without ITM)"
-NO_SCORE = "no match score: neither an ITM head nor a trained ITC space (CE only)"
+NO_SCORE = "no match score: neither an ITM head nor a trained ITC space (a CE run)"
 EARLY_FUSION_NOTE = ("early fusion: each text state has already seen its own image in the joint layers, so "
                      "recall@k and the modality gap over own-pair states are not retrieval between independent "
                      "texts and images")
