@@ -24,16 +24,23 @@ def _image(size=32, seed=0) -> Image.Image:
     return Image.fromarray(pixels)
 
 
+def _predictor(model):
+    """Predictor's interface over `model` without a checkpoint folder: its tokenizer, transform,
+    and Predictor's own batch and model_texts."""
+    spec = model.image_spec
+    predictor = types.SimpleNamespace(model=model, tokenizer=load_tokenizer(model.cfg.text_encoder),
+                                      transform=ImageTransform(spec.size, spec.mean, spec.std))
+    predictor.batch = functools.partial(Predictor.batch, predictor)
+    predictor.model_texts = functools.partial(Predictor.model_texts, predictor)
+    return predictor
+
+
 @pytest.fixture(scope="module")
 def tiny_predictor(tiny_late_config):
     """A Predictor of a tiny late-fusion model (Predictor's interface without a checkpoint folder)."""
     torch.manual_seed(0)
     model = MultimodalClassifier(tiny_late_config(text_trainable_layers=1)).eval()
-    spec = model.image_spec
-    predictor = types.SimpleNamespace(model=model, tokenizer=load_tokenizer(model.cfg.text_encoder),
-                                      transform=ImageTransform(spec.size, spec.mean, spec.std))
-    predictor.batch = functools.partial(Predictor.batch, predictor)
-    return predictor
+    return _predictor(model)
 
 
 def _logit_change(predictor, batch, target, text_base=None, pixel_base=None) -> float:
@@ -74,11 +81,7 @@ def sharp_predictor(tiny_late_config):
     model = MultimodalClassifier(tiny_late_config(text_trainable_layers=1)).eval()
     with torch.no_grad():
         model.classifier[1].weight.mul_(200.0)
-    spec = model.image_spec
-    predictor = types.SimpleNamespace(model=model, tokenizer=load_tokenizer(model.cfg.text_encoder),
-                                      transform=ImageTransform(spec.size, spec.mean, spec.std))
-    predictor.batch = functools.partial(Predictor.batch, predictor)
-    return predictor
+    return _predictor(model)
 
 
 def test_ig_reaches_the_tolerance_on_a_small_model(sharp_predictor):
