@@ -195,26 +195,31 @@ def difference(first: Identity, other: Identity) -> str:
 # --- the default comparison ---------------------------------------------------------------------
 
 def default_group(runs: pd.DataFrame, frames: Mapping[tuple, pd.DataFrame | None]) -> tuple[tuple | None, str]:
-    """(group key, why) of the comparison to open with: the group holding the largest supported
-    vs-CE effect (any slice); without one, the group whose vs-CE effect on all posts lies
-    furthest from 0 relative to its CI half-width, said to be inconclusive. `frames`: group key -> `effects.effects_table` rows."""
+    """(group key, why) of the comparison to open with: the group of the strongest vs-CE effect
+    over every group (`strongest_effect`). `frames`: group key -> `effects.effects_table` rows."""
     rows = [frame for frame in frames.values() if frame is not None and len(frame)]
     if not rows:
         keys = [key for key, _ in runs_lib.groups(runs_lib.usable(runs))]
         return (keys[0] if keys else None), ""
-    every = pd.concat(rows, ignore_index=True)
-    every = every[every["kind"] == effects.VS_CE]
-    supported = every[every["verdict"] == effects.SUPPORTED]
-    if len(supported):
-        best = supported.loc[supported["delta"].abs().idxmax()]
+    best = strongest_effect(pd.concat(rows, ignore_index=True))
+    if best["verdict"] == effects.SUPPORTED:
         why = f"the largest supported effect: {best['effect']} on {_where(best)}, Δ {best['delta']:+.1f} points"
-    else:  # the estimate furthest from 0 relative to its CI, not the noisiest one
-        overall = every[every["slicing"] == effects.OVERALL]
-        half_width = ((overall["ci_high"] - overall["ci_low"]) / 2).clip(lower=1e-9)
-        best = overall.loc[(overall["delta"].abs() / half_width).idxmax()]
+    else:
         why = (f"no effect is supported; the clearest estimate is {best['effect']} on all posts, "
                f"Δ {best['delta']:+.1f} points (CI {best['ci_low']:+.1f} to {best['ci_high']:+.1f}, {best['verdict']})")
     return tuple(best[runs_lib.GROUP_COLUMNS]), why
+
+
+def strongest_effect(frame: pd.DataFrame) -> pd.Series:
+    """The vs-CE effect to show first: the largest supported one (any slice); without one, the
+    estimate on all posts furthest from 0 relative to its CI half-width (not the noisiest)."""
+    every = frame[frame["kind"] == effects.VS_CE]
+    supported = every[every["verdict"] == effects.SUPPORTED]
+    if len(supported):
+        return supported.loc[supported["delta"].abs().idxmax()]
+    overall = every[every["slicing"] == effects.OVERALL]
+    half_width = ((overall["ci_high"] - overall["ci_low"]) / 2).clip(lower=1e-9)
+    return overall.loc[(overall["delta"].abs() / half_width).idxmax()]
 
 
 def _where(row) -> str:

@@ -186,6 +186,15 @@ def claim_link(runs: pd.DataFrame, row) -> dict[str, str] | None:
     return cell_link(runs, (row.dataset, row.task, row.architecture), variant, row.slicing, ANY)
 
 
+def effect_link(runs: pd.DataFrame, row) -> dict[str, str] | None:
+    """Query parameters that open Predictions on one effect row (a finding, a group's strongest
+    effect): its variant (a main effect: the variant that has that loss alone) against CE, on
+    its slice, as its heatmap cell does."""
+    get = row.get if isinstance(row, pd.Series) else lambda name: getattr(row, name)
+    key = tuple(get(c) for c in runs_lib.GROUP_COLUMNS)
+    return cell_link(runs, key, CLAIM_VARIANT.get(get("effect"), get("effect")), get("slicing"), get("slice"))
+
+
 # --- numbers beside their references (Match scores, Embeddings) ---------------------------------
 # A missing number is said in words: an empty cell reads "None" in the browser's table.
 

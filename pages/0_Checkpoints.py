@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mmaux import figures, report, ui, views
+from mmaux import figures, report, selection, ui, views
 from mmaux.analysis import claims, effects
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis import stats
@@ -105,14 +105,20 @@ def show_claims(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
             st.switch_page("pages/1_Predictions.py", query_params=link)
 
 
-def show_findings(frames: dict[tuple, pd.DataFrame]) -> None:
-    """Only supported effects are phrased as findings; otherwise say why there are none."""
+def show_findings(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
+    """Only supported effects are phrased as findings, each a link to its posts (the view its
+    heatmap cell opens); otherwise say why there are none."""
     st.subheader("Findings")
     every = pd.concat(frames.values(), ignore_index=True) if frames else pd.DataFrame(columns=effects.COLUMNS)
     supported = every[every["verdict"] == effects.SUPPORTED]
     if len(supported):
         for row in supported.itertuples():
-            st.success(f"**{row.family}**: {effects.finding(row)}")
+            link = views.effect_link(runs, row)
+            with st.container(border=True):
+                st.markdown(f"✔ **{row.family}**: {effects.finding(row)}")
+                if link:
+                    st.page_link("pages/1_Predictions.py", label="Open these posts on Predictions →",
+                                 query_params=link)
     else:
         counts = every["verdict"].value_counts()
         reasons = every["reason"].value_counts().head(3)
@@ -174,9 +180,11 @@ def show_group(key: tuple, group: pd.DataFrame, frame: pd.DataFrame | None) -> N
             effect_table(design, f"design-{key}")
     with right:
         show_slices(key, group, frame)
-    if st.button("See the posts behind these effects →", key=f"posts-{key}"):
-        st.session_state[ui.SELECTED_KEY] = runs_lib.default_comparison(group)
-        st.switch_page("pages/1_Predictions.py")
+    best = selection.strongest_effect(frame)
+    link = views.effect_link(group, best)
+    if link and st.button(f"See the posts behind its strongest effect ({best['effect']} on "
+                          f"{views.slice_label(best['slicing'], best['slice'], best['n'], False)}) →", key=f"posts-{key}"):
+        st.switch_page("pages/1_Predictions.py", query_params=link)
 
 
 def show_slices(key: tuple, group: pd.DataFrame, frame: pd.DataFrame) -> None:
@@ -213,7 +221,7 @@ estimated = {key: frame for key, frame in found.items() if frame is not None}
 contrasts = {key: ui.group_claims(group) for key, group in runs_lib.groups(usable)}
 show_answer(estimated, usable)
 show_claims(contrasts, usable)
-show_findings(estimated)
+show_findings(estimated, usable)
 show_downloads(usable, estimated, contrasts)
 st.header("Details per group")
 for key, group in runs_lib.groups(usable):

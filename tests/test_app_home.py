@@ -10,7 +10,6 @@ import pytest
 from apptest_support import checkpoint_root, empty_root, page, texts
 from mmaux import views
 from mmaux.analysis import effects, runs
-from mmaux.ui import SELECTED_KEY
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +51,8 @@ def test_home_shows_findings_verdicts_and_the_family(root, expected, monkeypatch
     assert "paired t over seeds" in captions
     # findings: only supported effects are phrased as findings
     supported = expected[expected["verdict"] == effects.SUPPORTED]
-    assert len(at.success) == len(supported)
+    assert [m.value for m in at.markdown if m.value.startswith("✔ **")] == [
+        f"✔ **{r.family}**: {effects.finding(r)}" for r in supported.itertuples()]
     if supported.empty:
         assert "No effect is supported yet" in texts(at.info)
     if not any((Path(f) / runs.SPLIT_OUTPUTS["val"]).exists() for f in runs.discover_runs([root])["folder"]):
@@ -62,12 +62,30 @@ def test_home_shows_findings_verdicts_and_the_family(root, expected, monkeypatch
     assert "OpenMoji" in captions and "synthetic test bed" in captions
 
 
-def test_posts_button_opens_predictions_on_the_group(root, monkeypatch):
+def test_posts_button_opens_predictions_on_the_groups_strongest_effect(root, expected, monkeypatch):
+    """The first group's button opens Predictions on its strongest vs-CE effect (the largest
+    supported one, else the clearest on all posts): that variant against CE, on that slice."""
+    from mmaux import selection
+
     at = page("app.py", root, monkeypatch).run()
-    at.button[0].click().run()
+    button = next(b for b in at.button if b.label.startswith("See the posts behind its strongest effect"))
+    first = expected[expected["family"] == expected["family"].iloc[0]]
+    best = selection.strongest_effect(first)
+    assert f"({best['effect']} on " in button.label
+    at = button.click().run()
     assert not at.exception
-    first_group = runs.groups(runs.usable(runs.discover_runs(root.split(os.pathsep))))[0][1]
-    assert at.session_state[SELECTED_KEY] == runs.default_comparison(first_group)
+    link = views.effect_link(runs.discover_runs(root.split(os.pathsep)), best)
+    for name in ("vs", "slice", "value", "order"):
+        assert at.query_params[name] == link[name], name
+    assert at.title[0].value == "Predictions"
+
+
+def test_findings_open_their_posts(root, expected, monkeypatch):
+    at = page("app.py", root, monkeypatch).run()
+    supported = expected[expected["verdict"] == effects.SUPPORTED]
+    links = [e for e in at.get("page_link") if e.proto.label == "Open these posts on Predictions →"]
+    assert len(links) == sum(views.effect_link(runs.discover_runs(root.split(os.pathsep)), r) is not None
+                             for _, r in supported.iterrows())
 
 
 def test_home_with_empty_root_says_so(tmp_path, monkeypatch):
