@@ -202,6 +202,8 @@ def default_group(runs: pd.DataFrame, frames: Mapping[tuple, pd.DataFrame | None
         keys = [key for key, _ in runs_lib.groups(runs_lib.usable(runs))]
         return (keys[0] if keys else None), ""
     best = strongest_effect(pd.concat(rows, ignore_index=True))
+    if best is None:
+        return tuple(rows[0][runs_lib.GROUP_COLUMNS].iloc[0]), ""
     if best["verdict"] == effects.SUPPORTED:
         why = f"the largest supported effect: {best['effect']} on {_where(best)}, Δ {best['delta']:+.1f} points"
     else:
@@ -210,14 +212,17 @@ def default_group(runs: pd.DataFrame, frames: Mapping[tuple, pd.DataFrame | None
     return tuple(best[runs_lib.GROUP_COLUMNS]), why
 
 
-def strongest_effect(frame: pd.DataFrame) -> pd.Series:
+def strongest_effect(frame: pd.DataFrame) -> pd.Series | None:
     """The vs-CE effect to show first: the largest supported one (any slice); without one, the
-    estimate on all posts furthest from 0 relative to its CI half-width (not the noisiest)."""
+    estimate on all posts furthest from 0 relative to its CI half-width (not the noisiest);
+    None when there is no vs-CE effect (no auxiliary variant beside CE)."""
     every = frame[frame["kind"] == effects.VS_CE]
     supported = every[every["verdict"] == effects.SUPPORTED]
     if len(supported):
         return supported.loc[supported["delta"].abs().idxmax()]
     overall = every[every["slicing"] == effects.OVERALL]
+    if overall.empty:
+        return None
     half_width = ((overall["ci_high"] - overall["ci_low"]) / 2).clip(lower=1e-9)
     return overall.loc[(overall["delta"].abs() / half_width).idxmax()]
 

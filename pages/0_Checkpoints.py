@@ -181,7 +181,7 @@ def show_group(key: tuple, group: pd.DataFrame, frame: pd.DataFrame | None) -> N
     with right:
         show_slices(key, group, frame)
     best = selection.strongest_effect(frame)
-    link = views.effect_link(group, best)
+    link = views.effect_link(group, best) if best is not None else None
     if link and st.button(f"See the posts behind its strongest effect ({best['effect']} on "
                           f"{views.slice_label(best['slicing'], best['slice'], best['n'], False)}) →", key=f"posts-{key}"):
         st.switch_page("pages/1_Predictions.py", query_params=link)
