@@ -8,11 +8,11 @@
     predict         one image + text, or a CSV of posts, through a checkpoint
     embed           compute and cache PCA/UMAP layouts of checkpoints' test embeddings
     effects         each group's auxiliary-loss effects; --store ships them with the checkpoints
-    import          runs trained elsewhere (the authors' *preds.csv, any per-post predictions)
     claims          the paper's two claims as contrasts between slices, per group
     power           how many seeds an effect of a given size needs, per group
-    tag             a relation checkpoint's image_adds / text_represented for every post of a dataset
     report          the findings, claims and every effect as one Markdown file (and CSV)
+    tag             a relation checkpoint's image_adds / text_represented for every post of a dataset
+    import          runs trained elsewhere (the authors' *preds.csv, any per-post predictions)
 """
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ from mmaux.data.datasets import DatasetSpec
 from mmaux.importing import add_import_parser
 from mmaux.losses import LossConfig
 from mmaux.probes import add_probe_parser
-from mmaux.tagging import add_tag_parser
 from mmaux.report import add_report_parser
+from mmaux.tagging import add_tag_parser
 
 # Training recipes: defaults that flags override. "paper" follows the reference implementation;
 # "cpu" is what rebuilds the shipped checkpoints on 2 CPU cores: the pretrained text stack is
@@ -87,11 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_probe_parser(commands)
     add_embed_parser(commands)
     add_effects_parser(commands)
-    add_import_parser(commands)
     add_claims_parser(commands)
     add_power_parser(commands)
-    add_tag_parser(commands)
     add_report_parser(commands)
+    add_tag_parser(commands)
+    add_import_parser(commands)
     return parser
 
 
