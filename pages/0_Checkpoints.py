@@ -224,6 +224,9 @@ show_claims(contrasts, usable)
 show_findings(estimated, usable)
 show_downloads(usable, estimated, contrasts)
 st.header("Details per group")
-for key, group in runs_lib.groups(usable):
-    show_group(key, group, found[key])
+details = {runs_lib.group_name(key): (key, group) for key, group in runs_lib.groups(usable)}
+if details:  # one group at a time: every group's charts and tables at once made the page slow to draw
+    name = st.selectbox("Group", list(details), help="Scores over seeds, the ITC × ITM design and every slice of "
+                        "one group.", **ui.url_bound("details", list(details), default=next(iter(details))))
+    show_group(*details[name], found[details[name][0]])
 ui.footer()

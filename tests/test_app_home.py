@@ -24,10 +24,23 @@ def expected(root):
     return effects.effects_table(table)
 
 
+def _details_of_every_group(at, expected):
+    """(dataframes, captions) of the page with each group's details chosen in turn (the page
+    draws one group's details at a time)."""
+    frames, captions = [], ""
+    for family in expected["family"].unique():
+        at = next(s for s in at.selectbox if s.label == "Group").select(family).run()
+        assert not at.exception and at.query_params.get("details", family) == family
+        frames += [df.value for df in at.dataframe if "claim" not in df.value.columns]
+        captions += texts(at.caption) + "\n"
+    return at, frames, captions
+
+
 def test_home_shows_findings_verdicts_and_the_family(root, expected, monkeypatch):
     at = page("app.py", root, monkeypatch).run()
     assert not at.exception
-    frames = [df.value for df in at.dataframe]
+    assert len([df for df in at.dataframe if "macro-F1" in df.value.columns]) == 1  # one group's details at a time
+    at, frames, captions = _details_of_every_group(at, expected)
     summaries = [f for f in frames if "macro-F1" in f.columns]
     assert len(summaries) == expected["family"].nunique()
     assert all("±" in value for f in summaries for value in f["macro-F1"])
@@ -45,7 +58,6 @@ def test_home_shows_findings_verdicts_and_the_family(root, expected, monkeypatch
                      ignore_index=True)
     assert len(rows) + len(overall) == len(expected) and set(rows["verdict"]) <= set(effects.VERDICTS)
     assert (rows["p (BH)"].to_numpy() >= rows["p"].to_numpy() - 1e-12).all()
-    captions = texts(at.caption)
     for family, size in expected.drop_duplicates("family")[["family", "family_size"]].itertuples(index=False):
         assert f"BH family: the {size} effects of {family}" in captions
     assert "paired t over seeds" in captions
