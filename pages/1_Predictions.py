@@ -185,8 +185,11 @@ def show_detail(posts: pd.DataFrame, tables, names, classes, pair: tuple[str, st
     with right:
         st.plotly_chart(figures.probability_bars(rows, classes), key="detail-probs")
         shown = rows[["checkpoint", "pred_label", "confidence", "itm_match", "itc_cosine"]].copy()
-        shown["itm_match"] = [("no ITM head" if pd.isna(v) else f"{v:.3f}") for v in shown["itm_match"]]
-        shown["itc_cosine"] = [("no ITC projection" if pd.isna(v) else f"{v:.3f}") for v in shown["itc_cosine"]]
+        imported = [ui.imported(f) for f in tables]  # predictions only: scores were never recorded, heads or not
+        shown["itm_match"] = [("not recorded" if i else "no ITM head") if pd.isna(v) else f"{v:.3f}"
+                              for v, i in zip(shown["itm_match"], imported)]
+        shown["itc_cosine"] = [("not recorded" if i else "no ITC projection") if pd.isna(v) else f"{v:.3f}"
+                               for v, i in zip(shown["itc_cosine"], imported)]
         st.dataframe(shown.round(3), hide_index=True, column_config={
             "pred_label": "predicted", "itm_match": "ITM match P", "itc_cosine": "ITC cosine"})
     ui.post_links(post_id)

@@ -172,6 +172,8 @@ def test_the_predictions_page_compares_imported_runs(imported, monkeypatch, tmp_
     posts = next(df.value for df in at.dataframe if "image" in df.value.columns and "text" in df.value.columns)
     assert len(posts) == min(SIZES["test"], 100)  # the page's first 100 rows
     assert posts.iloc[:, 4].str.fullmatch(r"[✓✗] (neutral|positive|negative)").all()  # no confidence to show
+    detail = next(df.value for df in at.dataframe if "itm_match" in df.value.columns)
+    assert (detail["itm_match"] == "not recorded").all() and (detail["itc_cosine"] == "not recorded").all()
 
 
 @pytest.mark.parametrize("path", ["pages/2_Match_Scores.py", "pages/5_Your_Post.py"])
