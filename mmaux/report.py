@@ -52,11 +52,15 @@ def _shown(folder: str, roots: list[str]) -> str:
 def results(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(effects, claims) of every group of `runs`, as the home page reads them."""
     groups = runs_lib.groups(runs_lib.usable(runs))
-    frames = [group_results.group_effects(group) for _, group in groups]
-    contrasts = [group_results.group_claims(group) for _, group in groups]
-    every = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=effects.COLUMNS)
-    tested = [c for c in contrasts if len(c)]
-    return every, pd.concat(tested, ignore_index=True) if tested else pd.DataFrame(columns=claims.COLUMNS)
+    return (combined([group_results.group_effects(group) for _, group in groups], effects.COLUMNS),
+            combined([group_results.group_claims(group) for _, group in groups], claims.COLUMNS))
+
+
+def combined(frames: Iterable[pd.DataFrame | None], columns: list[str]) -> pd.DataFrame:
+    """The groups' frames as one (a group that could not be estimated, None, or had nothing to
+    test, empty, is left out); an empty frame with `columns` when none is left."""
+    kept = [f for f in frames if f is not None and len(f)]
+    return pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=columns)
 
 
 def effects_csv(frame: pd.DataFrame) -> str:

@@ -81,8 +81,7 @@ def show_heatmap(key: tuple, frame: pd.DataFrame, runs: pd.DataFrame) -> None:
 def show_claims(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
     """The paper's two claims as contrasts between slices, per group; a row opens its posts."""
     st.subheader("The paper's claims")
-    every = pd.concat([f for f in frames.values() if f is not None and len(f)], ignore_index=True) \
-        if any(f is not None and len(f) for f in frames.values()) else pd.DataFrame(columns=claims.COLUMNS)
+    every = report.combined(frames.values(), claims.COLUMNS)
     if every.empty:
         st.info("No group has CE and an ITC or ITM variant with the slice columns the claims need "
                 "(image_adds, evidence, text_represented, relation). A dataset without them can be tagged by a "
@@ -109,7 +108,7 @@ def show_findings(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None
     """Only supported effects are phrased as findings, each a link to its posts (the view its
     heatmap cell opens); otherwise say why there are none."""
     st.subheader("Findings")
-    every = pd.concat(frames.values(), ignore_index=True) if frames else pd.DataFrame(columns=effects.COLUMNS)
+    every = report.combined(frames.values(), effects.COLUMNS)
     supported = every[every["verdict"] == effects.SUPPORTED]
     if len(supported):
         for row in supported.itertuples():
@@ -133,15 +132,15 @@ def show_downloads(runs: pd.DataFrame, frames: dict[tuple, pd.DataFrame], contra
     as CSV (`mmaux.report`; `mmaux report ROOT` writes the same)."""
     if not frames:
         return
-    every = pd.concat(frames.values(), ignore_index=True)
-    tested = [c for c in contrasts.values() if c is not None and len(c)]
-    claimed = pd.concat(tested, ignore_index=True) if tested else pd.DataFrame(columns=claims.COLUMNS)
+    every = report.combined(frames.values(), effects.COLUMNS)
+    claimed = report.combined(contrasts.values(), claims.COLUMNS)
     link = report.view_link((st.context.url or report.DEFAULT_URL).split("?")[0], dict(st.query_params))
-    text = report.markdown(runs, every, claimed, ui.checkpoint_roots(), link)
-    left, right = st.columns(2)
-    left.download_button("Download report (Markdown)", text, file_name="mmaux-report.md", mime="text/markdown")
-    right.download_button("Download every effect (CSV)", report.effects_csv(every), file_name="mmaux-effects.csv",
-                          mime="text/csv")
+    roots = ui.checkpoint_roots()
+    left, right = st.columns(2)  # built on click, not on every rerun (the report hashes every config.json)
+    left.download_button("Download report (Markdown)", lambda: report.markdown(runs, every, claimed, roots, link),
+                         file_name="mmaux-report.md", mime="text/markdown")
+    right.download_button("Download every effect (CSV)", lambda: report.effects_csv(every),
+                          file_name="mmaux-effects.csv", mime="text/csv")
 
 
 def variant_table(group: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
@@ -182,8 +181,9 @@ def show_group(key: tuple, group: pd.DataFrame, frame: pd.DataFrame | None) -> N
         show_slices(key, group, frame)
     best = selection.strongest_effect(frame)
     link = views.effect_link(group, best) if best is not None else None
-    if link and st.button(f"See the posts behind its strongest effect ({best['effect']} on "
-                          f"{views.slice_label(best['slicing'], best['slice'], best['n'], False)}) →", key=f"posts-{key}"):
+    where = views.slice_label(best["slicing"], best["slice"], best["n"], False) if link else ""
+    if link and st.button(f"See the posts behind its strongest effect ({best['effect']} on {where}) →",
+                          key=f"posts-{key}"):
         st.switch_page("pages/1_Predictions.py", query_params=link)
 
 

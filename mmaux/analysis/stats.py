@@ -164,11 +164,6 @@ class Estimate:
         half = float(stats.t.ppf((1 + level) / 2, self.df)) * self.se if self.se > 0 else 0.0
         return self.delta - half, self.delta + half
 
-    def detectable(self, alpha: float, power: float = 0.8) -> float:
-        """The smallest |effect| that this design (its seeds, posts and measured variance) finds
-        with probability `power` by a two-sided test at level `alpha`: see `detectable_effect`."""
-        return detectable_effect(self.se, self.df, alpha, power)
-
 
 def detectable_effect(se: float, df: float, alpha: float, power: float = 0.8) -> float:
     """The true effect δ at which a two-sided t test of level `alpha` with standard error `se`
