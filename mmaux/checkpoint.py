@@ -20,27 +20,29 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
 
 import mmaux
-from mmaux.config import ModelConfig
+from mmaux.config import LossConfig, ModelConfig
 from mmaux.data.datasets import DatasetSpec
-from mmaux.encoders import encoder_fingerprint, encoder_weight_files
-from mmaux.losses import LossConfig
-from mmaux.model import MultimodalClassifier
+from mmaux.encoder_files import encoder_fingerprint, encoder_weight_files
+
+if TYPE_CHECKING:  # torch and the model load only where weights are read or written
+    import torch
+
+    from mmaux.model import MultimodalClassifier
 
 CONFIG, WEIGHTS, METRICS, OUTPUTS = "config.json", "model.safetensors", "metrics.json", "test_outputs.parquet"
 VAL_OUTPUTS = "val_outputs.parquet"  # per validation post (no embeddings): effects are replicated on it
 EMBEDDING_COLUMNS = ("text_emb", "image_emb", "fused")
 CLASSIFIER = "classifier.1.weight"  # the task head's weight: one row per label
-WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+WEIGHT_DTYPES = ("float32", "float16")  # torch dtypes of the stored weights, by name
 NO_MODEL = "imported predictions only: no weights, so there is no model to run"
 
 
@@ -185,6 +187,8 @@ def read_metrics(folder: str | Path) -> dict:
 
 
 def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
     path = member(Path(folder), WEIGHTS)
     try:
         return load_file(path)
@@ -202,7 +206,7 @@ def check_weights_header(folder: str | Path, info: CheckpointInfo) -> None:
     folder = Path(folder)
     path = member(folder, WEIGHTS)
     try:
-        with safe_open(path, framework="pt") as handle:
+        with safe_open(path, framework="numpy") as handle:  # names and shapes only: no tensor, no torch
             names = set(handle.keys())
             shape = handle.get_slice(CLASSIFIER).get_shape() if CLASSIFIER in names else None
     except (SafetensorError, OSError, ValueError) as err:
@@ -243,6 +247,7 @@ def load_model(folder: str | Path) -> tuple[MultimodalClassifier, CheckpointInfo
         raise CheckpointError(f"{folder}: {NO_MODEL} (from {info.imported.source})")
     check_encoders(info, folder)
     weights = read_weights(folder)
+    from mmaux.model import MultimodalClassifier
     try:
         model = MultimodalClassifier(info.model)
     except Exception as err:  # noqa: BLE001 - any failure of the encoders it names (e.g. a refused pickle)
@@ -276,10 +281,12 @@ def _load_state(model: MultimodalClassifier, weights: dict[str, torch.Tensor], f
 def round_weights(model: MultimodalClassifier, dtype: str):
     """Round the saved parameters to the storage dtype in place, so that the metrics and outputs
     written beside them are those of exactly the weights a reload gives."""
+    import torch
+
     with torch.no_grad():
         for name, tensor in model.trained_state_dict().items():
             if tensor.is_floating_point():
-                tensor.copy_(tensor.to(WEIGHT_DTYPES[dtype]).to(tensor.dtype))
+                tensor.copy_(tensor.to(getattr(torch, dtype)).to(tensor.dtype))
 
 
 def save_checkpoint(folder: str | Path, model: MultimodalClassifier | None, info: CheckpointInfo, metrics: dict,
@@ -293,7 +300,10 @@ def save_checkpoint(folder: str | Path, model: MultimodalClassifier | None, info
         raise CheckpointError(f"{folder}: already holds a checkpoint; choose another output folder or delete it")
     folder.mkdir(parents=True, exist_ok=True)
     if model is not None:
-        dtype = WEIGHT_DTYPES[info.weights_dtype]
+        import torch
+        from safetensors.torch import save_file
+
+        dtype = getattr(torch, info.weights_dtype)
         save_file({k: v.to(dtype) if v.is_floating_point() else v for k, v in model.trained_state_dict().items()},
                   folder / WEIGHTS, metadata={"format": "pt", "mmaux_version": mmaux.__version__})
     (folder / METRICS).write_text(json.dumps(metrics, indent=2), encoding="utf-8")

@@ -12,7 +12,6 @@ import json
 import os
 import threading
 from dataclasses import astuple
-from pathlib import Path
 
 import pandas as pd
 import torch

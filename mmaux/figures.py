@@ -210,7 +210,6 @@ def reliance_bars(table: pd.DataFrame, perturbations) -> go.Figure:
     return fig
 
 
-
 def slice_bars(scores: pd.DataFrame, slice_title: str) -> go.Figure:
     """Grouped bars of macro-F1 per slice value, one bar per variant, ± std over seeds.
     `scores` is `runs.slice_scores` output (variant, slice, n, macro_f1, std)."""

@@ -7,94 +7,16 @@ where only the βs of the enabled auxiliary losses are counted (PAPER.md).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils.class_weight import compute_class_weight
 
+from mmaux.config import ITM_NEGATIVE_MODES, ITM_SCHEDULE_FIELDS, LossConfig  # noqa: F401 (re-exported)
+
 LOGIT_SCALE_INIT = float(np.log(1 / 0.07))  # CLIP's temperature 0.07, as in the reference
 LOGIT_SCALE_MAX = float(np.log(100.0))  # CLIP's clamp, keeps the softmax from saturating
-ITM_NEGATIVE_MODES = ("random", "hard")
-ITM_SCHEDULE_FIELDS = ("itm_warmup_epochs", "itm_ramp_epochs", "itm_ramp_from", "itm_lr_scale")
-
-
-@dataclass(frozen=True)
-class LossConfig:
-    itc: bool = False  # image-text contrastive loss on the projected embeddings
-    itm: bool = False  # image-text matching loss on the fused vector
-    beta_itc: float = 0.1  # weight of ITC in the joint loss
-    beta_itm: float = 0.1  # weight of ITM in the joint loss
-    itm_negatives: str = "random"  # "random" (the paper) or "hard" (by ITC similarity, ALBEF/BLIP)
-    itm_reencode: bool = False  # reference parity: re-run both encoders on the swapped pairs
-    # ITM's schedule, mmaux's departures from the paper's constant weights (configs without them:
-    # the paper's schedule). Only ITM variants use them; `from_aux` leaves them neutral elsewhere.
-    itm_warmup_epochs: int = 0  # the first epochs train ITM alone (CE and ITC weight 0), counted in the budget
-    itm_ramp_epochs: int = 0  # then β_itm falls linearly, step by step, from itm_ramp_from to beta_itm
-    itm_ramp_from: float = 0.8  # β_itm at the start of the ramp (CE gets 1 - β_itc - β_itm(t))
-    itm_lr_scale: float = 1.0  # learning rate of the ITM head and the fusion's match layer, × the head lr
-
-    def __post_init__(self):
-        if self.itm_negatives not in ITM_NEGATIVE_MODES:
-            raise ValueError(f"itm_negatives must be one of {ITM_NEGATIVE_MODES}, got {self.itm_negatives!r}")
-        for name in ("beta_itc", "beta_itm"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.ce_weight <= 0:
-            raise ValueError(f"beta_itc + beta_itm must stay below 1 (CE weight {self.ce_weight:.3f})")
-        for name in ("itm_warmup_epochs", "itm_ramp_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be 0 or a positive integer, got {value!r}")
-        if not 0.0 <= self.itm_ramp_from < 1.0 or (
-                self.itm and self.itm_ramp_epochs and self.itm_ramp_from + self.beta_itc * self.itc >= 1.0):
-            raise ValueError(f"itm_ramp_from must be in [0, 1) and leave CE a positive weight "
-                             f"(1 - beta_itc - itm_ramp_from > 0), got {self.itm_ramp_from}")
-        if not self.itm_lr_scale > 0:
-            raise ValueError(f"itm_lr_scale must be positive, got {self.itm_lr_scale}")
-
-    @property
-    def ce_weight(self) -> float:
-        """1 - the βs of the enabled auxiliary losses."""
-        return 1.0 - self.beta_itc * self.itc - self.beta_itm * self.itm
-
-    @property
-    def itm_scheduled(self) -> bool:
-        """Whether ITM's weight changes during training (a warm-up or a ramp)."""
-        return self.itm and (self.itm_warmup_epochs > 0 or self.itm_ramp_epochs > 0)
-
-    def weights(self, progress: float | None = None) -> tuple[float, float, float]:
-        """(CE, ITC, ITM) weights at `progress` epochs into training (0 = the first step; the
-        step's fraction of its epoch counts). Without an ITM schedule, or with `progress` None,
-        the paper's constant (1 - β_itc - β_itm, β_itc, β_itm) over the enabled losses."""
-        itc = self.beta_itc if self.itc else 0.0
-        itm = self.beta_itm if self.itm else 0.0
-        if progress is None or not self.itm_scheduled:
-            return self.ce_weight, itc, itm
-        if progress < self.itm_warmup_epochs:
-            return 0.0, 0.0, 1.0
-        ramp = progress - self.itm_warmup_epochs
-        if ramp < self.itm_ramp_epochs:
-            itm = self.itm_ramp_from + (self.beta_itm - self.itm_ramp_from) * ramp / self.itm_ramp_epochs
-        return 1.0 - itc - itm, itc, itm
-
-    @property
-    def variant(self) -> str:
-        """Name of the loss variant, as every page, table and file spells it: CE, CE+ITC, CE+ITM or
-        CE+ITC+ITM."""
-        return "CE" + "+ITC" * self.itc + "+ITM" * self.itm
-
-    @classmethod
-    def from_aux(cls, aux: str, **kwargs) -> "LossConfig":
-        """Parse the CLI form `none|itc|itm|itc,itm`."""
-        names = {a.strip().lower() for a in aux.split(",") if a.strip()} - {"none"}
-        unknown = names - {"itc", "itm"}
-        if unknown:
-            raise ValueError(f"unknown auxiliary loss(es) {sorted(unknown)}; use none, itc, itm or itc,itm")
-        if "itm" not in names:  # ITM's schedule stays neutral (recorded as the paper's) without ITM
-            kwargs = {k: v for k, v in kwargs.items() if k not in ITM_SCHEDULE_FIELDS}
-        return cls(itc="itc" in names, itm="itm" in names, **kwargs)
 
 
 def itc_loss(text_emb: torch.Tensor, image_emb: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:

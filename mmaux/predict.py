@@ -124,7 +124,6 @@ def clean_text(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch in "\n\t " else " " for ch in str(text)[:MAX_TEXT_CHARS])
 
 
-
 def predict_table(predictor: Predictor, csv: str | Path, image_template: str, image_root: str | None = None,
                   id_column: str = "tweet_id", text_column: str = "text", batch_size: int = 32) -> pd.DataFrame:
     """Predictions for every row of a CSV of posts (images found as a dataset's are, `find_image`).

@@ -19,11 +19,13 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import TYPE_CHECKING, BinaryIO, Iterable
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_PIXELS = 40_000_000  # 40 megapixels: above any real social media photo, far below a bomb
 MAX_BYTES = 20 * 1024 * 1024  # 20 MiB per file or upload
@@ -206,10 +208,14 @@ class ImageTransform:
         mean = np.asarray(self.mean, dtype=np.float32)
         std = np.asarray(self.std, dtype=np.float32)
         pixels = (pixels - mean) / std  # HWC
+        import torch  # here, not at the top: reading and checking images needs no torch
+
         return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))  # HWC -> CHW
 
     def to_batch(self, images: Iterable[Image.Image]) -> torch.Tensor:
         """Transform and stack: (B, 3, size, size)."""
+        import torch
+
         return torch.stack([self(img) for img in images])
 
     def _resize_and_crop(self, img: Image.Image) -> Image.Image:
