@@ -124,6 +124,7 @@ class Heatmap:
         values = self.delta.to_numpy(dtype=float)
         firm = self.verdict.isin(FIRM).to_numpy()
         top = scale or (np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0) or 1.0
+
         def css(v: float, sure: bool) -> str:
             if not np.isfinite(v):
                 return ""
@@ -155,6 +156,14 @@ def heatmap(frame: pd.DataFrame) -> Heatmap:
     verdict = pd.DataFrame([[cell["verdict"].get((s, v, e), "") for e in variants] for s, v in keys],
                            index=index, columns=variants)
     return Heatmap(text, delta, verdict, keys)
+
+
+def row_link(runs: pd.DataFrame, key: tuple, grid: Heatmap, row: int) -> dict[str, str] | None:
+    """Query parameters that open Predictions on one heatmap row (a slice's name): the cell of the
+    variant whose |Δ| is largest there (the first variant when none is estimated)."""
+    deltas = grid.delta.iloc[row].abs()
+    variant = deltas.idxmax() if deltas.notna().any() else grid.delta.columns[0]
+    return cell_link(runs, key, variant, *grid.cells[row])
 
 
 # --- the paper's claims ------------------------------------------------------------------------

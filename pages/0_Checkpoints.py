@@ -5,6 +5,7 @@ import streamlit as st
 
 from mmaux import figures, report, selection, ui, views
 from mmaux.analysis import claims, effects
+from mmaux.analysis import custom_slices as custom
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis import stats
 
@@ -45,9 +46,21 @@ def effect_table(frame: pd.DataFrame, key: str) -> None:
                  column_config={c: st.column_config.NumberColumn(format=f) for c, f in NUMBER_FORMATS.items()})
 
 
-def show_answer(found: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
+def open_predictions(link: dict[str, str] | None) -> None:
+    """Go to Predictions on `link`'s view, carrying the user's own slices."""
+    if link:
+        st.switch_page("pages/1_Predictions.py", query_params=with_slices(link))
+
+
+def with_slices(link: dict[str, str]) -> dict[str, str]:
+    """`link` plus the URL's own slices (?custom=), which a slice of theirs needs on Predictions."""
+    return {**link, **ui.view_params(ui.CUSTOM_PARAM)}
+
+
+def show_answer(found: dict[tuple, pd.DataFrame], runs: pd.DataFrame, mine: list) -> None:
     """The page's answer first: per group, each auxiliary variant's Δ vs CE on all posts with its
-    CI and verdict; then per group a slice × variant heatmap whose cells open their posts."""
+    CI and verdict; then per group a slice × variant heatmap whose cells open their posts (with
+    the user's own slices, `mine`, as rows of it)."""
     st.subheader("Where each auxiliary loss helps")
     rows = [{"group": runs_lib.group_name(key), **views.answer_row(frame)} for key, frame in found.items()]
     if not rows:
@@ -57,7 +70,11 @@ def show_answer(found: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
         v: st.column_config.TextColumn(f"{v} vs CE (macro-F1, points)", width="medium") for v in views.AUX_VARIANTS})
     st.caption("Δ: mean over seeds of (variant − CE) macro-F1 on all test posts, in points, with its corrected CI "
                "and verdict. Below, the same per slice: " + views.MARK_HELP + " Click a cell to open its posts "
-               "on Predictions (that variant against CE, fixed and broken posts first).")
+               "on Predictions (that variant against CE, fixed and broken posts first); click a slice's name to "
+               "open it with the variant whose Δ there is largest.")
+    if mine:
+        st.caption(ui.slices_caption(mine) + " Each group's effects are re-estimated with them in its correction "
+                   "family (define or remove slices on Predictions).")
     for key, frame in found.items():  # one group per row: every variant's column fits 1366 px
         show_heatmap(key, frame, runs)
 
@@ -67,15 +84,16 @@ def show_heatmap(key: tuple, frame: pd.DataFrame, runs: pd.DataFrame) -> None:
     st.markdown(f"**{runs_lib.group_name(key)}**: Δ vs CE in points (macro-F1; the class's F1 on slices by class; "
                 "green a gain, red a loss, strong where the corrected CI excludes 0, pale where it covers 0)")
     event = st.dataframe(grid.text.style.apply(lambda _: grid.colours(), axis=None), key=f"heatmap-{key}",
-                         on_select="rerun", selection_mode="single-cell", width="stretch",
+                         on_select="rerun", selection_mode=("single-row", "single-cell"), width="stretch",
                          height=38 + 35 * len(grid.text), column_config={"_index": st.column_config.TextColumn(
                              "slice", width="large")})
     cells = event.selection.get("cells", []) if event else []
+    rows = event.selection.get("rows", []) if event else []
     if cells:
         row, variant = cells[0]
-        link = views.cell_link(runs, key, variant, *grid.cells[int(row)])
-        if link:
-            st.switch_page("pages/1_Predictions.py", query_params=link)
+        open_predictions(views.cell_link(runs, key, variant, *grid.cells[int(row)]))
+    elif rows:
+        open_predictions(views.row_link(runs, key, grid, int(rows[0])))
 
 
 def show_claims(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
@@ -99,9 +117,7 @@ def show_claims(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
                "Predictions, sliced by that slicing.")
     rows = event.selection.get("rows", []) if event else []
     if rows:
-        link = views.claim_link(runs, every.iloc[int(rows[0])])
-        if link:
-            st.switch_page("pages/1_Predictions.py", query_params=link)
+        open_predictions(views.claim_link(runs, every.iloc[int(rows[0])]))
 
 
 def show_findings(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
@@ -117,7 +133,7 @@ def show_findings(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None
                 st.markdown(f"✔ **{row.family}**: {effects.finding(row)}")
                 if link:
                     st.page_link("pages/1_Predictions.py", label="Open these posts on Predictions →",
-                                 query_params=link)
+                                 query_params=with_slices(link))
     else:
         counts = every["verdict"].value_counts()
         reasons = every["reason"].value_counts().head(3)
@@ -184,7 +200,7 @@ def show_group(key: tuple, group: pd.DataFrame, frame: pd.DataFrame | None) -> N
     where = views.slice_label(best["slicing"], best["slice"], best["n"], False) if link else ""
     if link and st.button(f"See the posts behind its strongest effect ({best['effect']} on {where}) →",
                           key=f"posts-{key}"):
-        st.switch_page("pages/1_Predictions.py", query_params=link)
+        open_predictions(link)
 
 
 def show_slices(key: tuple, group: pd.DataFrame, frame: pd.DataFrame) -> None:
@@ -192,15 +208,17 @@ def show_slices(key: tuple, group: pd.DataFrame, frame: pd.DataFrame) -> None:
     if not slicings:
         st.info("These test posts carry no slice columns.")
         return
-    scores = ui.group_slice_scores(group, slicings)
+    own = [s for s in slicings if not s.startswith(custom.PREFIX)]  # the user's slices: effects, no bars
+    scores = ui.group_slice_scores(group, own)
     for tab, slicing in zip(st.tabs([f"by {s}" for s in slicings]), slicings):
         with tab:
             rows = frame[(frame["slicing"] == slicing)]
             note = rows["slicing_note"].iloc[0]
             if note:
                 st.caption(f"**{slicing}** {note}.")
-            st.plotly_chart(figures.slice_bars(scores[slicing], slicing),
-                            key=f"slices-{key}-{slicing}")
+            if slicing in scores:
+                st.plotly_chart(figures.slice_bars(scores[slicing], slicing),
+                                key=f"slices-{key}-{slicing}")
             effect_table(rows, f"slices-table-{key}-{slicing}")
 
 
@@ -217,9 +235,13 @@ if not broken.empty:
 usable = runs_lib.usable(runs)
 st.markdown(f"**{len(usable)} checkpoints** in {usable.groupby(runs_lib.GROUP_COLUMNS).ngroups} group(s).")
 found = {key: ui.group_effects(group) for key, group in runs_lib.groups(usable)}
+mine = ui.custom_slices()
+if mine:  # the user's own slices join every group's family
+    found.update({key: frame for key, group in runs_lib.groups(usable)
+                  if (frame := ui.custom_group_effects(group, mine)) is not None})
 estimated = {key: frame for key, frame in found.items() if frame is not None}
 contrasts = {key: ui.group_claims(group) for key, group in runs_lib.groups(usable)}
-show_answer(estimated, usable)
+show_answer(estimated, usable, mine)
 show_claims(contrasts, usable)
 show_findings(estimated, usable)
 show_downloads(usable, estimated, contrasts)

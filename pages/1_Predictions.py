@@ -29,15 +29,16 @@ def pick_pair(folders: list[str], runs: pd.DataFrame, names: dict[str, str]) -> 
     return baseline, variant
 
 
-def filter_posts(posts, preds, baseline, variant, runs) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """Filter widgets; returns the mask of posts shown, the mask of the slice and label filters
-    alone (for the confusion matrices), and the slice column chosen (or None)."""
+def filter_posts(posts, preds, baseline, variant, runs, slicings) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Filter widgets (`slicings`: the columns offered to slice by, the user's own slices last);
+    returns the mask of posts shown, the mask of the slice and label filters alone (for the
+    confusion matrices), and the slice column chosen (or None)."""
     kind_col, slice_col, value_col, label_col = st.columns([3, 2, 3, 3])
     kind = kind_col.selectbox("Show", runs_lib.FLIP_FILTERS, help="Relative to the baseline: 'fixed' means the "
                               "baseline is wrong and the variant right; 'fixed in most seeds' repeats that test "
                               "for every seed both were trained with.",
                               **ui.url_bound("show", runs_lib.FLIP_FILTERS, default=runs_lib.FLIP_FILTERS[0]))
-    slicings = [ANY, *runs_lib.slice_columns(posts)]
+    slicings = [ANY, *slicings]
     column = slice_col.selectbox("Slice by", slicings, **ui.url_bound("slice", slicings, default=ANY))
     column = None if column == ANY else column
     values = [ANY] + (sorted(posts[column].astype(str).unique()) if column else [])
@@ -86,8 +87,12 @@ def show_table(posts: pd.DataFrame, tables, names, change: np.ndarray, pair: tup
     at = [i for i, p in enumerate(shown["post_id"]) if p == current]
     st.dataframe(view, hide_index=True, row_height=60, key=TABLE_KEY, on_select=open_clicked,
                  selection_mode="single-row", selection_default={"selection": {"rows": at[:1]}}, column_config={
+                     "post_id": st.column_config.TextColumn("post", width="small"),
                      "image": st.column_config.ImageColumn("image", width="small"),
-                     "text": st.column_config.TextColumn(width="medium"), "label": "gold",
+                     "text": st.column_config.TextColumn(width="medium"),
+                     "label": st.column_config.TextColumn("gold", width="small"),
+                     # narrow checkpoint columns: four of them, Δp and the post fit 1366 px without scrolling
+                     **{name: st.column_config.TextColumn(width="small") for name in predictions.columns},
                      "Δp": st.column_config.NumberColumn("Δp", format="%+.3f", help=(
                          "p(gold label) of the compared checkpoint minus the baseline's: positive where the "
                          "variant is surer of the right answer. Click a column header to sort this page."))})
@@ -114,9 +119,10 @@ def show_counts(posts, preds, baseline, variant, column, names) -> None:
     st.caption("Counts for these two runs only. Whether the variant helps is estimated over every seed below.")
 
 
-def show_effects(runs: pd.DataFrame, baseline: str, variant: str, column: str | None) -> None:
+def show_effects(runs: pd.DataFrame, baseline: str, variant: str, column: str | None, slices) -> None:
     """The effect of the compared variant against CE in its group, on every seed (the estimate,
-    family and verdicts of the home page), for the chosen slicing."""
+    family and verdicts of the home page), for the chosen slicing; with the user's own `slices`,
+    the group's effects are re-estimated with them in the family."""
     usable = runs_lib.usable(runs)
     by_folder = usable.set_index("folder")
     chosen = [f for f in (variant, baseline) if by_folder.loc[f, "variant"] != runs_lib.BASELINE]
@@ -125,7 +131,8 @@ def show_effects(runs: pd.DataFrame, baseline: str, variant: str, column: str | 
         return
     row = by_folder.loc[chosen[0]]
     key = tuple(row[runs_lib.GROUP_COLUMNS])
-    frame = ui.group_effects(usable[(usable[runs_lib.GROUP_COLUMNS] == list(key)).all(axis=1)].reset_index(drop=True))
+    group = ui.group_of(runs, chosen[0])
+    frame = ui.custom_group_effects(group, slices) if slices else ui.group_effects(group)
     if frame is None:
         return
     rows = frame[(frame["effect"] == row["variant"]) & frame["slicing"].isin([effects.OVERALL, column])]
@@ -147,7 +154,31 @@ def show_effects(runs: pd.DataFrame, baseline: str, variant: str, column: str | 
                      "p_bh": st.column_config.NumberColumn("p (BH)", format="%.3f"),
                      "val_delta": st.column_config.NumberColumn("Δ val", format="%+.2f")})
     note = rows["slicing_note"].iloc[-1]
-    st.caption(effects.family_caption(frame) + (f" {column} {note}." if column and note else "") + " " + effects.HELP)
+    st.caption(effects.family_caption(frame) + (f" {column} {note}." if column and note else "") + " " + effects.HELP
+               + (" " + ui.slices_caption(slices) if slices else ""))
+
+
+def show_contrast(runs: pd.DataFrame, posts: pd.DataFrame, slicings: list[str], variant: str, slices) -> None:
+    """A contrast of the user's own: Δ(slice A) − Δ(slice B) of one effect over the group's seeds,
+    decided as the paper's claims are (CI, validation check, verdict, detectable), alone in its
+    family; the choice is kept in the URL."""
+    st.subheader("Contrast two slices")
+    st.caption("Does an effect differ between two slices? The contrast Δ(A) − Δ(B) per seed, tested over the "
+               "group's seeds as the paper's claims are (home page). Each contrast you ask for is tested alone: "
+               "trying many and keeping the largest over-calls.")
+    by_folder = runs_lib.usable(runs).set_index("folder")
+    aux = by_folder.loc[variant, "variant"]
+    contrast = ui.contrast_form(posts, slicings, aux if aux != runs_lib.BASELINE else "CE+ITC")
+    if contrast is None:
+        st.info("These posts have no slicing to contrast.")
+        return
+    frame = ui.group_contrast(ui.group_of(runs, variant), contrast, slices)
+    if frame is None:
+        return
+    if frame.empty:
+        st.info("One side of the contrast has no posts, or the group lacks the effect's variants.")
+        return
+    st.dataframe(views.claims_view(frame).drop(columns=["claim"]), hide_index=True)
 
 
 def show_detail(posts: pd.DataFrame, tables, names, classes, pair: tuple[str, str]) -> None:
@@ -210,7 +241,12 @@ names = dict(zip(tables, runs_lib.distinguishing_names([labels[f] for f in table
 classes = runs_lib.class_names(posts)
 baseline, variant = pick_pair(list(tables), runs, names)
 ui.show_badges(list(tables), names, runs)
-mask, in_slice, column = filter_posts(posts, preds, baseline, variant, runs)
+slices = ui.custom_slices()
+tables = ui.with_custom_columns(runs, tables, slices)
+posts, preds = runs_lib.align(tables)
+slicings = [*runs_lib.slice_columns(posts), *(s.slicing for s in slices if s.slicing in posts)]
+mask, in_slice, column = filter_posts(posts, preds, baseline, variant, runs, slicings)
+ui.slice_form(posts, slices)
 change = views.delta_p(posts, tables, baseline, variant)
 order = st.selectbox("Order", views.ORDERS, help="Fixed and broken posts first (each by the size of Δp), by Δp, "
                      "or by post id; the whole filtered list is sorted, not one table page.",
@@ -223,11 +259,12 @@ shown = show_table(posts.iloc[ordered], tables, names, change[ordered], (baselin
 left, right = st.columns([2, 3])
 with left:
     show_counts(posts, preds, baseline, variant, column, names)
-    show_effects(runs, baseline, variant, column)
+    show_effects(runs, baseline, variant, column, slices)
 with right:
     st.markdown(f"**Confusion matrices** ({int(in_slice.sum())} posts of the chosen slice and labels)")
     st.plotly_chart(figures.confusion_grid(posts.loc[in_slice, "label_index"],
                                          {names[f]: p[in_slice] for f, p in preds.items()}, classes), key="confusion")
+show_contrast(runs, posts, slicings, variant, slices)
 st.subheader("Post detail")
 show_detail(posts.iloc[ordered], tables, names, classes, (baseline, variant))
 ui.footer()

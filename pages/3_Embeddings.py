@@ -5,13 +5,16 @@ import pandas as pd
 import streamlit as st
 
 from mmaux import figures, ui, views
+from mmaux.analysis import custom_slices as custom
 from mmaux.analysis import embeddings, spaces
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis.alignment import silhouette_per_label
 
 MATCH_SCORE = "match score"
 COLOURS = ("label", "correct")
-SPACE_NAMES = {"fused": "fused (what the classifier reads)", "itc": "ITC (image and text)"}
+SPACE_NAMES = {"fused": "fused (what the classifier reads)", "itc": "ITC (image and text)",
+               "both": "both, side by side"}
+PICKED_KEY = "_embed_picked"  # session_state: post ids of the last box or lasso selection on a map
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -74,13 +77,17 @@ def panels(folders, names, params, colour) -> dict[str, pd.DataFrame]:
 
 
 def draw_maps(container, frames, colour, lines, post_id, key):
-    """The maps; clicking a point selects its post on every page."""
+    """The maps; clicking a point selects its post on every page; a box or lasso selection keeps
+    its posts (`PICKED_KEY`) for `picked_slice`."""
     fig = figures.embedding_maps(frames, colour, lines, post_id)
-    event = container.plotly_chart(fig, key=key, on_select="rerun", selection_mode="points")
-    points = (event or {}).get("selection", {}).get("points", [])
-    clicked = next((p.get("customdata") for p in points if p.get("customdata")), None)
-    if clicked and clicked != post_id:
-        ui.select_post(clicked)
+    event = container.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("points", "box", "lasso"))
+    selected = (event or {}).get("selection", {})
+    known = set(next(iter(frames.values()))["post_id"])
+    ids = list(dict.fromkeys(p.get("customdata") for p in selected.get("points", []) if p.get("customdata") in known))
+    if selected.get("box") or selected.get("lasso"):
+        st.session_state[PICKED_KEY] = ids
+    elif ids and ids[0] != post_id:
+        ui.select_post(ids[0])
         st.rerun()
 
 
@@ -104,6 +111,47 @@ def maps(folders, names, params, colour, lines, post_id, n_posts):
     st.caption(f"{params.method.upper()} of {n_posts} {what} per checkpoint, each Procrustes-aligned (rotation, "
                "reflection, scale) to the first panel. Match score: ITM P(match), or the cosine in a trained ITC "
                "space for checkpoints without an ITM head.")
+
+
+def neighbours(folder: str, names, table: pd.DataFrame, row: int, space: str) -> None:
+    """The selected post's nearest test posts in one space of `folder` (`embeddings.nearest_posts`);
+    a click on one selects it."""
+    near = embeddings.nearest_posts(ui.test_arrays(folder), row, space)
+    what = "fused vectors" if space == "fused" else "texts nearest its image (ITC)"
+    st.markdown(f"**Nearest posts** · {what} · {names[folder]}")
+    posts = table.iloc[near["row"]]
+    view = pd.DataFrame({"post": posts["post_id"].to_numpy(), "gold": posts["label"].to_numpy(),
+                         "cosine": near["cosine"].round(3).to_numpy(), "text": posts["text"].str[:60].to_numpy()})
+    key = f"_near_{space}"
+    event = st.dataframe(view, hide_index=True, key=key, on_select="rerun", selection_mode="single-row")
+    rows = event.selection.get("rows", []) if event else []
+    if rows and view["post"].iloc[rows[0]] != table["post_id"].iloc[row]:
+        ui.select_post(view["post"].iloc[rows[0]])
+        st.rerun()
+
+
+def picked_slice(table: pd.DataFrame) -> None:
+    """The posts of the last box or lasso selection, savable as a slice of the user's own: it goes
+    into the URL and opens on Predictions, where its effects and contrasts are estimated."""
+    ids = st.session_state.get(PICKED_KEY) or []
+    if not ids:
+        st.caption("Draw a box or a lasso on a map (toolbar, top right) to pick posts: they can be saved as a "
+                   "slice of your own and opened on Predictions.")
+        return
+    st.markdown(f"**{len(ids)} posts picked on the map**")
+    name_col, button_col = st.columns([3, 1])
+    name = name_col.text_input("Name the picked posts", value="picked on the map", key="_picked_name")
+    if button_col.button("Save as a slice", key="_picked_save"):
+        try:
+            problem = ui.add_slice(custom.CustomSlice(name.strip(), "post_id", "in", ",".join(ids)), table)
+        except custom.CustomSliceError as err:
+            problem = str(err)
+        if problem:
+            st.error(problem)
+    saved = {s.name: s for s in ui.custom_slices()}
+    if name.strip() in saved:
+        st.page_link("pages/1_Predictions.py", label=f"Open '{name.strip()}' on Predictions →",
+                     query_params={**ui.view_params(), "slice": saved[name.strip()].slicing, "value": custom.IN})
 
 
 def fused_table(folders, names):
@@ -156,25 +204,38 @@ space = st.sidebar.radio("Space", tuple(SPACE_NAMES), format_func=SPACE_NAMES.ge
                          **ui.url_bound("space", tuple(SPACE_NAMES), key="_embed_space"))
 method = st.sidebar.radio("Map", ("UMAP", "PCA"), horizontal=True,
                           **ui.url_bound("map", ("UMAP", "PCA"), key="_embed_method")).lower()
-shown = [f for f in folders if space == "fused" or trained[f].itc]
-scored = bool(shown) and all(trained[f].score_kind for f in shown)
+drawn = ("fused", "itc") if space == "both" else (space,)
+shown = {s: [f for f in folders if s == "fused" or trained[f].itc] for s in drawn}
+every = list(dict.fromkeys(f for s in drawn for f in shown[s]))
+scored = bool(every) and all(trained[f].score_kind for f in every)
 colour = st.sidebar.selectbox("Colour by", [*COLOURS, *([MATCH_SCORE] if scored else []),
                                             *(c for c in runs_lib.slice_columns(table) if c != "label")])
-lines = space == "itc" and st.sidebar.checkbox("Join each post's image and text", value=False)
+lines = "itc" in drawn and st.sidebar.checkbox("Join each post's image and text", value=False)
 n_posts = st.sidebar.number_input("Posts (stratified by label)", 50, 5000, 1000, step=50, key="_embed_posts")
-params = embeddings.LayoutParams(method=method, n_posts=int(n_posts), space=space)
 ui.show_post(table[table["post_id"] == post_id].iloc[0], width=96)
-if space == "itc":
+if "itc" in drawn:
     for folder in folders:
         if not trained[folder].itc:
             st.info(f"**{names[folder]}**: {spaces.NO_ITC}; see it in the fused space.")
         elif trained[folder].itc_after_fusion:
             st.warning(f"**{names[folder]}** is {spaces.EARLY_FUSION_NOTE}; the Match scores page has cross-pair "
                        "retrieval.")
-if shown:
-    maps(shown, names, params, colour, lines, post_id, min(int(n_posts), len(table)))
-    if space == "fused":  # a statement, not an expression: Streamlit would write the expression's None
-        fused_table(shown, names)
-    else:
-        itc_tables(shown, names)
+*map_columns, side = st.columns([3] * len(drawn) + [1])
+for column, one in zip(map_columns, drawn):
+    if shown[one]:
+        with column:
+            if len(drawn) > 1:
+                st.markdown(f"**{SPACE_NAMES[one]}**")
+            params = embeddings.LayoutParams(method=method, n_posts=int(n_posts), space=one)
+            maps(shown[one], names, params, colour, lines and one == "itc", post_id, min(int(n_posts), len(table)))
+with side:
+    for one in drawn:
+        if shown[one]:
+            neighbours(shown[one][0], names, table, choice.row, one)
+picked_slice(table)
+for one in drawn:  # statements, not an expression: Streamlit would write the expression's None
+    if shown[one] and one == "fused":
+        fused_table(shown[one], names)
+    elif shown[one]:
+        itc_tables(shown[one], names)
 ui.footer()

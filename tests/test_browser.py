@@ -235,6 +235,11 @@ def test_predictions_side_by_side(driver, server, shots):
     WebDriverWait(driver, bs.TIMEOUT).until(lambda d: "task=" in d.current_url and "variant=" in d.current_url,
                                             "the URL does not name the comparison")
     check_page(driver, "Predictions", dataframes=3, charts=2)  # posts, counts, detail; confusion, probs
+    # the posts grid (the default comparison: four checkpoints) fits 1366 px without scrolling sideways
+    scroll, client = driver.execute_script(
+        "const s = document.querySelector('[class*=\"st-key-_posts_table\"] .dvn-scroller');"
+        "return s ? [s.scrollWidth, s.clientWidth] : [-1, -1];")
+    assert 0 < scroll <= client + 1, (scroll, client)
 
     # A post's detail: choose another post than the first (the picker searches every matching post)
     post = choose(driver, widget_starting(driver, "stSelectbox", "Post (", MAIN), index=1)

@@ -177,3 +177,17 @@ def test_the_highlighted_post_is_drawn_large_with_its_modality_symbols(outputs_f
     assert list(marked[0].marker.symbol) == ["circle", "x"] and list(marked[0].customdata) == ["image", "text"]
     others = {t.marker.size for t in fig.data if t.mode == "markers"}
     assert marked[0].marker.size == figures.HIGHLIGHT_SIZE >= 3 * max(others)
+
+
+def test_nearest_posts_by_cosine_in_each_space():
+    """Fused: the other posts by cosine of their fused vectors (never the post itself); ITC: every
+    post's text against this post's image, its own text included."""
+    fused = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0]])
+    arrays = {"fused": fused, "image_emb": np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, -1.0]]),
+              "text_emb": np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.2], [-1.0, 0.0]])}
+    near = embeddings.nearest_posts(arrays, 0, "fused", k=2)
+    assert list(near["row"]) == [1, 2] and list(near["rank"]) == [1, 2]
+    assert near["cosine"].iloc[0] == pytest.approx(0.9 / np.hypot(0.9, 0.1))
+    near = embeddings.nearest_posts(arrays, 0, "itc", k=3)
+    assert list(near["row"]) == [1, 2, 0]  # texts nearest image 0: text 1 (same direction), text 2, then its own
+    assert near["cosine"].iloc[0] == pytest.approx(1.0)

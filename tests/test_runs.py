@@ -99,9 +99,12 @@ def test_join_posts_adds_posts_names_and_correctness():
     outputs = pd.DataFrame({"post_id": ["a", "b", "c"], "label_index": [0, 1, 2], "pred": [0, 2, 2],
                             **{f"p_{n}": 0.0 for n in LABELS}})
     posts = pd.DataFrame({"post_id": ["b", "a"], "text": ["tb", "ta"], "image": ["ib", "ia"],
-                          "label": ["positive", "neutral"], "evidence": ["text_only", "image_only"]})
+                          "label": ["positive", "neutral"], "evidence": ["text_only", "image_only"],
+                          "likes": [4, 9], "split": "test", "p_value": [0.1, 0.2], "pred": [9, 9]})
     table = runs.join_posts(outputs, posts, LABELS)
     assert list(table["text"]) == ["ta", "tb", ""]  # post c is not among the posts: kept, blank
+    assert list(table["likes"][:2]) == [9, 4]  # metadata kept, for a user's own slices
+    assert "split" not in table and "p_value" not in table and list(table["pred"]) == [0, 2, 2]
     assert list(table["pred_label"]) == ["neutral", "negative", "negative"]
     assert list(table["correct"]) == [True, False, True]
     assert runs.class_names(table) == list(LABELS)

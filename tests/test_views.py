@@ -37,6 +37,17 @@ def test_a_cell_links_to_its_group_variant_and_slice():
     assert views.cell_link(runs, ("SynthPosts", "sarcasm", "attention"), "CE+ITC", "evidence", "x") is None
 
 
+def test_a_slice_name_links_to_the_variant_with_the_largest_effect_there():
+    runs = pd.DataFrame([{"folder": f"/{v}-0", "dataset": "S", "task": "t", "architecture": "a", "variant": v,
+                          "seed": 0, "error": ""} for v in ("CE", "CE+ITC", "CE+ITM")])
+    grid = views.Heatmap(text=pd.DataFrame(), verdict=pd.DataFrame(),
+                         delta=pd.DataFrame([[1.0, -4.0], [np.nan, np.nan]], columns=["CE+ITC", "CE+ITM"]),
+                         cells=[("evidence", "image_only"), ("evidence", "text_only")])
+    link = views.row_link(runs, ("S", "t", "a"), grid, 0)
+    assert link["vs"] == "a:CE+ITM:0" and link["slice"] == "evidence" and link["value"] == "image_only"
+    assert views.row_link(runs, ("S", "t", "a"), grid, 1)["vs"] == "a:CE+ITC:0"  # nothing estimated: the first
+
+
 def test_batch_view_has_one_row_per_post_and_the_failures_first():
     good = pd.DataFrame([{"row": 1, "image": "a.png", "text": "hi", "checkpoint": ck, "label": "positive",
                           "confidence": c, "error": ""} for ck, c in (("CE", 0.9), ("CE+ITC", 0.8))])

@@ -65,8 +65,9 @@ COLUMNS = [*runs_lib.GROUP_COLUMNS, "effect", "kind", "slicing", "slice", "metri
            "ci_low", "ci_high", "ci_level", "p", "p_bh", "detectable", "family", "family_size", "val_delta",
            "val_n", "verdict", "reason", "small", "slicing_note"]
 HELP = ("Each effect is the mean over seeds of (variant − CE), the two runs of a seed scored on the same "
-        "posts; its CI and p come from a paired t over seeds (seeds − 1 degrees of freedom when they disagree) "
-        "plus the variance all seeds share from scoring one sample of posts (a bootstrap over posts). "
+        "posts; its CI and p come from a paired t over seeds (se = sd of the per-seed Δs / √seeds, seeds − 1 "
+        "degrees of freedom; each seed's Δ already carries its posts' noise; a single seed falls back on a "
+        "bootstrap over posts). "
         "p_bh is Benjamini–Hochberg over every effect of the group shown here, the CI is adjusted to match, "
         "and an effect is 'supported' only when that CI excludes 0 and the validation posts give the same sign "
         "(the same models on other posts: a check on posts, not on seeds). 'detectable' is the smallest effect "

@@ -243,7 +243,6 @@ def store_layouts(folder: str | Path, params: list[LayoutParams] | None = None) 
     return write_atomically(folder / SHIPPED_LAYOUTS, lambda tmp: np.savez_compressed(tmp, **coords))
 
 
-
 def _layout_key(folder, params: LayoutParams) -> str:
     return content_key(checkpoint_key(folder, OUTPUTS), asdict(params), LAYOUT_VERSION)
 
@@ -318,6 +317,25 @@ def space_summary(text_emb, image_emb) -> dict[str, float]:
     true, shuffled = mean_pair_cosine(text_emb, image_emb)
     return {"modality gap": modality_gap(text_emb, image_emb), "true-pair cosine": true,
             "random-pair cosine": shuffled}
+
+
+NEIGHBOURS = 10  # posts listed beside the map as the selected post's nearest
+
+
+def nearest_posts(arrays: dict[str, np.ndarray], row: int, space: str, k: int = NEIGHBOURS) -> pd.DataFrame:
+    """The `k` test posts nearest to the post at `row` in one trained space, by cosine: in the
+    fused space, fused vector against fused vector; in the ITC space, the post's image against
+    every post's text (the retrieval ITC trains, so its own text ranks where the space puts it).
+    Columns: row (into the test table), cosine, rank (1 = nearest)."""
+    if space == "fused":
+        query, candidates = arrays["fused"][row:row + 1], arrays["fused"]
+    else:
+        query, candidates = arrays["image_emb"][row:row + 1], arrays["text_emb"]
+    cosine = cosine_matrix(query, candidates)[0]
+    if space == "fused":
+        cosine[row] = -np.inf  # a post is not its own neighbour in one modality
+    order = np.argsort(-cosine, kind="stable")[:k]
+    return pd.DataFrame({"row": order, "cosine": cosine[order], "rank": np.arange(1, len(order) + 1)})
 
 
 def compare_spaces(arrays_a: dict, arrays_b: dict, k: int = 10,

@@ -35,6 +35,8 @@ RUN_COLUMNS = ["folder", "label", *GROUP_COLUMNS, "variant", "itc", "itm", "seed
 LABEL_SLICE = "label"  # slice the test posts by their gold label
 COMPARISON_SLICES = ("relation", "evidence", LABEL_SLICE)  # what the home page breaks scores down by
 POST_COLUMNS = ["post_id", "text", "image", "label", *SLICE_COLUMNS]  # taken from the posts
+# the posts' columns never carried into a split table (bookkeeping, or a run's own output's name)
+NOT_METADATA = ("split", "label_index", "pred", "pred_label", "correct", "confidence", "itm_match", "itc_cosine")
 
 
 # --- discovering runs ---------------------------------------------------------------------------
@@ -190,11 +192,14 @@ def load_split_table(folder: str | Path, split: str = "test") -> pd.DataFrame | 
 
 def join_posts(outputs: pd.DataFrame, posts: pd.DataFrame, label_names: Iterable[str]) -> pd.DataFrame:
     """Outputs (post_id, label_index, pred, confidence, itm_match, itc_cosine, p_<class>...)
-    with each post's text, image path, gold label name and slice columns, plus `pred_label` and
-    `correct`. Posts missing from `posts` keep their outputs with an empty text and image, so a
-    changed dataset shows up as blanks rather than as dropped rows."""
+    with each post's text, image path, gold label name and slice columns, then the posts' other
+    columns (a CSV's metadata, SynthPosts' latent columns: what a user's own slice can filter on),
+    plus `pred_label` and `correct`. Posts missing from `posts` keep their outputs with an empty
+    text and image, so a changed dataset shows up as blanks rather than as dropped rows."""
     names = np.asarray(list(label_names), dtype=object)
-    columns = [c for c in POST_COLUMNS if c in posts.columns]
+    metadata = [c for c in posts.columns if c not in POST_COLUMNS and c not in NOT_METADATA
+                and c not in outputs.columns and not str(c).startswith("p_")]  # p_<class> names the probabilities
+    columns = [c for c in POST_COLUMNS if c in posts.columns] + metadata
     table = outputs.assign(post_id=outputs["post_id"].astype(str)).merge(
         posts[columns].assign(post_id=posts["post_id"].astype(str)), on="post_id", how="left",
         validate="one_to_one")
