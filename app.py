@@ -1,5 +1,6 @@
 """mmaux dashboard: the entry point. `st.navigation` names the pages (`ui.NAV_PAGES`); each page
-is one file in pages/, the home page (Checkpoints) first, kept thin over the library."""
+is one file in pages/, the home page (Checkpoints) first, kept thin over the library. The home
+page imports no torch; the pages that run a model import it when first opened."""
 import streamlit as st
 
 from mmaux.ui import NAV_PAGES

@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
-from transformers.masking_utils import create_bidirectional_mask
 
 from mmaux.data.images import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
 from mmaux.encoder_files import (BUILTIN_IMAGE, BUILTIN_TEXT, _efficientnet_weights_path,  # noqa: F401 (re-exported)
@@ -97,6 +96,10 @@ class TextEncoder(nn.Module):
 
     def run_layers(self, hidden: torch.Tensor, mask: torch.Tensor, start: int, end: int | None = None):
         """Run layers [start, end) on hidden states (B, T, D) with a (B, T) padding mask."""
+        # imported here: transformers.masking_utils loads torch._dynamo (1.3 s), which a page that
+        # only reads a checkpoint's config and outputs never needs
+        from transformers.masking_utils import create_bidirectional_mask
+
         attn = create_bidirectional_mask(config=self.model.config, inputs_embeds=hidden, attention_mask=mask)
         for layer in self.layers[start:end]:
             hidden = layer(hidden, attention_mask=attn)

@@ -172,6 +172,9 @@ def show_contrast(runs: pd.DataFrame, posts: pd.DataFrame, slicings: list[str], 
     if contrast is None:
         st.info("These posts have no slicing to contrast.")
         return
+    if not st.toggle("Test this contrast", help="Estimated over every seed of the group (about a second)",
+                     **ui.url_bound("contrast", (False, True), {False: "0", True: "1"}, default=False)):
+        return
     frame = ui.group_contrast(ui.group_of(runs, variant), contrast, slices)
     if frame is None:
         return

@@ -3,7 +3,7 @@ kept in the URL, offered wherever posts are sliced, estimated in the effects (ho
 Predictions) and in a contrast of the user's own; bad definitions get a clear error."""
 import pytest
 
-from apptest_support import checkpoint_root, open_late_cells, page, texts
+from apptest_support import checkpoint_root, page, texts
 from mmaux import selection
 from mmaux.analysis import custom_slices as custom
 from mmaux.analysis import effects, runs
@@ -37,13 +37,17 @@ def test_a_slice_in_the_link_filters_posts_and_has_its_effects(root, monkeypatch
     assert "Your slices: **image only** (evidence = image_only)" in texts(at.caption)
 
 
+def _define(at, name: str, column: str, op: str, value: str):
+    """Fill in 'Define a slice of your own' and submit it."""
+    next(t for t in at.text_input if t.label == "Name").input(name)
+    next(s for s in at.selectbox if s.label == "Column").select(column)
+    next(s for s in at.selectbox if s.label == "Operator").select(op)
+    next(t for t in at.text_input if t.label == "Value").input(value)
+    return next(b for b in at.button if b.label == "Add the slice").click().run()
+
+
 def test_a_slice_defined_in_the_form_goes_into_the_url_and_can_be_removed(root, monkeypatch):
-    at = page(PREDICTIONS, root, monkeypatch).run()
-    next(t for t in at.text_input if t.label == "Name").input("sad words")
-    next(s for s in at.selectbox if s.label == "Column").select("text")
-    next(s for s in at.selectbox if s.label == "Operator").select("contains")
-    next(t for t in at.text_input if t.label == "Value").input("sad")
-    at = next(b for b in at.button if b.label == "Add the slice").click().run()
+    at = _define(page(PREDICTIONS, root, monkeypatch).run(), "sad words", "text", "contains", "sad")
     assert not at.exception, at.exception
     assert at.query_params["custom"] == "sad words|text|contains|sad"
     assert "custom: sad words" in next(s for s in at.selectbox if s.label == "Slice by").options
@@ -52,12 +56,7 @@ def test_a_slice_defined_in_the_form_goes_into_the_url_and_can_be_removed(root, 
 
 
 def test_a_bad_slice_is_refused_with_its_reason_and_the_url_is_kept(root, monkeypatch):
-    at = page(PREDICTIONS, root, monkeypatch).run()
-    next(t for t in at.text_input if t.label == "Name").input("many tags")
-    next(s for s in at.selectbox if s.label == "Column").select("hashtags")
-    next(s for s in at.selectbox if s.label == "Operator").select("≥")
-    next(t for t in at.text_input if t.label == "Value").input("lots")
-    at = next(b for b in at.button if b.label == "Add the slice").click().run()
+    at = _define(page(PREDICTIONS, root, monkeypatch).run(), "many tags", "hashtags", "≥", "lots")
     assert not at.exception and "custom" not in at.query_params
     assert any("≥ needs a number, got 'lots'" in e.value for e in at.error)
 
@@ -71,7 +70,7 @@ def test_a_malformed_slice_in_a_link_is_said_not_raised(root, monkeypatch):
 
 def test_a_contrast_of_ones_own_is_tested_alone_and_kept_in_the_url(root, monkeypatch):
     at = page(PREDICTIONS, root, monkeypatch)
-    at.query_params.update(custom=IMAGE_ONLY, ceffect="CE+ITC", cslice="custom: image only", ca=custom.IN)
+    at.query_params.update(custom=IMAGE_ONLY, ceffect="CE+ITC", cslice="custom: image only", ca=custom.IN, contrast="1")
     at = at.run()
     assert not at.exception, at.exception
     contrast = next(df.value for df in at.dataframe if "slice A − slice B" in df.value.columns)
@@ -81,6 +80,14 @@ def test_a_contrast_of_ones_own_is_tested_alone_and_kept_in_the_url(root, monkey
     assert contrast["verdict"].iloc[0].split(" · ")[0] in effects.VERDICTS
     at = next(s for s in at.selectbox if s.label == "Slice B").select(custom.OUT).run()
     assert at.query_params["cb"] == custom.OUT
+
+
+def test_a_contrast_is_tested_only_when_asked(root, monkeypatch):
+    at = page(PREDICTIONS, root, monkeypatch).run()
+    assert not at.exception and not [df for df in at.dataframe if "slice A − slice B" in df.value.columns]
+    at = next(t for t in at.toggle if t.label == "Test this contrast").set_value(True).run()
+    assert not at.exception and at.query_params["contrast"] == "1"
+    assert [df for df in at.dataframe if "slice A − slice B" in df.value.columns]
 
 
 def test_the_home_heatmap_has_a_row_per_value_of_ones_slice(root, monkeypatch):
@@ -95,8 +102,11 @@ def test_the_home_heatmap_has_a_row_per_value_of_ones_slice(root, monkeypatch):
 
 @pytest.mark.slow
 def test_posts_picked_on_a_map_become_a_slice_that_opens_on_predictions(app_runs, monkeypatch):
-    state = {"_embed_method": "PCA", "_embed_space": "both"}
-    at, chosen = open_late_cells("pages/3_Embeddings.py", app_runs, monkeypatch, [(False, False), (True, False)], state)
+    root, table = app_runs
+    group = table[(table["architecture"] == "attention") & (table["task"] == table["task"].iloc[0])]
+    chosen = [group[(group["itc"] == itc) & ~group["itm"]].sort_values("seed")["folder"].iloc[0] for itc in (False, True)]
+    at = page("pages/3_Embeddings.py", root, monkeypatch, _embed_method="PCA", _embed_space="both",
+              **{SELECTED_KEY: chosen}).run()  # from app.py, as `streamlit run` does: the link to Predictions resolves
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 2  # the fused and the ITC maps, side by side
     near = [df.value for df in at.dataframe if "cosine" in df.value.columns and "post" in df.value.columns]
@@ -108,7 +118,6 @@ def test_posts_picked_on_a_map_become_a_slice_that_opens_on_predictions(app_runs
     assert not at.exception, at.exception
     assert at.query_params["custom"] == "picked on the map|post_id|in|" + ",".join(ids)
     assert any(e.proto.label == "Open 'picked on the map' on Predictions →" for e in at.get("page_link"))
-    root, _ = app_runs
     predictions = page(PREDICTIONS, root, monkeypatch)
     predictions.query_params.update(custom=at.query_params["custom"], slice="custom: picked on the map",
                                     value=custom.IN, **{k: at.query_params[k] for k in selection.PARAMS if k in at.query_params})

@@ -71,17 +71,22 @@ def _shipped_configs() -> list[Path]:
     return sorted(SHIPPED.glob("*/*/*/config.json"))
 
 
-def test_shipped_configs_hold_no_schedule_and_load_with_the_papers():
+def test_shipped_configs_record_the_papers_schedule_and_older_ones_load_with_it():
+    """The shipped checkpoints record ITM's schedule as the paper's (no warm-up, no ramp, one
+    learning rate); a config written before the schedule existed (no such fields) loads with the
+    same."""
     configs = _shipped_configs()
     if not configs:
         pytest.skip("no shipped checkpoints")
     for path in configs:
         recorded = json.loads(path.read_text())["model"]
-        assert not set(ITM_SCHEDULE_FIELDS) & set(recorded["loss"])  # written before the schedule existed
-        cfg = ModelConfig.from_dict(recorded)
-        assert not cfg.loss.itm_scheduled and cfg.loss.itm_lr_scale == 1.0
-        assert cfg.loss.weights(0.0) == cfg.loss.weights() == (cfg.loss.ce_weight, cfg.loss.beta_itc * cfg.loss.itc,
-                                                               cfg.loss.beta_itm * cfg.loss.itm)
+        older = {**recorded, "loss": {k: v for k, v in recorded["loss"].items() if k not in ITM_SCHEDULE_FIELDS}}
+        for cfg in (ModelConfig.from_dict(recorded), ModelConfig.from_dict(older)):
+            assert not cfg.loss.itm_scheduled and cfg.loss.itm_lr_scale == 1.0
+            assert cfg.loss.weights(0.0) == cfg.loss.weights() == (
+                cfg.loss.ce_weight, cfg.loss.beta_itc * cfg.loss.itc, cfg.loss.beta_itm * cfg.loss.itm)
+        assert {f: recorded["loss"][f] for f in ITM_SCHEDULE_FIELDS} == {
+            "itm_warmup_epochs": 0, "itm_ramp_epochs": 0, "itm_ramp_from": 0.8, "itm_lr_scale": 1.0}
 
 
 def test_new_configs_round_trip_the_schedule(tiny_late_config):
