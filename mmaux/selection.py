@@ -237,5 +237,4 @@ def default_selection(runs: pd.DataFrame, key: tuple | None) -> Selection | None
     if key is None:
         return None
     runs = runs_lib.usable(runs)
-    group = runs[(runs[runs_lib.GROUP_COLUMNS] == list(key)).all(axis=1)]
-    return Selection.of_folders(runs, runs_lib.default_comparison(group))
+    return Selection.of_folders(runs, runs_lib.default_comparison(runs_lib.group_runs(runs, key)))

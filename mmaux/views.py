@@ -60,7 +60,7 @@ def cell_link(runs: pd.DataFrame, key: tuple, variant: str, slicing: str, value:
     `variant` at their lowest common seed, that slice, fixed and broken posts first. None when
     the two share no seed."""
     runs = runs_lib.usable(runs)
-    group = runs[(runs[runs_lib.GROUP_COLUMNS] == list(key)).all(axis=1)]
+    group = runs_lib.group_runs(runs, key)
     seeds = sorted(set(group.loc[group["variant"] == runs_lib.BASELINE, "seed"])
                    & set(group.loc[group["variant"] == variant, "seed"]))
     if not seeds or variant == runs_lib.BASELINE:

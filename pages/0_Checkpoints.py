@@ -234,11 +234,8 @@ if not broken.empty:
     st.dataframe(broken[["folder", "error"]], hide_index=True)
 usable = runs_lib.usable(runs)
 st.markdown(f"**{len(usable)} checkpoints** in {usable.groupby(runs_lib.GROUP_COLUMNS).ngroups} group(s).")
-found = {key: ui.group_effects(group) for key, group in runs_lib.groups(usable)}
-mine = ui.custom_slices()
-if mine:  # the user's own slices join every group's family
-    found.update({key: frame for key, group in runs_lib.groups(usable)
-                  if (frame := ui.custom_group_effects(group, mine)) is not None})
+mine = ui.custom_slices()  # the user's own slices join every group's family
+found = {key: ui.group_effects_with(group, mine) for key, group in runs_lib.groups(usable)}
 estimated = {key: frame for key, frame in found.items() if frame is not None}
 contrasts = {key: ui.group_claims(group) for key, group in runs_lib.groups(usable)}
 show_answer(estimated, usable, mine)

@@ -132,7 +132,7 @@ def show_effects(runs: pd.DataFrame, baseline: str, variant: str, column: str | 
     row = by_folder.loc[chosen[0]]
     key = tuple(row[runs_lib.GROUP_COLUMNS])
     group = ui.group_of(runs, chosen[0])
-    frame = ui.custom_group_effects(group, slices) if slices else ui.group_effects(group)
+    frame = ui.group_effects_with(group, slices)
     if frame is None:
         return
     rows = frame[(frame["effect"] == row["variant"]) & frame["slicing"].isin([effects.OVERALL, column])]
@@ -236,6 +236,8 @@ folders = ui.pick_checkpoints("predictions", min=2, max=4, runs=runs)
 tables = ui.test_tables(folders)
 if len(tables) < 2:
     ui.stop("Fewer than two of the chosen checkpoints have readable test outputs.", "warning")
+slices = ui.custom_slices()
+tables = ui.with_custom_columns(runs, tables, slices)
 posts, preds = runs_lib.align(tables)
 if posts.empty:
     ui.stop("The chosen checkpoints share no test posts: choose checkpoints of one dataset and task.", "warning")
@@ -244,9 +246,6 @@ names = dict(zip(tables, runs_lib.distinguishing_names([labels[f] for f in table
 classes = runs_lib.class_names(posts)
 baseline, variant = pick_pair(list(tables), runs, names)
 ui.show_badges(list(tables), names, runs)
-slices = ui.custom_slices()
-tables = ui.with_custom_columns(runs, tables, slices)
-posts, preds = runs_lib.align(tables)
 slicings = [*runs_lib.slice_columns(posts), *(s.slicing for s in slices if s.slicing in posts)]
 mask, in_slice, column = filter_posts(posts, preds, baseline, variant, runs, slicings)
 ui.slice_form(posts, slices)

@@ -41,6 +41,16 @@ def _hub_offline():
     mp.undo()
 
 
+@pytest.fixture(scope="module")
+def private_cache_dir(tmp_path_factory):
+    """MMAUX_CACHE pointed at the session's private cache while the module runs
+    (`robust_support.private_cache`), so no test reads or fills the user's .cache."""
+    import robust_support
+
+    with robust_support.private_cache(tmp_path_factory) as folder:
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> str:
     """A 2-layer, 32-wide BERT with its WordPiece vocabulary, as a model folder."""

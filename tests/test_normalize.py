@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from authors_layout import write_image
 
-import robust_support as rs
 from apptest_support import page, texts
 from mmaux.analysis.attributions import attribute_post
 from mmaux.checkpoint import read_info, read_metrics
@@ -69,12 +68,6 @@ NORMALISED = "@USER love this cat HTTPURL :face_with_tears_of_joy:"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    with rs.private_cache(tmp_path_factory) as folder:
-        yield folder
-
-
-@pytest.fixture(scope="module")
 def tweets_csv(tmp_path_factory) -> Path:
     """24 posts whose texts all normalise to NORMALISED, two classes, images as img/{id}.jpg."""
     root = tmp_path_factory.mktemp("tweets")
@@ -114,7 +107,7 @@ def tokenised(monkeypatch) -> list[str]:
 
 @pytest.mark.parametrize("flag, expected", [("--normalize-tweets", NORMALISED), (None, None)])
 def test_the_recorded_setting_is_applied_at_train_evaluate_and_predict(
-        cache, tweets_csv, tmp_path, tokenised, tiny_bert, tiny_vit, flag, expected, capsys, monkeypatch):
+        private_cache_dir, tweets_csv, tmp_path, tokenised, tiny_bert, tiny_vit, flag, expected, capsys, monkeypatch):
     out = tmp_path / "run"
     assert cli(["train", "--csv", str(tweets_csv), "--image-template", "img/{id}.jpg", "--recipe", "cpu",
                 *([flag] if flag else []), "--epochs", "1", "--batch-size", "4", "--aux", "itc,itm",

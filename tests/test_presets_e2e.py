@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from authors_layout import MICD_WITHOUT_IMAGE, SPLIT_SIZES, write_authors_layout
 
-import robust_support as rs
 from apptest_support import page
 from mmaux.analysis.runs import discover_runs, usable
 from mmaux.checkpoint import read_metrics
@@ -33,12 +32,6 @@ NO_MATCH_SCORE = "trained with neither ITM nor ITC"  # what Match scores says of
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    with rs.private_cache(tmp_path_factory) as folder:
-        yield folder
-
-
-@pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     write_authors_layout(root)
@@ -46,7 +39,7 @@ def data_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runs_root(cache, data_root, tmp_path_factory, tiny_bert, tiny_vit) -> Path:
+def runs_root(private_cache_dir, data_root, tmp_path_factory, tiny_bert, tiny_vit) -> Path:
     """A sweep per preset (CE and +ITC+ITM, one seed) into one checkpoint root."""
     root = tmp_path_factory.mktemp("runs")
     for key in sorted(PRESETS):
@@ -63,7 +56,7 @@ def _checkpoints(runs_root: Path, key: str) -> list[str]:
 
 
 @pytest.mark.parametrize("key", sorted(PRESETS))
-def test_validate_accepts_the_authors_layout(cache, data_root, key, capsys):
+def test_validate_accepts_the_authors_layout(private_cache_dir, data_root, key, capsys):
     assert cli(["data", "validate", "--preset", key, "--root", str(data_root)]) == 0
     out = capsys.readouterr().out
     assert out.endswith("Verdict: usable\n")
@@ -105,7 +98,7 @@ def test_every_page_opens_the_presets_checkpoints(runs_root, key, monkeypatch):
 
 # --- the installed command and the bench scripts, from another folder ---------------------------
 
-def test_mmaux_command_runs_where_the_data_lives(cache, data_root):
+def test_mmaux_command_runs_where_the_data_lives(private_cache_dir, data_root):
     """The `mmaux` console command, run from the folder holding the data, with a relative --root."""
     command = Path(sys.executable).parent / "mmaux"
     assert command.exists(), f"{command} missing: the Makefile installs mmaux (pip install -e .)"

@@ -11,7 +11,6 @@ import pytest
 from authors_layout import AUTHORS_CSV, SPLIT_SIZES, write_authors_layout
 from PIL import Image
 
-import robust_support as rs
 from mmaux.checkpoint import read_info, read_outputs
 from mmaux.cli import _with_recipe, build_parser
 from mmaux.cli import main as cli
@@ -20,12 +19,6 @@ from mmaux.data.images import find_image
 
 AS_PNG = ("1001", "1020")  # one train post, one test post of MVSA-Single
 N_POSTS = sum(SPLIT_SIZES.values())
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    with rs.private_cache(tmp_path_factory) as folder:
-        yield folder
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +46,7 @@ def test_find_image_falls_back_from_jpg_to_png_only(png_root, tmp_path):
     assert find_image(str(tmp_path / "a.jpeg")) == str(tmp_path / "a.jpeg")  # only .jpg falls back
 
 
-def test_validate_counts_the_png_images_and_accepts_them(cache, png_root, capsys):
+def test_validate_counts_the_png_images_and_accepts_them(private_cache_dir, png_root, capsys):
     assert cli(["data", "validate", "--preset", "mvsa-single", "--root", str(png_root)]) == 0
     out = capsys.readouterr().out
     assert f"{N_POSTS} rows, {N_POSTS} clean" in out
@@ -63,7 +56,7 @@ def test_validate_counts_the_png_images_and_accepts_them(cache, png_root, capsys
     assert [posts.loc[i, "image"] for i in AS_PNG] == [_template(png_root, i)[:-4] + ".png" for i in AS_PNG]
 
 
-def test_an_image_that_is_neither_jpg_nor_png_stays_a_bad_row(cache, tmp_path, capsys):
+def test_an_image_that_is_neither_jpg_nor_png_stays_a_bad_row(private_cache_dir, tmp_path, capsys):
     write_authors_layout(tmp_path)
     jpg = Path(_template(tmp_path, "1001"))
     jpg.rename(jpg.with_suffix(".gif"))
@@ -73,7 +66,7 @@ def test_an_image_that_is_neither_jpg_nor_png_stays_a_bad_row(cache, tmp_path, c
     assert cli(["data", "validate", "--preset", "mvsa-single", "--root", str(tmp_path)]) == 1
 
 
-def test_the_png_folder_trains_and_predicts(cache, png_root, tmp_path, tiny_bert, tiny_vit):
+def test_the_png_folder_trains_and_predicts(private_cache_dir, png_root, tmp_path, tiny_bert, tiny_vit):
     out = tmp_path / "run"
     assert cli(["train", "--preset", "mvsa-single", "--root", str(png_root), "--recipe", "cpu", "--epochs", "1",
                 "--batch-size", "4", "--aux", "itc,itm", "--text-encoder", tiny_bert, "--image-encoder", tiny_vit,
@@ -91,7 +84,7 @@ def test_the_png_folder_trains_and_predicts(cache, png_root, tmp_path, tiny_bert
 # --- MICD's id column ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("column", ["id", "tweet_id"])
-def test_micd_takes_id_or_tweet_id_and_says_which(cache, png_root, tmp_path, column, capsys):
+def test_micd_takes_id_or_tweet_id_and_says_which(private_cache_dir, png_root, tmp_path, column, capsys):
     csv = tmp_path / "micd.csv"
     pd.read_csv(png_root / AUTHORS_CSV["micd"], dtype=str).rename(columns={"id": column}).to_csv(csv, index=False)
     spec = CsvDatasetSpec.from_preset("micd", png_root, csv=csv)
@@ -140,7 +133,7 @@ def test_recipe_defaults_for_normalisation_and_reencoding():
     assert _options("--task", "sentiment", "--itm-reencode").itm_reencode is True
 
 
-def test_paper_recipe_records_batch_size_and_normalisation(cache, png_root, tmp_path, tiny_bert, tiny_vit):
+def test_paper_recipe_records_batch_size_and_normalisation(private_cache_dir, png_root, tmp_path, tiny_bert, tiny_vit):
     out = tmp_path / "run"
     assert cli(["train", "--preset", "mhp", "--root", str(png_root), "--epochs", "1", "--aux", "itm",
                 "--itm-reencode", "--max-text-length", "16", "--text-encoder", tiny_bert,

@@ -32,13 +32,7 @@ CLASSES = "neutral,positive,negative"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    with rs.private_cache(tmp_path_factory) as folder:
-        yield folder
-
-
-@pytest.fixture(scope="module")
-def checkpoint(cache, tmp_path_factory, tiny_bert, tiny_vit):
+def checkpoint(private_cache_dir, tmp_path_factory, tiny_bert, tiny_vit):
     return rs.tiny_checkpoint(tmp_path_factory, tiny_bert, tiny_vit)
 
 
@@ -80,7 +74,7 @@ def _dataset_args(csv: Path) -> list[str]:
 
 @pytest.mark.parametrize("delimiter,bom", [(",", False), (";", True), ("\t", False), ("|", True)],
                          ids=["comma", "semicolon+BOM", "tab", "pipe+BOM"])
-def test_validate_reports_every_bad_row_whatever_the_container(cache, tmp_path, capsys, delimiter, bom):
+def test_validate_reports_every_bad_row_whatever_the_container(private_cache_dir, tmp_path, capsys, delimiter, bom):
     csv = messy_dataset(tmp_path, delimiter, bom)
     assert cli(["data", "validate", *_dataset_args(csv)]) == 1  # bad rows, default policy fail
     report = capsys.readouterr().out
@@ -93,7 +87,7 @@ def test_validate_reports_every_bad_row_whatever_the_container(cache, tmp_path, 
     assert cli(["data", "validate", *_dataset_args(csv), "--on-bad-rows", "skip"]) == 0
 
 
-def test_non_utf8_csv_is_reported_by_validate_and_train(cache, tmp_path, capsys):
+def test_non_utf8_csv_is_reported_by_validate_and_train(private_cache_dir, tmp_path, capsys):
     csv = messy_dataset(tmp_path)
     csv.write_bytes(csv.read_bytes().replace(b"post number 1", "café numéro 1".encode("latin-1")))
     assert cli(["data", "validate", *_dataset_args(csv)]) == 1
@@ -109,7 +103,7 @@ def _train_csv(csv: Path, out: Path, policy: str, tiny_bert: str, tiny_vit: str)
                 "--batch-size", "4", "--text-encoder", tiny_bert, "--image-encoder", tiny_vit, "--out", str(out)])
 
 
-def test_train_stops_with_the_list_or_skips_the_bad_rows(cache, tmp_path, capsys, tiny_bert, tiny_vit):
+def test_train_stops_with_the_list_or_skips_the_bad_rows(private_cache_dir, tmp_path, capsys, tiny_bert, tiny_vit):
     csv = messy_dataset(tmp_path / "data", ";", bom=True)
     out = tmp_path / "run"
     assert _train_csv(csv, out, "fail", tiny_bert, tiny_vit) == 2

@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 from authors_layout import write_single, write_tir
 
-import robust_support as rs
 from apptest_support import page
 from mmaux import tagging, views
 from mmaux.analysis import claims, group_results
@@ -30,13 +29,7 @@ TINY = ["--recipe", "cpu", "--epochs", "1", "--batch-size", "4", "--seeds", "0"]
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    with rs.private_cache(tmp_path_factory) as folder:
-        yield folder
-
-
-@pytest.fixture(scope="module")
-def world(cache, tmp_path_factory, tiny_bert, tiny_vit):
+def world(private_cache_dir, tmp_path_factory, tiny_bert, tiny_vit):
     """Data (TIR and MSD in the authors' layout), a CE relation checkpoint trained on TIR, and CE
     CE+ITC and CE+ITM runs on MSD; what the MSD runs showed before tagging; then `mmaux tag` of MSD."""
     data, root, tagger_root = (tmp_path_factory.mktemp(name) for name in ("data", "runs", "tagger"))

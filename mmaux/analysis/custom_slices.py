@@ -37,8 +37,6 @@ NUMERIC_OPS = ("≥", "≤")
 HASHTAGS, WORDS, CE_CONFIDENCE = "hashtags", "words", "CE confidence"
 DERIVED = (HASHTAGS, WORDS, CE_CONFIDENCE)  # computed from the posts (and the CE runs), not stored
 MAX_IDS = 400  # picked posts kept in a link: a longer URL is refused by some servers and browsers
-# columns of a split table that belong to one run (its outputs), never a slice's definition
-RUN_COLUMNS = ("label_index", "pred", "pred_label", "correct", "confidence", "itm_match", "itc_cosine", "image")
 HASHTAG = re.compile(r"#\w+")
 
 
@@ -148,10 +146,9 @@ def to_text(slices: Iterable[CustomSlice]) -> str:
 def filter_columns(posts: pd.DataFrame) -> list[str]:
     """The columns a slice can filter on: text, the derived ones, then the posts' other columns
     (gold label, slice columns, a CSV's metadata), never a run's own outputs."""
-    own = [c for c in posts.columns if c not in RUN_COLUMNS and not c.startswith("p_")
-           and not c.startswith(PREFIX) and c not in ("text", *DERIVED)]
-    derived = [c for c in DERIVED if c in posts or c != CE_CONFIDENCE]
-    return ["text", *derived, *own]
+    own = [c for c in posts.columns if c not in (*runs_lib.OUTPUT_COLUMNS, "image", "text", *DERIVED)
+           and not c.startswith(("p_", PREFIX))]
+    return ["text", HASHTAGS, WORDS, *([CE_CONFIDENCE] if CE_CONFIDENCE in posts else []), *own]
 
 
 def derive(table: pd.DataFrame, ce_confidence: pd.Series | None = None) -> pd.DataFrame:

@@ -35,8 +35,8 @@ RUN_COLUMNS = ["folder", "label", *GROUP_COLUMNS, "variant", "itc", "itm", "seed
 LABEL_SLICE = "label"  # slice the test posts by their gold label
 COMPARISON_SLICES = ("relation", "evidence", LABEL_SLICE)  # what the home page breaks scores down by
 POST_COLUMNS = ["post_id", "text", "image", "label", *SLICE_COLUMNS]  # taken from the posts
-# the posts' columns never carried into a split table (bookkeeping, or a run's own output's name)
-NOT_METADATA = ("split", "label_index", "pred", "pred_label", "correct", "confidence", "itm_match", "itc_cosine")
+# a split table's columns that are one run's outputs, not the posts' (p_<class> columns too)
+OUTPUT_COLUMNS = ("label_index", "pred", "pred_label", "correct", "confidence", "itm_match", "itc_cosine")
 
 
 # --- discovering runs ---------------------------------------------------------------------------
@@ -123,6 +123,11 @@ def groups(runs: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
             for key, part in runs.groupby(GROUP_COLUMNS, sort=False)]
 
 
+def group_runs(runs: pd.DataFrame, key: tuple) -> pd.DataFrame:
+    """The rows of `runs` in the group `key` (dataset, task, architecture), in table order."""
+    return runs[(runs[GROUP_COLUMNS] == list(key)).all(axis=1)]
+
+
 def group_name(key: tuple) -> str:
     """'SynthPosts · sentiment · attention' (the task is left out when it equals the dataset)."""
     dataset, task, arch = key
@@ -197,7 +202,7 @@ def join_posts(outputs: pd.DataFrame, posts: pd.DataFrame, label_names: Iterable
     plus `pred_label` and `correct`. Posts missing from `posts` keep their outputs with an empty
     text and image, so a changed dataset shows up as blanks rather than as dropped rows."""
     names = np.asarray(list(label_names), dtype=object)
-    metadata = [c for c in posts.columns if c not in POST_COLUMNS and c not in NOT_METADATA
+    metadata = [c for c in posts.columns if c not in (*POST_COLUMNS, *OUTPUT_COLUMNS, "split")
                 and c not in outputs.columns and not str(c).startswith("p_")]  # p_<class> names the probabilities
     columns = [c for c in POST_COLUMNS if c in posts.columns] + metadata
     table = outputs.assign(post_id=outputs["post_id"].astype(str)).merge(

@@ -42,7 +42,7 @@ from mmaux.ui.posts import (PostChoice, pick_checkpoints_and_post, pick_post, po
                             show_post, with_model)
 from mmaux.ui.roots import (ROOTS_KEY, SEARCH_TTL_S, checkpoint_folders, checkpoint_roots, load_runs,  # noqa: F401
                             parse_roots, sidebar_roots, sidebar_runs)
-from mmaux.ui.slices import (add_slice, contrast_form, custom_group_effects, custom_slices, group_contrast,  # noqa: F401
+from mmaux.ui.slices import (add_slice, contrast_form, custom_slices, group_contrast, group_effects_with,  # noqa: F401
                              group_of, slice_form, slices_caption, with_custom_columns)
 from mmaux.ui.urlstate import (CUSTOM_PARAM, POST_KEY, SLICE_PARAMS, select_post, selected_post, url_bound,  # noqa: F401
                                view_params)

@@ -86,11 +86,12 @@ def _group_claims(group: pd.DataFrame, stamps: tuple) -> pd.DataFrame:
     return group_results.group_claims(group, split_table)
 
 
-def _group_frame(cached, group: pd.DataFrame, failure: str) -> pd.DataFrame | None:
-    """`cached(group, stamps)`, recomputed when one of the group's checkpoints changes; None, with
-    the warning '`failure` <group>: <why>', when some of its outputs cannot be read."""
+def _group_frame(cached, group: pd.DataFrame, failure: str, *args) -> pd.DataFrame | None:
+    """`cached(group, *args, stamps)`, recomputed when one of the group's checkpoints changes; None,
+    with the warning '`failure` <group>: <why>', when some of its outputs cannot be read (or a
+    user's slice does not apply to them)."""
     try:
-        return cached(group, tuple(runs_lib.checkpoint_stamp(f) for f in group["folder"]))
+        return cached(group, *args, tuple(runs_lib.checkpoint_stamp(f) for f in group["folder"]))
     except (CheckpointError, OSError, ValueError) as err:
         st.warning(f"{failure} {runs_lib.group_name(tuple(group[runs_lib.GROUP_COLUMNS].iloc[0]))}: {err}")
         return None

@@ -14,8 +14,7 @@ import streamlit as st
 from mmaux.analysis import custom_slices as custom
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
-from mmaux.checkpoint import CheckpointError
-from mmaux.ui.loaders import split_table, test_table
+from mmaux.ui.loaders import _group_frame, group_effects, split_table, test_table
 from mmaux.ui.urlstate import url_bound
 
 REST = "(every other post)"
@@ -60,8 +59,8 @@ def group_confidence(runs: pd.DataFrame, folder: str) -> pd.Series | None:
 def group_of(runs: pd.DataFrame, folder: str) -> pd.DataFrame:
     """The usable runs of `folder`'s group (dataset, task, architecture)."""
     usable = runs_lib.usable(runs)
-    key = usable.loc[usable["folder"] == folder, runs_lib.GROUP_COLUMNS].iloc[0]
-    return usable[(usable[runs_lib.GROUP_COLUMNS] == key.to_numpy()).all(axis=1)].reset_index(drop=True)
+    key = tuple(usable.loc[usable["folder"] == folder, runs_lib.GROUP_COLUMNS].iloc[0])
+    return runs_lib.group_runs(usable, key).reset_index(drop=True)
 
 
 def with_custom_columns(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
@@ -126,16 +125,16 @@ def _custom_group_effects(group: pd.DataFrame, texts: str, stamps: tuple) -> pd.
     return custom.group_effects(group, custom.parse(texts), split_table)
 
 
-def custom_group_effects(group: pd.DataFrame, slices: Sequence[custom.CustomSlice]) -> pd.DataFrame | None:
-    """The group's effects over its slicings and `slices`, one family (`custom.group_effects`);
-    None, with a warning, when its outputs cannot be read or a slice does not apply."""
-    try:
-        return _custom_group_effects(group, custom.to_text(slices),
-                                     tuple(runs_lib.checkpoint_stamp(f) for f in group["folder"]))
-    except (CheckpointError, OSError, ValueError) as err:
-        st.warning(f"The effects on your slices cannot be estimated for "
-                   f"{runs_lib.group_name(tuple(group[runs_lib.GROUP_COLUMNS].iloc[0]))}: {err}")
-        return None
+def group_effects_with(group: pd.DataFrame, slices: Sequence[custom.CustomSlice]) -> pd.DataFrame | None:
+    """The group's effects: the stored ones (`loaders.group_effects`), or with `slices` re-estimated
+    over its slicings and theirs as one family (`custom.group_effects`); the stored ones, after a
+    warning, when the slices cannot be applied."""
+    if slices:
+        frame = _group_frame(_custom_group_effects, group, "The effects on your slices cannot be estimated for",
+                             custom.to_text(slices))
+        if frame is not None:
+            return frame
+    return group_effects(group)
 
 
 @st.cache_data(show_spinner="Testing your contrast…", max_entries=32)
@@ -146,12 +145,8 @@ def _group_contrast(group: pd.DataFrame, contrast: str, texts: str, stamps: tupl
 def group_contrast(group: pd.DataFrame, contrast: custom.Contrast,
                    slices: Sequence[custom.CustomSlice]) -> pd.DataFrame | None:
     """`custom.group_contrast`, cached; None, with a warning, when it cannot be computed."""
-    try:
-        return _group_contrast(group, contrast.to_text(), custom.to_text(slices),
-                               tuple(runs_lib.checkpoint_stamp(f) for f in group["folder"]))
-    except (CheckpointError, OSError, ValueError) as err:
-        st.warning(f"The contrast cannot be tested: {err}")
-        return None
+    return _group_frame(_group_contrast, group, "Your contrast cannot be tested on", contrast.to_text(),
+                        custom.to_text(slices))
 
 
 def contrast_form(posts: pd.DataFrame, slicings: Sequence[str], variant: str) -> custom.Contrast | None:
