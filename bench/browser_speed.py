@@ -2,14 +2,17 @@
 
 `bench/dashboard_speed.py` times the pages' scripts (AppTest); a user also waits for the
 websocket, the browser's rendering of dozens of tables and charts, and the reruns a page asks
-for. This bench starts `streamlit run app.py` as `make run` does (one torch thread), drives
-Debian's headless Chromium at 1366 × 900 through Selenium (the end-to-end test's helpers,
+for. This bench starts the dashboard as `make run` does (`mmaux dashboard`, one torch thread),
+drives Debian's headless Chromium at 1366 × 900 through Selenium (the end-to-end test's helpers,
 tests/browser_support.py), and times:
 
+- server start: from the command's start until the server answers (it loads torch, transformers
+  and captum first, so that no page waits for them; `--no-preload` starts it as plain
+  `streamlit run app.py` does, and the first page that runs a model pays that import instead);
 - cold home: a fresh server's first page (models and caches as a fresh process has them);
 - warm reload: the same page reloaded;
-- sidebar change: another task picked in the sidebar's checkpoint picker (on Predictions), until
-  the page has settled;
+- sidebar change: another task picked in the sidebar's checkpoint picker (on Predictions), from
+  the click on the task until the page has settled;
 - every page: reached by its sidebar link, until it has settled.
 
 "Settled" is the start of the first 1.5 s in which Streamlit shows neither its running status
@@ -17,7 +20,7 @@ nor a spinner, with the page's title drawn: the moment the user can read the pag
 (no test run, helper or other benchmark): the figures are what a 2-core machine gives one user.
 Last line: key=value pairs.
 
-    python bench/browser_speed.py [--root CHECKPOINTS]
+    python bench/browser_speed.py [--root CHECKPOINTS] [--no-preload]
 """
 from __future__ import annotations
 
@@ -66,18 +69,18 @@ def sidebar_link(driver, title: str):
     return links[0]
 
 
-def change_task(driver) -> None:
-    """Pick the sidebar's next task (the first option that is not the current one)."""
+def next_task(driver):
+    """Open the sidebar's task list; the option of the next task (the first that is not the
+    current one), for the caller to click: the user's wait starts with that click."""
     box = next(e for e in driver.find_elements("css selector", '[data-testid="stSidebar"] [data-testid="stSelectbox"]')
                if e.find_elements("css selector", '[data-testid="stWidgetLabel"]')[0].text.strip() == "Task")
     box.find_element("css selector", 'input[role="combobox"]').click()
     bs.wait_for(driver, '[role="option"]')
     current = box.find_element("css selector", 'input[role="combobox"]').get_attribute("value")
-    options = [o for o in driver.find_elements("css selector", '[role="option"]') if o.text and o.text != current]
-    options[0].click()
+    return next(o for o in driver.find_elements("css selector", '[role="option"]') if o.text and o.text != current)
 
 
-def measure(root: str | None) -> dict[str, float]:
+def measure(root: str | None, preload: bool = True) -> dict[str, float]:
     paths = bs.find_browser()
     if paths is None:
         sys.exit("chromium and chromedriver are needed: `make browser-deps`")
@@ -85,7 +88,9 @@ def measure(root: str | None) -> dict[str, float]:
     if root:
         env["MMAUX_CHECKPOINTS"] = root
     figures = {}
-    with tempfile.TemporaryDirectory() as tmp, bs.running_server(REPO, Path(tmp) / "server.log", env) as server:
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp, bs.running_server(REPO, Path(tmp) / "server.log", env, preload) as server:
+        figures["server_start_s"] = time.monotonic() - start
         driver = bs.make_driver(*paths, Path(tmp) / "profile")
         try:
             start = time.monotonic()
@@ -100,8 +105,9 @@ def measure(root: str | None) -> dict[str, float]:
                 link.click()
                 figures[f"page_{url.lower()}_s"] = settled(driver, start)
                 if i == 0:  # Predictions draws the sidebar's checkpoint picker
+                    option = next_task(driver)
                     start = time.monotonic()
-                    change_task(driver)
+                    option.click()
                     figures["sidebar_change_s"] = settled(driver, start)
             link = sidebar_link(driver, NAV_PAGES[0][1])
             start = time.monotonic()
@@ -115,9 +121,11 @@ def measure(root: str | None) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", help="checkpoint root (default MMAUX_CHECKPOINTS or checkpoints/)")
+    parser.add_argument("--no-preload", action="store_true", help="start the server without loading the model "
+                                                                  "libraries first (`mmaux dashboard --no-preload`)")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
-    figures = measure(args.root)
+    figures = measure(args.root, preload=not args.no_preload)
     print("| what | seconds | budget |\n|---|---|---|")
     for name, seconds in figures.items():
         budget = BUDGETS.get(name, BUDGETS["page_s"] if name.startswith("page_") else None)

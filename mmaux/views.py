@@ -12,6 +12,7 @@ import pandas as pd
 from mmaux import selection
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
+from mmaux.analysis import stats
 
 FLIPS_FIRST, GAIN_FIRST, BY_ID = "fixed, then broken, first", "Δp: largest gain first", "post id"
 ORDERS = (FLIPS_FIRST, GAIN_FIRST, BY_ID)
@@ -185,6 +186,25 @@ def claims_view(frame: pd.DataFrame) -> pd.DataFrame:
         "verdict": frame["verdict"] + np.where(frame["verdict"] == effects.INCONCLUSIVE, "",
                                                " · " + frame["direction"].astype(str)),
         "detectable (80 % power)": frame["detectable"].map("{:.1f}".format),
+    }).reset_index(drop=True)
+
+
+def findings_view(supported: pd.DataFrame) -> pd.DataFrame:
+    """One row per supported effect, `effects.finding` in columns narrow enough that no cell is
+    cut at 1366 px: the group, the effect (a variant vs CE, or a main effect of the 2 × 2 design),
+    the posts, Δ with its corrected CI (points of macro-F1, of the class's F1 on slices by class,
+    as in the heatmap), n and the validation posts' Δ."""
+    if not (supported["verdict"] == effects.SUPPORTED).all():
+        raise ValueError("only supported effects are findings")
+    return pd.DataFrame({
+        "group": supported["family"],
+        "effect": supported["effect"],
+        "posts": np.where(supported["slicing"] == effects.OVERALL, "all posts",
+                          supported["slicing"] + " = " + supported["slice"].astype(str)),
+        "Δ (CI)": supported["delta"].map("{:+.1f}".format) + " (" + supported["ci_low"].map("{:+.1f}".format)
+        + " to " + supported["ci_high"].map("{:+.1f}".format) + ")",
+        "n": supported["n"],
+        "Δ val": supported["val_delta"].map("{:+.1f}".format),
     }).reset_index(drop=True)
 
 

@@ -32,6 +32,8 @@ EFFECT_COLUMNS = {"effect": "effect", "slice": "slice", "n": "n", "metric": "met
                   "verdict": "verdict", "reason": "reason"}
 NUMBER_FORMATS = {"Δ (points)": "%+.2f", "CI low": "%+.2f", "CI high": "%+.2f", "p": "%.3f", "p (BH)": "%.3f",
                   "detectable (80 % power)": "%.1f", "Δ val": "%+.2f"}
+# the findings table's column widths in pixels: every column within 1366 px, no cell cut
+FINDING_WIDTHS = {"group": 230, "effect": 90, "posts": 260, "Δ (CI)": 140, "n": 55, "Δ val": 60}
 
 
 def effect_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -121,19 +123,23 @@ def show_claims(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
 
 
 def show_findings(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
-    """Only supported effects are phrased as findings, each a link to its posts (the view its
-    heatmap cell opens); otherwise say why there are none."""
+    """Only supported effects are phrased as findings, one row each; selecting a row opens its
+    posts (the view its heatmap cell opens). Otherwise say why there are none. One table, not a
+    card per finding: thirty cards with a link each took a second of every reload to draw."""
     st.subheader("Findings")
     every = report.combined(frames.values(), effects.COLUMNS)
-    supported = every[every["verdict"] == effects.SUPPORTED]
+    supported = every[every["verdict"] == effects.SUPPORTED].reset_index(drop=True)
     if len(supported):
-        for row in supported.itertuples():
-            link = views.effect_link(runs, row)
-            with st.container(border=True):
-                st.markdown(f"✔ **{row.family}**: {effects.finding(row)}")
-                if link:
-                    st.page_link("pages/1_Predictions.py", label="Open these posts on Predictions →",
-                                 query_params=with_slices(link))
+        event = st.dataframe(views.findings_view(supported), hide_index=True, key="findings", on_select="rerun",
+                             selection_mode="single-row", width="stretch", column_config={
+                                 name: st.column_config.TextColumn(width=px) for name, px in FINDING_WIDTHS.items()})
+        st.caption(f"{len(supported)} supported effect(s). Δ: a variant's mean gain over CE, or a main effect of the "
+                   "2 × 2 design, in points of macro-F1 (of the class's F1 on slices by class), with its corrected "
+                   "CI; 'Δ val' the same on the validation posts. Select a row to open its posts on Predictions (as "
+                   "its heatmap cell does).")
+        rows = event.selection.get("rows", []) if event else []
+        if rows:
+            open_predictions(views.effect_link(runs, supported.iloc[int(rows[0])]))
     else:
         counts = every["verdict"].value_counts()
         reasons = every["reason"].value_counts().head(3)

@@ -113,12 +113,14 @@ def maps(folders, names, params, colour, lines, post_id, n_posts):
                "space for checkpoints without an ITM head.")
 
 
-def neighbours(folder: str, names, table: pd.DataFrame, row: int, space: str) -> None:
-    """The selected post's nearest test posts in one space of `folder` (`embeddings.nearest_posts`);
-    a click on one selects it."""
-    near = embeddings.nearest_posts(ui.test_arrays(folder), row, space)
+def neighbours(folders: list[str], names, table: pd.DataFrame, row: int, space: str) -> None:
+    """The selected post's nearest test posts in one space (`embeddings.nearest_posts`) of one of
+    the checkpoints drawn in it (the first unless chosen); a click on one selects it."""
     what = "fused vectors" if space == "fused" else "texts nearest its image (ITC)"
-    st.markdown(f"**Nearest posts** · {what} · {names[folder]}")
+    st.markdown(f"**Nearest posts** · {what}")
+    folder = st.selectbox("In", folders, format_func=names.get, key=f"_near_in_{space}",
+                          label_visibility="collapsed", disabled=len(folders) == 1)
+    near = embeddings.nearest_posts(ui.test_arrays(folder), row, space)
     posts = table.iloc[near["row"]]
     view = pd.DataFrame({"post": posts["post_id"].to_numpy(), "gold": posts["label"].to_numpy(),
                          "cosine": near["cosine"].round(3).to_numpy(), "text": posts["text"].str[:60].to_numpy()})
@@ -231,7 +233,7 @@ for column, one in zip(map_columns, drawn):
 with side:
     for one in drawn:
         if shown[one]:
-            neighbours(shown[one][0], names, table, choice.row, one)
+            neighbours(shown[one], names, table, choice.row, one)
 picked_slice(table)
 for one in drawn:  # statements, not an expression: Streamlit would write the expression's None
     if shown[one] and one == "fused":

@@ -63,8 +63,14 @@ def test_home_shows_findings_verdicts_and_the_family(root, expected, monkeypatch
     assert "paired t over seeds" in captions
     # findings: only supported effects are phrased as findings
     supported = expected[expected["verdict"] == effects.SUPPORTED]
-    assert [m.value for m in at.markdown if m.value.startswith("✔ **")] == [
-        f"✔ **{r.family}**: {effects.finding(r)}" for r in supported.itertuples()]
+    findings = next((df.value for df in at.dataframe if "Δ (CI)" in df.value.columns), pd.DataFrame())
+    assert len(findings) == len(supported)
+    for (_, shown), row in zip(findings.iterrows(), supported.itertuples()):  # the finding's sentence, in columns
+        sentence = effects.finding(row)
+        assert shown["group"] == row.family and shown["effect"] == row.effect and shown["posts"] in sentence
+        assert f"by {abs(row.delta):.1f} points (CI {row.ci_low:+.1f} to {row.ci_high:+.1f}, n = {row.n};" in sentence
+        assert shown["Δ (CI)"] == f"{row.delta:+.1f} ({row.ci_low:+.1f} to {row.ci_high:+.1f})"
+        assert shown["n"] == row.n and shown["Δ val"] == f"{row.val_delta:+.1f}"
     if supported.empty:
         assert "No effect is supported yet" in texts(at.info)
     if not any((Path(f) / runs.SPLIT_OUTPUTS["val"]).exists() for f in runs.discover_runs([root])["folder"]):
@@ -92,12 +98,18 @@ def test_posts_button_opens_predictions_on_the_groups_strongest_effect(root, exp
     assert at.title[0].value == "Predictions"
 
 
-def test_findings_open_their_posts(root, expected, monkeypatch):
-    at = page("app.py", root, monkeypatch).run()
-    supported = expected[expected["verdict"] == effects.SUPPORTED]
-    links = [e for e in at.get("page_link") if e.proto.label == "Open these posts on Predictions →"]
-    assert len(links) == sum(views.effect_link(runs.discover_runs(root.split(os.pathsep)), r) is not None
-                             for _, r in supported.iterrows())
+def test_a_finding_opens_its_posts(root, expected, monkeypatch):
+    """Selecting a finding's row opens Predictions on the view its heatmap cell opens."""
+    supported = expected[expected["verdict"] == effects.SUPPORTED].reset_index(drop=True)
+    if supported.empty:
+        pytest.skip("no supported effect in these checkpoints")
+    at = page("app.py", root, monkeypatch)
+    at.session_state["findings"] = {"selection": {"rows": [len(supported) - 1], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception and at.title[0].value == "Predictions"
+    link = views.effect_link(runs.discover_runs(root.split(os.pathsep)), supported.iloc[-1])
+    for name in ("vs", "slice", "value", "order"):
+        assert at.query_params[name] == link[name], name
 
 
 def test_home_with_empty_root_says_so(tmp_path, monkeypatch):

@@ -1,12 +1,14 @@
 """The user's own slices in the dashboard: defined on Predictions or picked on an Embeddings map,
 kept in the URL, offered wherever posts are sliced, estimated in the effects (home heatmap and
 Predictions) and in a contrast of the user's own; bad definitions get a clear error."""
+import numpy as np
 import pytest
 
 from apptest_support import checkpoint_root, page, texts
 from mmaux import selection
 from mmaux.analysis import custom_slices as custom
-from mmaux.analysis import effects, runs
+from mmaux.analysis import effects, embeddings, runs
+from mmaux.checkpoint import read_outputs
 from mmaux.ui import SELECTED_KEY
 
 PREDICTIONS = "pages/1_Predictions.py"
@@ -111,6 +113,16 @@ def test_posts_picked_on_a_map_become_a_slice_that_opens_on_predictions(app_runs
     assert len(at.get("plotly_chart")) == 2  # the fused and the ITC maps, side by side
     near = [df.value for df in at.dataframe if "cosine" in df.value.columns and "post" in df.value.columns]
     assert len(near) == 2 and all(len(n) == 10 for n in near)  # nearest posts in each space
+    # the list is the first checkpoint's until another is chosen: then that one's nearest posts
+    first = near[0]
+    table_ids = runs.load_test_table(chosen[1])["post_id"].to_numpy()
+    at.selectbox(key="_near_in_fused").set_value(chosen[1]).run()
+    assert not at.exception, at.exception
+    post = next(s for s in at.sidebar.selectbox if s.label == "Post").value
+    row = int(np.flatnonzero(table_ids == post)[0])
+    expected = embeddings.nearest_posts(read_outputs(chosen[1])[1], row, "fused")
+    near = next(df.value for df in at.dataframe if "cosine" in df.value.columns and "post" in df.value.columns)
+    assert list(near["post"]) == list(table_ids[expected["row"]]) != list(first["post"])
     ids = list(runs.load_test_table(chosen[0])["post_id"][:5])
     at.session_state["_embed_picked"] = ids
     at = at.run()

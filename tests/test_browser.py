@@ -211,10 +211,11 @@ def test_home(driver, server, shots):
     bs.wait_idle(driver)
     check_page(driver, "Checkpoints", dataframes=1, charts=1)  # variants table; effects or slice bars
     assert "checkpoints" in driver.find_element("css selector", MAIN).text
-    # every variant column of every group's slice table is within the 1366 px viewport: the grid
-    # neither scrolls sideways nor reaches past the window's right edge
+    # every variant column of every group's slice table (and every column of the findings, when
+    # there are any) is within the 1366 px viewport: the grid neither scrolls sideways nor reaches
+    # past the window's right edge
     widths = driver.execute_script(
-        "return [...document.querySelectorAll('[class*=\"st-key-heatmap-\"]')].map(e => {"
+        "return [...document.querySelectorAll('[class*=\"st-key-heatmap-\"], .st-key-findings')].map(e => {"
         "const s = e.querySelector('.dvn-scroller'); const r = e.getBoundingClientRect();"
         "return [s ? s.scrollWidth : -1, s ? s.clientWidth : -1, r.right, window.innerWidth]; })")
     assert widths, "no slice × variant table on the home page"
