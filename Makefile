@@ -29,7 +29,7 @@ $(VENV)/.test: requirements-test.txt $(VENV)/.runtime
 
 ## Open the dashboard on the shipped checkpoints and the built-in benchmark (http://127.0.0.1:$(PORT)).
 run: $(VENV)/.runtime
-	$(BIN)/mmaux dashboard --address $(ADDRESS) --port $(PORT)
+	$(BIN)/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.headless true
 
 ## Install everything the tests need (Python tools and headless Chromium) and run the whole suite.
 test: $(VENV)/.test browser-deps

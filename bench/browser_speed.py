@@ -2,13 +2,11 @@
 
 `bench/dashboard_speed.py` times the pages' scripts (AppTest); a user also waits for the
 websocket, the browser's rendering of dozens of tables and charts, and the reruns a page asks
-for. This bench starts the dashboard as `make run` does (`mmaux dashboard`, one torch thread),
-drives Debian's headless Chromium at 1366 × 900 through Selenium (the end-to-end test's helpers,
+for. This bench starts `streamlit run app.py` as `make run` does (one torch thread), drives
+Debian's headless Chromium at 1366 × 900 through Selenium (the end-to-end test's helpers,
 tests/browser_support.py), and times:
 
-- server start: from the command's start until the server answers (it loads torch, transformers
-  and captum first, so that no page waits for them; `--no-preload` starts it as plain
-  `streamlit run app.py` does, and the first page that runs a model pays that import instead);
+- server start: from the command's start until the server answers;
 - cold home: a fresh server's first page (models and caches as a fresh process has them);
 - warm reload: the same page reloaded;
 - sidebar change: another task picked in the sidebar's checkpoint picker (on Predictions), from
@@ -16,11 +14,12 @@ tests/browser_support.py), and times:
 - every page: reached by its sidebar link, until it has settled.
 
 "Settled" is the start of the first 1.5 s in which Streamlit shows neither its running status
-nor a spinner, with the page's title drawn: the moment the user can read the page. Run it alone
-(no test run, helper or other benchmark): the figures are what a 2-core machine gives one user.
-Last line: key=value pairs.
+nor a spinner nor an element left from the previous run, no element is added, and the page's
+title is drawn: the moment the user can read the page. Run it alone (no test run, helper or
+other benchmark): the figures are what a 2-core machine gives one user. Last line: key=value
+pairs.
 
-    python bench/browser_speed.py [--root CHECKPOINTS] [--no-preload]
+    python bench/browser_speed.py [--root CHECKPOINTS]
 """
 from __future__ import annotations
 
@@ -38,19 +37,27 @@ import browser_support as bs  # noqa: E402  (the end-to-end test's server and br
 
 from mmaux.ui import NAV_PAGES  # noqa: E402
 
-SETTLE = 1.5  # seconds without a running status or spinner that count as "settled"
+SETTLE = 1.5  # seconds without a running status, a spinner or a new element that count as "settled"
+ELEMENTS = '[data-testid="stElementContainer"]'  # every element Streamlit draws sits in one
+STALE = '[data-stale="true"]'  # an element of the previous run not yet redrawn by this one
 BUDGETS = {"home_cold_s": 10.0, "home_warm_s": 3.0, "sidebar_change_s": 2.0, "page_s": 6.0}
 
 
 def settled(driver, start: float, title: str | None = None, timeout: float = bs.TIMEOUT) -> float:
     """Seconds from `start` until the page is quiet (no status widget, no spinner, an h1 reading
-    `title` when given) for SETTLE seconds in a row, counted to the start of that quiet spell;
-    `timeout` (said on stderr) when it never is, so the other pages are still measured."""
+    `title` when given, the same elements drawn, none of them stale) for SETTLE seconds in a row,
+    counted to the start of that quiet spell; `timeout` (said on stderr) when it never is, so the
+    other pages are still measured. The elements matter: Streamlit shows its running status only
+    for runs longer than a moment, and a page still filling in without it is not settled."""
     deadline = start + timeout
-    quiet_since = None
+    quiet_since, drawn = None, None
     while time.monotonic() < deadline:
         heading = driver.find_elements("css selector", "h1")
-        ready = heading and (title is None or title in heading[0].text) and not bs._busy(driver)
+        count = driver.execute_script(f"return [document.querySelectorAll('{ELEMENTS}').length, "
+                                      f"document.querySelectorAll('{STALE}').length]")
+        ready = (heading and (title is None or title in heading[0].text) and not bs._busy(driver)
+                 and count == drawn and count[1] == 0)
+        drawn = count
         if not ready:
             quiet_since = None
         elif quiet_since is None:
@@ -80,7 +87,7 @@ def next_task(driver):
     return next(o for o in driver.find_elements("css selector", '[role="option"]') if o.text and o.text != current)
 
 
-def measure(root: str | None, preload: bool = True) -> dict[str, float]:
+def measure(root: str | None) -> dict[str, float]:
     paths = bs.find_browser()
     if paths is None:
         sys.exit("chromium and chromedriver are needed: `make browser-deps`")
@@ -89,7 +96,7 @@ def measure(root: str | None, preload: bool = True) -> dict[str, float]:
         env["MMAUX_CHECKPOINTS"] = root
     figures = {}
     start = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp, bs.running_server(REPO, Path(tmp) / "server.log", env, preload) as server:
+    with tempfile.TemporaryDirectory() as tmp, bs.running_server(REPO, Path(tmp) / "server.log", env) as server:
         figures["server_start_s"] = time.monotonic() - start
         driver = bs.make_driver(*paths, Path(tmp) / "profile")
         try:
@@ -121,11 +128,9 @@ def measure(root: str | None, preload: bool = True) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", help="checkpoint root (default MMAUX_CHECKPOINTS or checkpoints/)")
-    parser.add_argument("--no-preload", action="store_true", help="start the server without loading the model "
-                                                                  "libraries first (`mmaux dashboard --no-preload`)")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
-    figures = measure(args.root, preload=not args.no_preload)
+    figures = measure(args.root)
     print("| what | seconds | budget |\n|---|---|---|")
     for name, seconds in figures.items():
         budget = BUDGETS.get(name, BUDGETS["page_s"] if name.startswith("page_") else None)

@@ -13,7 +13,6 @@
     report          the findings, claims and every effect as one Markdown file (and CSV)
     tag             a relation checkpoint's image_adds / text_represented for every post of a dataset
     import          runs trained elsewhere (the authors' *preds.csv, any per-post predictions)
-    dashboard       serve the dashboard (what `make run` starts)
 """
 from __future__ import annotations
 
@@ -25,7 +24,6 @@ from pathlib import Path
 from mmaux.analysis.embeddings import add_embed_parser
 from mmaux.analysis.group_results import add_claims_parser, add_effects_parser, add_power_parser
 from mmaux.config import ARCHITECTURES, ITC_IMAGE_POOLS, TEXT_TUNING, ModelConfig, can_align
-from mmaux.dashboard import add_dashboard_parser
 from mmaux.data import synthposts
 from mmaux.data.csvdata import PRESETS, DatasetError, add_csv_options, add_validate_parser, spec_from_args
 from mmaux.data.datasets import DatasetSpec
@@ -94,7 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(commands)
     add_tag_parser(commands)
     add_import_parser(commands)
-    add_dashboard_parser(commands)
     return parser
 
 

@@ -480,4 +480,4 @@ def _report(done: Imported, out: Path) -> None:
             print(f"  note: {run.folder} {run.covered}")
     if any(run.val_outputs is None for run in done.runs):
         print(f"without validation predictions an effect is at best '{effects.TEST_ONLY}'")
-    print(f"open them: mmaux dashboard {out}")
+    print(f"open them: MMAUX_CHECKPOINTS={out} streamlit run app.py")

@@ -57,15 +57,15 @@ def free_port() -> int:
 
 
 class Server:
-    """The dashboard as `make run` starts it (`mmaux dashboard`) on a free localhost port, output in
-    `log`; `preload=False` starts it as plain `streamlit run app.py` does."""
+    """`streamlit run app.py` on a free localhost port, output in `log`."""
 
-    def __init__(self, repo: Path, log: Path, env: dict[str, str] | None = None, preload: bool = True):
+    def __init__(self, repo: Path, log: Path, env: dict[str, str] | None = None):
         self.port = free_port()
         self.url = f"http://localhost:{self.port}"
         self.log = log
-        command = [sys.executable, "-m", "mmaux", "dashboard", "--address", "localhost", "--port", str(self.port),
-                   *([] if preload else ["--no-preload"])]
+        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                   "--server.port", str(self.port), "--server.address", "localhost",
+                   "--browser.gatherUsageStats", "false"]
         environment = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                                     "PYTHONUNBUFFERED": "1"} | (env or {})
         self._out = open(log, "wb")
@@ -105,8 +105,8 @@ class Server:
 
 
 @contextmanager
-def running_server(repo: Path, log: Path, env: dict[str, str] | None = None, preload: bool = True):
-    server = Server(repo, log, env, preload)
+def running_server(repo: Path, log: Path, env: dict[str, str] | None = None):
+    server = Server(repo, log, env)
     try:
         server.wait_healthy()
         yield server
