@@ -1,5 +1,6 @@
-"""The Predictions page's Δp and orders, and the link from a home-page cell to its posts."""
+"""The Predictions page's Δp and orders, the link from a home-page cell to its posts, and the findings table."""
 import numpy as np
+import pytest
 import pandas as pd
 
 from mmaux import views
@@ -60,3 +61,21 @@ def test_batch_view_has_one_row_per_post_and_the_failures_first():
     assert view["row"].tolist() == [2, 1]  # a post that succeeded has its CSV row too, not an empty cell
     only_bad, failed = views.batch_view(bad.assign(error=bad["error"]))
     assert failed == len(only_bad) == 1
+
+
+def test_findings_view_puts_each_finding_in_columns_and_refuses_other_verdicts():
+    rows = pd.DataFrame([
+        {"family": "S · t · a", "kind": effects.VS_CE, "effect": "CE+ITC", "slicing": effects.OVERALL,
+         "slice": effects.OVERALL, "metric": "macro_f1", "delta": 6.24, "ci_low": 2.61, "ci_high": 9.83, "n": 1000,
+         "val_delta": 5.96, "verdict": effects.SUPPORTED},
+        {"family": "S · t · a", "kind": effects.DESIGN, "effect": "ITC main", "slicing": "evidence",
+         "slice": "image_only", "metric": "macro_f1", "delta": -4.0, "ci_low": -7.0, "ci_high": -1.04, "n": 120,
+         "val_delta": -3.0, "verdict": effects.SUPPORTED}])
+    shown = views.findings_view(rows)
+    assert shown.to_dict("records") == [
+        {"group": "S · t · a", "effect": "CE+ITC", "posts": "all posts", "Δ (CI)": "+6.2 (+2.6 to +9.8)", "n": 1000,
+         "Δ val": "+6.0"},
+        {"group": "S · t · a", "effect": "ITC main", "posts": "evidence = image_only", "Δ (CI)": "-4.0 (-7.0 to -1.0)",
+         "n": 120, "Δ val": "-3.0"}]
+    with pytest.raises(ValueError, match="only supported effects"):
+        views.findings_view(rows.assign(verdict=[effects.SUPPORTED, effects.INCONCLUSIVE]))
