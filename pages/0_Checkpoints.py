@@ -54,6 +54,14 @@ def open_predictions(link: dict[str, str] | None) -> None:
         st.switch_page("pages/1_Predictions.py", query_params=with_slices(link))
 
 
+def selectable(view: pd.DataFrame, key: str, **options) -> int | None:
+    """`view` as a table whose rows are selected one at a time; the selected row's position or None."""
+    event = st.dataframe(view, hide_index=True, key=key, on_select="rerun", selection_mode="single-row",
+                         width="stretch", **options)
+    rows = event.selection.get("rows", []) if event else []
+    return int(rows[0]) if rows else None
+
+
 def with_slices(link: dict[str, str]) -> dict[str, str]:
     """`link` plus the URL's own slices (?custom=), which a slice of theirs needs on Predictions."""
     return {**link, **ui.view_params(ui.CUSTOM_PARAM)}
@@ -107,8 +115,7 @@ def show_claims(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
                 "(image_adds, evidence, text_represented, relation). A dataset without them can be tagged by a "
                 "relation checkpoint: `mmaux tag --relation-checkpoint DIR --preset P --root D`.")
         return
-    event = st.dataframe(views.claims_view(every), hide_index=True, key="claims", on_select="rerun",
-                         selection_mode="single-row", width="stretch")
+    chosen = selectable(views.claims_view(every), "claims")
     st.caption("Does each loss help *more* where the paper says? contrast = Δ(slice A) − Δ(slice B), Δ the effect "
                "(variant − CE, or the 2 × 2 main effect) on the group's metric, per seed, then the effects' procedure: "
                "a paired t over seeds, one Benjamini–Hochberg family per group (CI adjusted to match), the validation "
@@ -117,9 +124,8 @@ def show_claims(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
                "column ('recorded'), or, where it has none, the relation a relation checkpoint predicted for its "
                "posts (`mmaux tag`; a tagger's errors blur both slices). Select a row to open its posts on "
                "Predictions, sliced by that slicing.")
-    rows = event.selection.get("rows", []) if event else []
-    if rows:
-        open_predictions(views.claim_link(runs, every.iloc[int(rows[0])]))
+    if chosen is not None:
+        open_predictions(views.claim_link(runs, every.iloc[chosen]))
 
 
 def show_findings(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
@@ -130,16 +136,14 @@ def show_findings(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None
     every = report.combined(frames.values(), effects.COLUMNS)
     supported = every[every["verdict"] == effects.SUPPORTED].reset_index(drop=True)
     if len(supported):
-        event = st.dataframe(views.findings_view(supported), hide_index=True, key="findings", on_select="rerun",
-                             selection_mode="single-row", width="stretch", column_config={
-                                 name: st.column_config.TextColumn(width=px) for name, px in FINDING_WIDTHS.items()})
+        chosen = selectable(views.findings_view(supported), "findings", column_config={
+            name: st.column_config.TextColumn(width=px) for name, px in FINDING_WIDTHS.items()})
         st.caption(f"{len(supported)} supported effect(s). Δ: a variant's mean gain over CE, or a main effect of the "
                    "2 × 2 design, in points of macro-F1 (of the class's F1 on slices by class), with its corrected "
                    "CI; 'Δ val' the same on the validation posts. Select a row to open its posts on Predictions (as "
                    "its heatmap cell does).")
-        rows = event.selection.get("rows", []) if event else []
-        if rows:
-            open_predictions(views.effect_link(runs, supported.iloc[int(rows[0])]))
+        if chosen is not None:
+            open_predictions(views.effect_link(runs, supported.iloc[chosen]))
     else:
         counts = every["verdict"].value_counts()
         reasons = every["reason"].value_counts().head(3)
