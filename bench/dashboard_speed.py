@@ -120,7 +120,7 @@ def case(name: str) -> dict[str, float]:
     if name == "attributions":
         from mmaux.analysis import runs as runs_lib
 
-        group = runs[(runs[runs_lib.GROUP_COLUMNS] == runs[runs_lib.GROUP_COLUMNS].iloc[0]).all(axis=1)]
+        group = runs_lib.group_runs(runs, tuple(runs[runs_lib.GROUP_COLUMNS].iloc[0]))
         at = _app("pages/4_Attributions.py", {"selected_checkpoints": runs_lib.default_comparison(group)[:2]})
         return {"attributions_s": _run(at)}
     raise ValueError(f"unknown case {name!r}; choose from {CASES}")

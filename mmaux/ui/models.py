@@ -92,8 +92,8 @@ def checkpoint_badges(folder: str, runs: pd.DataFrame) -> list[badges.Badge]:
     row = runs[runs["folder"] == folder]
     ce_folder = None
     if len(row) and row["variant"].iloc[0] != runs_lib.BASELINE:
-        same = runs[(runs[runs_lib.GROUP_COLUMNS] == row[runs_lib.GROUP_COLUMNS].iloc[0]).all(axis=1)
-                    & (runs["variant"] == runs_lib.BASELINE) & (runs["seed"] == row["seed"].iloc[0])]
+        group = runs_lib.group_runs(runs, tuple(row[runs_lib.GROUP_COLUMNS].iloc[0]))
+        same = group[(group["variant"] == runs_lib.BASELINE) & (group["seed"] == row["seed"].iloc[0])]
         ce_folder = same["folder"].iloc[0] if len(same) else None
     try:
         return _checkpoint_badges(str(folder), runs_lib.checkpoint_stamp(folder), ce_folder,

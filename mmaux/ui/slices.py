@@ -77,10 +77,11 @@ def with_custom_columns(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
     column is not in these posts) is said and left out."""
     first = next(iter(tables))
     confidence = group_confidence(runs, first)
+    posts = custom.derive(tables[first], confidence)
     usable = []
     for one in slices:
         try:
-            one.mask(custom.derive(tables[first], confidence))
+            one.mask(posts)
             usable.append(one)
         except custom.CustomSliceError as err:
             st.warning(f"Slice '{one.name}' is left out: {err}")

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import streamlit as st
 
 from mmaux import selection
+from mmaux.analysis.custom_slices import PARAM as CUSTOM_PARAM  # the user's own slices, carried by every link
 
 POST_KEY = "post_id"  # session_state: the post the detail views show (str); also ?post=<id>
 
@@ -89,7 +90,6 @@ def url_bound(param: str, options: Sequence | None = None, tokens: Mapping | Non
 
 
 SLICE_PARAMS = ("slice", "value")  # the slice Predictions filters by (?slice=evidence&value=image_only)
-CUSTOM_PARAM = "custom"  # the user's own slices (`mmaux.analysis.custom_slices.PARAM`), carried by every link
 
 
 def view_params(*names: str) -> dict[str, str]:
