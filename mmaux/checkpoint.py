@@ -10,9 +10,13 @@ Nothing here unpickles: weights are read with safetensors, everything else is JS
 A checkpoint is refused, with a message saying what differs, when its encoder weight files or
 its label set do not match what it was trained with.
 
-A run imported from another framework (`mmaux.importing`) is a folder of the same shape without
-model.safetensors: its config.json has no model but an `imported` record (`ImportedRun`), and
-its outputs hold predictions (and class probabilities when the file gave them), no embeddings.
+Two kinds of run have no model.safetensors (predictions only; `CheckpointInfo.has_model` is false):
+- a run imported from another framework (`mmaux.importing`): its config.json has no model but an
+  `imported` record (`ImportedRun`), and its outputs hold predictions (and class probabilities
+  when the file gave them), no embeddings;
+- a run of mmaux's own saved without its weights (`"weights": false` in config.json; the shipped
+  seeds kept for the statistics): its config.json is complete, so `mmaux reproduce` trains the
+  same weights again, and its outputs hold everything but the embeddings.
 """
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ EMBEDDING_COLUMNS = ("text_emb", "image_emb", "fused")
 CLASSIFIER = "classifier.1.weight"  # the task head's weight: one row per label
 WEIGHT_DTYPES = ("float32", "float16")  # torch dtypes of the stored weights, by name
 NO_MODEL = "imported predictions only: no weights, so there is no model to run"
+NO_WEIGHTS = "predictions only: saved without its weights"
 
 
 class CheckpointError(ValueError):
@@ -87,6 +92,12 @@ class CheckpointInfo:
     weights_dtype: str = "float32"
     mmaux_version: str = mmaux.__version__
     imported: ImportedRun | None = None  # set for a predictions-only run from another framework
+    weights: bool = True  # False: mmaux's own run saved without model.safetensors (predictions only)
+
+    @property
+    def has_model(self) -> bool:
+        """Whether the folder holds weights a page or command can run (not predictions only)."""
+        return self.imported is None and self.weights
 
     @property
     def task(self) -> str:
@@ -118,6 +129,8 @@ class CheckpointInfo:
                   "dataset": self.dataset.to_dict(), "label_names": list(self.label_names),
                   "encoders": self.encoders, "seed": self.seed, "train": self.train,
                   "data_fingerprint": self.data_fingerprint, "weights_dtype": self.weights_dtype}
+        if not self.weights:
+            values["weights"] = False
         return {**values, "imported": self.imported.to_dict()} if self.imported else values
 
     @classmethod
@@ -133,7 +146,16 @@ class CheckpointInfo:
                    encoders=dict(values["encoders"]), seed=int(values["seed"]), train=dict(values.get("train", {})),
                    data_fingerprint=values.get("data_fingerprint", ""),
                    weights_dtype=values.get("weights_dtype", "float32"),
-                   mmaux_version=values.get("mmaux_version", "?"), imported=imported)
+                   mmaux_version=values.get("mmaux_version", "?"), imported=imported,
+                   weights=_flag(values, "weights"))
+
+
+def _flag(values: dict, name: str) -> bool:
+    """A true/false field of config.json (absent: true); anything else is refused, not guessed."""
+    value = values.get(name, True)
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 def encoder_names(cfg: ModelConfig) -> list[str]:
@@ -200,8 +222,8 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
 def check_weights_header(folder: str | Path, info: CheckpointInfo) -> None:
     """Cheap checks for listing checkpoints (no tensor is read, no encoder hashed): the weights
     file is a safetensors file inside the folder, its classifier has one output per label, and
-    every encoder the config names can be found here. An imported run has neither."""
-    if info.imported:
+    every encoder the config names can be found here. A predictions-only run has neither."""
+    if not info.has_model:
         return
     folder = Path(folder)
     path = member(folder, WEIGHTS)
@@ -245,6 +267,9 @@ def load_model(folder: str | Path) -> tuple[MultimodalClassifier, CheckpointInfo
     info = read_info(folder)
     if info.imported:
         raise CheckpointError(f"{folder}: {NO_MODEL} (from {info.imported.source})")
+    if not info.weights:
+        raise CheckpointError(f"{folder}: {NO_WEIGHTS}; `mmaux reproduce --checkpoint {folder} --out DIR` trains "
+                              "the same weights again from its config.json")
     check_encoders(info, folder)
     weights = read_weights(folder)
     from mmaux.model import MultimodalClassifier
@@ -291,11 +316,14 @@ def round_weights(model: MultimodalClassifier, dtype: str):
 
 def save_checkpoint(folder: str | Path, model: MultimodalClassifier | None, info: CheckpointInfo, metrics: dict,
                     outputs: pd.DataFrame, arrays: dict[str, np.ndarray], val_outputs: pd.DataFrame | None = None):
-    """Write the four files (and the validation outputs, when given); an imported run (`model`
-    None, `info.imported` set) has no weights file. Refuses to overwrite an existing checkpoint."""
+    """Write the four files (and the validation outputs, when given); a predictions-only run
+    (`info.has_model` false) has no weights file and no embeddings. Refuses to overwrite an
+    existing checkpoint."""
     folder = Path(folder)
     if (model is None) != (info.imported is not None):
         raise ValueError("a checkpoint has either a model or an imported record, exactly one of them")
+    if not info.has_model:
+        model, arrays = None, {}
     if (folder / CONFIG).exists():
         raise CheckpointError(f"{folder}: already holds a checkpoint; choose another output folder or delete it")
     folder.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@
     effects         each group's auxiliary-loss effects; --store ships them with the checkpoints
     claims          the paper's two claims as contrasts between slices, per group
     power           how many seeds an effect of a given size needs, per group
+    reproduce       train a checkpoint again from its config.json and compare its outputs
     report          the findings, claims and every effect as one Markdown file (and CSV)
     tag             a relation checkpoint's image_adds / text_represented for every post of a dataset
     import          runs trained elsewhere (the authors' *preds.csv, any per-post predictions)
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_effects_parser(commands)
     add_claims_parser(commands)
     add_power_parser(commands)
+    _add_reproduce_parser(commands)
     add_report_parser(commands)
     add_tag_parser(commands)
     add_import_parser(commands)
@@ -205,6 +207,9 @@ def _add_model_options(p):
     g.add_argument("--on-bad-rows", choices=("fail", "skip"), default="fail",
                    help="CSV rows that fail validation: stop with the list (default) or skip them")
     g.add_argument("--no-feature-cache", action="store_true", help="do not cache frozen encoder outputs")
+    g.add_argument("--predictions-only", action="store_true",
+                   help="save metrics and per-post outputs but no weights or embeddings (about 70 kB a run "
+                        "instead of 0.8 MB); `mmaux reproduce` trains the weights again when needed")
 
 
 def _with_recipe(args) -> argparse.Namespace:
@@ -238,7 +243,7 @@ def _train_config(args, arch: str, aux: str, seed: int, out_dir: Path, num_label
                        batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr,
                        weight_decay=args.weight_decay, seed=seed,
                        weights_dtype=args.weights_dtype, on_bad_rows=args.on_bad_rows,
-                       feature_cache=not args.no_feature_cache)
+                       feature_cache=not args.no_feature_cache, save_weights=not args.predictions_only)
 
 
 def _num_labels(args) -> int:
@@ -285,7 +290,7 @@ def _add_sweep_parser(commands):
                         "of several groups can run side by side without computing them twice)")
     p.add_argument("--layouts", action="store_true",
                    help="also store each checkpoint's UMAP maps in its folder, so the dashboard opens them at "
-                        "once (a few seconds per run)")
+                        "once (a few seconds per run; not for --predictions-only runs, which keep no embeddings)")
     _add_model_options(p)
     p.set_defaults(func=_run_sweep)
 
@@ -307,7 +312,7 @@ def _run_sweep(args) -> int:
     from tqdm.auto import tqdm
 
     from mmaux.analysis.embeddings import SHIPPED_LAYOUTS, store_layouts
-    from mmaux.checkpoint import CONFIG
+    from mmaux.checkpoint import CONFIG, read_info
     from mmaux.train import train
 
     args = _with_recipe(args)
@@ -327,10 +332,32 @@ def _run_sweep(args) -> int:
     num_labels = _num_labels(args)
     for arch, variant, seed, folder in tqdm(todo, desc="sweep"):
         train(_train_config(args, arch, VARIANTS[variant], seed, folder, num_labels), progress=False)
-    if args.layouts:  # also for runs an interrupted sweep finished without their layouts
-        for folder in [run[3] for run in runs if not (run[3] / SHIPPED_LAYOUTS).exists()]:
+    if args.layouts:  # also for runs an interrupted sweep finished without them; none for predictions only
+        for folder in [run[3] for run in runs if not (run[3] / SHIPPED_LAYOUTS).exists()
+                       and read_info(run[3]).has_model]:
             store_layouts(folder)
     return 0
+
+
+def _add_reproduce_parser(commands):
+    p = commands.add_parser("reproduce", help="train a checkpoint again from its config.json and compare its outputs",
+                            description="Train the run in --checkpoint again, with the settings, seed and thread "
+                                        "count it records, into --out (with weights, so a predictions-only run "
+                                        "gets them back), then compare every stored prediction and probability "
+                                        "with the new run's. Exit status 1 when they differ.")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder (with or without weights)")
+    p.add_argument("--out", required=True, help="folder to write the new run into (must not hold a checkpoint)")
+    p.add_argument("--predictions-only", action="store_true", help="write the new run without its weights")
+    p.set_defaults(func=_run_reproduce)
+
+
+def _run_reproduce(args) -> int:
+    from mmaux.reproduce import reproduce
+
+    comparisons = reproduce(args.checkpoint, args.out, save_weights=not args.predictions_only, progress=True)
+    for comparison in comparisons:
+        print(comparison.line())
+    return 0 if all(c.identical for c in comparisons) else 1
 
 
 # --- evaluate and predict -----------------------------------------------------------------------

@@ -144,6 +144,42 @@ def tasks(runs: pd.DataFrame) -> list[tuple[str, str]]:
     return list(dict.fromkeys(map(tuple, runs_lib.usable(runs)[TASK_COLUMNS].itertuples(index=False))))
 
 
+@dataclass(frozen=True)
+class SeedOptions:
+    """The seeds a task's runs were trained with, split by whether they are stored with weights."""
+
+    all: list[int]
+    with_weights: list[int]  # seeds whose every run of the task has weights (the pages that run a model)
+
+    @property
+    def outputs_only(self) -> list[int]:
+        return [s for s in self.all if s not in self.with_weights]
+
+    def note(self, needs_model: bool) -> str:
+        """The one line that says which seeds a page offers and that every statistic uses them all."""
+        only = _span(self.outputs_only)
+        if needs_model:
+            return (f"Seeds {only} are stored as predictions only (no weights), so this page, which runs the "
+                    f"model, offers seeds {_span(self.with_weights)}; every statistic uses all {len(self.all)}.")
+        return (f"Seeds {only} are stored as predictions only (no weights): their outputs are here and in every "
+                f"statistic; the pages that run the model offer seeds {_span(self.with_weights)}.")
+
+
+def _span(seeds: Sequence[int]) -> str:
+    """'5–19' for a run of consecutive seeds, else '1, 3, 7'."""
+    seeds = sorted(seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(map(str, seeds)) or "none"
+
+
+def seed_options(task: pd.DataFrame) -> SeedOptions:
+    """`SeedOptions` of one task's usable runs (`task_runs`)."""
+    weighted = task.assign(weights=task.get("weights", True)).groupby("seed")["weights"].all().astype(bool)
+    return SeedOptions(all=sorted(int(s) for s in weighted.index),
+                       with_weights=sorted(int(s) for s in weighted[weighted].index))
+
+
 def task_runs(runs: pd.DataFrame, key: tuple[str, str]) -> pd.DataFrame:
     runs = runs_lib.usable(runs)
     return runs[(runs["dataset"] == key[0]) & (runs["task"] == key[1])].reset_index(drop=True)

@@ -40,6 +40,7 @@ class TrainConfig:
     weights_dtype: str = "float32"  # storage dtype of model.safetensors (float16 halves the size)
     on_bad_rows: str = "fail"  # CSV datasets: "fail" or "skip" rows that fail validation
     feature_cache: bool = True  # cache outputs of frozen encoder parts on disk
+    save_weights: bool = True  # False: a predictions-only run (outputs and metrics, no weights or embeddings)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -56,7 +57,7 @@ class TrainConfig:
     def record(self) -> dict:
         """The optimisation settings stored in the checkpoint's config.json."""
         values = asdict(self)
-        for key in ("model", "dataset", "out_dir"):
+        for key in ("model", "dataset", "out_dir", "save_weights"):  # save_weights: CheckpointInfo.weights
             values.pop(key)
         return values
 
@@ -126,10 +127,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     if accelerator.is_main_process:
         info = CheckpointInfo(model=cfg.model, dataset=cfg.dataset, label_names=posts.label_names,
                               encoders=encoder_hashes(cfg.model), seed=cfg.seed, train=cfg.record(),
-                              data_fingerprint=fingerprint(posts.frame), weights_dtype=cfg.weights_dtype)
+                              data_fingerprint=fingerprint(posts.frame), weights_dtype=cfg.weights_dtype,
+                              weights=cfg.save_weights)
         metrics = {"val": val_metrics, "test": test_metrics, "best_epoch": best[1],
                    "history": [asdict(h) for h in history], "aux_reaches_classifier": reach,
-                   "train_seconds": round(time.perf_counter() - started, 1)}
+                   "train_seconds": round(time.perf_counter() - started, 1),
+                   "torch_threads": torch.get_num_threads()}  # results depend on it: `mmaux reproduce` reuses it
         save_checkpoint(out_dir, core, info, metrics, outputs, arrays, val_outputs)
         print(f"{info.label}: best epoch {best[1]}, val macro-F1 {val_metrics['macro_f1']:.3f}, "
               f"test macro-F1 {test_metrics['macro_f1']:.3f} ({metrics['train_seconds']:.0f} s) -> {out_dir}")

@@ -20,7 +20,7 @@ from mmaux.analysis import runs as runs_lib
 from mmaux.checkpoint import CONFIG, OUTPUTS, VAL_OUTPUTS, WEIGHTS, CheckpointError, load_model, read_info
 from mmaux.data.images import BLANK_IMAGE
 from mmaux.importing import parse_authors_name
-from mmaux.ui import IMPORTED_NOTE
+from mmaux.ui import PREDICTIONS_ONLY_NOTE
 
 SIZES = {"train": 6, "val": 30, "test": 120}  # ≥ 30 test posts: an effect on all of them can be supported
 SEEDS = (30, 31, 32)  # the authors' default seed is 30
@@ -181,7 +181,7 @@ def test_pages_that_run_the_model_say_why_imported_runs_are_not_there(imported, 
     monkeypatch.setenv("MMAUX_CACHE", str(tmp_path / "app-cache"))
     at = page(path, str(imported), monkeypatch).run()
     assert not at.exception
-    assert f"left out: {IMPORTED_NOTE}, and this page runs the model." in texts(at.info)
+    assert f"left out: {PREDICTIONS_ONLY_NOTE}, and this page runs the model." in texts(at.info)
 
 
 # --- bad input: named, non-zero, nothing written --------------------------------------------------

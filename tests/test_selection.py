@@ -102,3 +102,16 @@ def test_default_group_is_the_largest_supported_effect_else_the_clearest_estimat
 @pytest.mark.parametrize("key,name", [(("SynthPosts", "sarcasm"), "SynthPosts · sarcasm"), (("MSD", "MSD"), "MSD")])
 def test_task_name(key, name):
     assert selection.task_name(key) == name
+
+
+def test_seed_options_split_the_seeds_stored_with_weights_from_the_outputs_only_ones():
+    task = pd.DataFrame({"seed": [0, 0, 1, 1, 5, 5, 6, 7], "weights": [True, True, True, True, False, False, False,
+                                                                     False]})
+    seeds = selection.seed_options(task)
+    assert (seeds.all, seeds.with_weights, seeds.outputs_only) == ([0, 1, 5, 6, 7], [0, 1], [5, 6, 7])
+    assert seeds.note(needs_model=True) == ("Seeds 5–7 are stored as predictions only (no weights), so this page, "
+                                            "which runs the model, offers seeds 0, 1; every statistic uses all 5.")
+    assert "pages that run the model offer seeds 0, 1" in seeds.note(needs_model=False)
+    mixed = selection.seed_options(pd.DataFrame({"seed": [2, 2], "weights": [True, False]}))
+    assert mixed.with_weights == []  # a seed counts as runnable only when every run of it has weights
+    assert selection.seed_options(pd.DataFrame({"seed": [3, 1]})).with_weights == [1, 3]  # no column: all weights

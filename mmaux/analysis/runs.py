@@ -30,8 +30,8 @@ VARIANTS = ("CE", "CE+ITC", "CE+ITM", "CE+ITC+ITM")  # the 2 × 2 design, baseli
 BASELINE = VARIANTS[0]
 GROUP_COLUMNS = ["dataset", "task", "architecture"]
 METRICS_SHOWN = ("macro_f1", "accuracy", "weighted_f1")  # test metrics copied into the runs table
-RUN_COLUMNS = ["folder", "label", *GROUP_COLUMNS, "variant", "itc", "itm", "seed", "error",
-               *METRICS_SHOWN]
+RUN_COLUMNS = ["folder", "label", *GROUP_COLUMNS, "variant", "itc", "itm", "seed", "weights", "error",
+               *METRICS_SHOWN]  # weights: False for a predictions-only run (`CheckpointInfo.has_model`)
 LABEL_SLICE = "label"  # slice the test posts by their gold label
 COMPARISON_SLICES = ("relation", "evidence", LABEL_SLICE)  # what the home page breaks scores down by
 POST_COLUMNS = ["post_id", "text", "image", "label", *SLICE_COLUMNS]  # taken from the posts
@@ -61,11 +61,11 @@ def describe_run(folder: str | Path) -> dict:
     fast; the outputs file must exist because every page needs it."""
     folder = Path(folder)
     row = dict.fromkeys(RUN_COLUMNS, "")
-    row.update(folder=str(folder), label=folder.name, seed=-1, itc=False, itm=False,
+    row.update(folder=str(folder), label=folder.name, seed=-1, itc=False, itm=False, weights=False,
                **dict.fromkeys(METRICS_SHOWN, np.nan))
     try:
         info = read_info(folder)
-        row.update(run_identity(info))
+        row.update(run_identity(info), weights=info.has_model)
         row.update(_test_metrics(folder))
         member(folder, OUTPUTS)  # missing, or a link that leads outside the folder
         check_weights_header(folder, info)

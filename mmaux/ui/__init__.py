@@ -32,10 +32,10 @@ from __future__ import annotations
 import importlib
 
 from mmaux.paths import ROOTS_ENV, default_roots  # noqa: F401  (ROOTS_ENV: tests set it)
-from mmaux.ui.frame import (IMPORTED_NOTE, NAV_PAGES, OPENMOJI_CREDIT, PAGE_LINKS, SYNTHPOSTS_NOTE,  # noqa: F401
+from mmaux.ui.frame import (PREDICTIONS_ONLY_NOTE, NAV_PAGES, OPENMOJI_CREDIT, PAGE_LINKS, SYNTHPOSTS_NOTE,  # noqa: F401
                             footer, page_header, stop)
 from mmaux.ui.loaders import (THUMBNAIL_PX, group_claims, group_effects, group_slice_scores,  # noqa: F401
-                              image_data_uri, imported, split_table, test_arrays, test_table, test_tables, thumbnail)
+                              has_model, image_data_uri, imported, split_table, test_arrays, test_table, test_tables, thumbnail)
 from mmaux.ui.picker import (SELECTED_KEY, SELECTION_KEY, checkpoint_labels, default_group, identity,  # noqa: F401
                              pick_checkpoints, selected_checkpoints)
 from mmaux.ui.posts import (PostChoice, pick_checkpoints_and_post, pick_post, post_links, same_posts,  # noqa: F401

@@ -16,7 +16,8 @@ NAV_PAGES = (  # (file, title in the navigation, URL path) of every page, app.py
 )
 # the pages a post's detail view links to (Match scores, Embeddings, Attributions), by their navigation names
 PAGE_LINKS = tuple((file, f"{title} →") for file, title, _ in NAV_PAGES[2:5])
-IMPORTED_NOTE = "imported runs hold predictions only (no weights, embeddings or match scores)"
+PREDICTIONS_ONLY_NOTE = ("predictions-only runs (imported from elsewhere, or shipped seeds kept for the statistics) "
+                         "hold no weights or embeddings")
 SYNTHPOSTS_NOTE = ("SynthPosts is a controlled synthetic test bed with known image-text relations, "
                    "not a claim about real social media posts.")
 

@@ -140,10 +140,17 @@ def image_data_uri(image: Image.Image, size: int = THUMBNAIL_PX) -> str:
 
 
 @st.cache_data(max_entries=4096)
-def _imported(folder: str, stamp: tuple) -> bool:
-    return read_info(folder).imported is not None
+def _kind(folder: str, stamp: tuple) -> tuple[bool, bool]:
+    info = read_info(folder)
+    return info.imported is not None, info.has_model
 
 
 def imported(folder: str) -> bool:
-    """Whether the checkpoint is a predictions-only run imported from elsewhere (cached per stamp)."""
-    return _imported(str(folder), runs_lib.checkpoint_stamp(folder))
+    """Whether the checkpoint is a predictions-only run imported from elsewhere (cached per stamp):
+    its match scores were never recorded."""
+    return _kind(str(folder), runs_lib.checkpoint_stamp(folder))[0]
+
+
+def has_model(folder: str) -> bool:
+    """Whether the checkpoint holds weights a page can run (not predictions only; cached per stamp)."""
+    return _kind(str(folder), runs_lib.checkpoint_stamp(folder))[1]

@@ -14,7 +14,7 @@ from mmaux import badges
 from mmaux.analysis import runs as runs_lib
 from mmaux.checkpoint import CheckpointError, read_info
 from mmaux.predict import Predictor
-from mmaux.ui.loaders import imported, test_table
+from mmaux.ui.loaders import has_model, test_table
 
 # One torch thread per dashboard process by default: sessions run in parallel threads, and torch's
 # per-op thread pool otherwise spins against them (and against any other busy process), which
@@ -67,7 +67,7 @@ def _checkpoint_badges(folder: str, stamp: tuple, ce_folder: str | None, ce_stam
     from mmaux.analysis import spaces
 
     table = test_table(folder)
-    ran = not imported(folder)  # the model's own checks need its weights; an imported run has none
+    ran = has_model(folder)  # the model's own checks need its weights; a predictions-only run has none
     trained = spaces.checkpoint_spaces(folder) if ran else None
     found = [badges.untrained_itc(read_info(folder).loss.itc, trained.itc)] if ran else []
 

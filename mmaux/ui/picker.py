@@ -33,7 +33,7 @@ def selected_checkpoints() -> list[str]:
 
 
 def pick_checkpoints(key: str, min: int = 1, max: int = 4, default: Sequence[str] | None = None,
-                     runs: pd.DataFrame | None = None) -> list[str]:
+                     runs: pd.DataFrame | None = None, needs_model: bool = False) -> list[str]:
     """The structured sidebar picker (task → architectures → loss variants × seeds); returns the
     chosen folders, at most `max`, all comparable (`selection.comparable`).
 
@@ -41,7 +41,9 @@ def pick_checkpoints(key: str, min: int = 1, max: int = 4, default: Sequence[str
     a link or a reload restores it, and the URL wins over the session. `key` only names this
     page's widgets. With no choice yet, `default` (else the group with the largest supported
     effect, `selection.default_group`) is used. Folders of another task, label set or data are
-    refused with one line saying why. Fewer than `min` chosen stops the page with a hint.
+    refused with one line saying why. Fewer than `min` chosen stops the page with a hint. A page
+    that runs the model (`needs_model`) offers only the seeds stored with weights; the others
+    (predictions only) count in the statistics, and the sidebar says so in one line.
     """
     runs = runs_lib.usable(sidebar_runs() if runs is None else runs)
     labels = checkpoint_labels(runs)
@@ -49,7 +51,7 @@ def pick_checkpoints(key: str, min: int = 1, max: int = 4, default: Sequence[str
     chosen = choice.folders(runs) if choice else []
     st.session_state[SELECTED_KEY], st.session_state[SELECTION_KEY] = chosen, choice
     _write_selection_params(choice)
-    _selection_widgets(key, runs, choice)
+    _selection_widgets(key, runs, choice, needs_model)
     if len(chosen) > max:
         st.sidebar.caption(f"This page shows the first {max} of the {len(chosen)} checkpoints chosen; choose "
                            "fewer variants or seeds to pick which.")
@@ -128,10 +130,12 @@ def _write_selection_params(choice: selection.Selection | None) -> None:
             del st.query_params[name]
 
 
-def _selection_widgets(key: str, runs: pd.DataFrame, choice: selection.Selection | None) -> None:
+def _selection_widgets(key: str, runs: pd.DataFrame, choice: selection.Selection | None,
+                       needs_model: bool = False) -> None:
     """Task, architectures, variants and seeds in the sidebar, showing `choice`; a change makes a
     new choice (a new task starts from its default comparison, keeping the variants and seeds
-    chosen where it has them) and writes it to the session and the URL."""
+    chosen where it has them) and writes it to the session and the URL. With `needs_model`, the
+    seeds offered are those stored with weights."""
     tasks = selection.tasks(runs)
     if not tasks:
         return
@@ -139,11 +143,15 @@ def _selection_widgets(key: str, runs: pd.DataFrame, choice: selection.Selection
     by_name = {selection.task_name(t): t for t in tasks}  # widget values are plain strings
     current = (choice.dataset, choice.task) if choice else tasks[0]
     task_runs = selection.task_runs(runs, current)
+    seeds = selection.seed_options(task_runs)
+    options = {"arch": list(dict.fromkeys(task_runs["architecture"])),
+               "variant": [v for v in runs_lib.VARIANTS if v in set(task_runs["variant"])],
+               "seed": seeds.with_weights if needs_model else seeds.all}
     st.session_state[widgets["task"]] = selection.task_name(current)
     if choice:
         st.session_state[widgets["arch"]] = list(choice.archs)
         st.session_state[widgets["variant"]] = list(choice.variants)
-        st.session_state[widgets["seed"]] = list(choice.seeds)
+        st.session_state[widgets["seed"]] = [s for s in choice.seeds if s in options["seed"]]
 
     def changed(what: str) -> None:
         task = by_name[st.session_state[widgets["task"]]]
@@ -162,11 +170,12 @@ def _selection_widgets(key: str, runs: pd.DataFrame, choice: selection.Selection
         st.selectbox("Task", list(by_name), key=widgets["task"], on_change=changed, args=("task",),
                      format_func=lambda t: f"{t} ({counts[by_name[t]]} checkpoints)",
                      help="Only checkpoints of one dataset, task and label set are compared.")
-        options = {"arch": list(dict.fromkeys(task_runs["architecture"])),
-                   "variant": [v for v in runs_lib.VARIANTS if v in set(task_runs["variant"])],
-                   "seed": sorted(set(int(s) for s in task_runs["seed"]))}
         st.multiselect("Architecture", options["arch"], key=widgets["arch"], on_change=changed, args=("arch",))
         st.multiselect("Loss variants", options["variant"], key=widgets["variant"], on_change=changed,
                        args=("variant",), help="CE is the baseline every auxiliary variant is compared with.")
         st.multiselect("Seeds", options["seed"], key=widgets["seed"], on_change=changed, args=("seed",),
-                       format_func=lambda s: f"seed {s}")
+                       format_func=lambda s: f"seed {s}" + ("" if s in seeds.with_weights else " (outputs only)"),
+                       help="Every statistic (effects, claims, power) uses all seeds of a group, whatever is "
+                            "chosen here; the choice is what the page puts side by side.")
+        if seeds.outputs_only:
+            st.caption(seeds.note(needs_model))

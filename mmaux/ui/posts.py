@@ -11,8 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from mmaux.analysis import runs as runs_lib
-from mmaux.ui.frame import IMPORTED_NOTE, PAGE_LINKS, stop
-from mmaux.ui.loaders import imported, test_table
+from mmaux.ui.frame import PAGE_LINKS, PREDICTIONS_ONLY_NOTE, stop
+from mmaux.ui.loaders import has_model, test_table
 from mmaux.ui.picker import checkpoint_labels, pick_checkpoints
 from mmaux.ui.roots import sidebar_runs
 from mmaux.ui.urlstate import select_post, selected_post, view_params
@@ -43,13 +43,13 @@ def pick_post(table: pd.DataFrame, key: str) -> str:
 
 
 def with_model(folders: Sequence[str]) -> list[str]:
-    """The folders whose model a page can run. Imported runs (predictions only) are left out with
-    one line saying why; when nothing is left, that line ends the page."""
-    kept = [f for f in folders if not imported(f)]
+    """The folders whose model a page can run. Predictions-only runs (imported, or stored without
+    weights) are left out with one line saying why; when nothing is left, that line ends the page."""
+    kept = [f for f in folders if has_model(f)]
     if len(kept) < len(folders):
         left_out = len(folders) - len(kept)
-        message = (f"{left_out} chosen run(s) left out: {IMPORTED_NOTE}, and this page runs the model. Their effects "
-                   "and posts are on the Checkpoints and Predictions pages.")
+        message = (f"{left_out} chosen run(s) left out: {PREDICTIONS_ONLY_NOTE}, and this page runs the model. Their "
+                   "effects and posts are on the Checkpoints and Predictions pages.")
         if not kept:
             stop(message)
         st.info(message)
@@ -83,7 +83,7 @@ def pick_checkpoints_and_post(key: str, max: int) -> PostChoice:
     """Sidebar: checkpoints (1 to `max`, same test posts, with a model: `with_model`) and a post,
     shared across pages."""
     runs = sidebar_runs()
-    folders = same_posts(with_model(pick_checkpoints(key, min=1, max=max, runs=runs)))
+    folders = same_posts(with_model(pick_checkpoints(key, min=1, max=max, runs=runs, needs_model=True)))
     labels = checkpoint_labels(runs)
     names = dict(zip(folders, runs_lib.distinguishing_names([labels[f] for f in folders])))
     table = test_table(folders[0])
