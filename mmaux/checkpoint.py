@@ -173,8 +173,19 @@ def member(folder: Path, name: str) -> Path:
     """A file of the checkpoint; refuses links that lead outside the folder."""
     path = folder / name
     if not path.is_file():
-        raise CheckpointError(f"{path}: missing. A checkpoint folder needs {CONFIG}, {WEIGHTS}, {METRICS} "
-                              f"and {OUTPUTS}; re-run training or copy the whole folder")
+        if not folder.is_dir():
+            raise CheckpointError(f"{folder.resolve()}: no such checkpoint folder")
+        try:  # a root of runs given where one run was asked for: say which runs it holds
+            runs = find_checkpoints(folder, max_depth=3, max_entries=2_000) if name == CONFIG else []
+        except SearchTooLarge:
+            runs = []
+        if runs:
+            shown = ", ".join(str(r) for r in runs[:3]) + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
+            raise CheckpointError(f"{folder.resolve()}: holds {len(runs)} checkpoint folder(s), not one checkpoint; "
+                                  f"give one of them: {shown}")
+        raise CheckpointError(f"{path}: missing. A checkpoint folder needs {CONFIG}, {METRICS} and {OUTPUTS} "
+                              f"(and {WEIGHTS}, unless it holds predictions only); re-run training or copy the "
+                              "whole folder")
     if not path.resolve().is_relative_to(folder.resolve()):
         raise CheckpointError(f"{path}: is a link to {path.resolve()}, outside the checkpoint folder; "
                               "copy the real file into the folder")

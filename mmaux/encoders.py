@@ -19,10 +19,15 @@ from pathlib import Path
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers.utils import logging as transformers_logging
 
 from mmaux.data.images import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
 from mmaux.encoder_files import (BUILTIN_IMAGE, BUILTIN_TEXT, _efficientnet_weights_path,  # noqa: F401 (re-exported)
                                  _hash_files, _offline, encoder_fingerprint, encoder_weight_files, resolve_text_path)
+
+# Loading an encoder is ours to report, not transformers': its "Loading weights 0/103" bar came out
+# of every `evaluate`, `predict` and page that builds a model.
+transformers_logging.disable_progress_bar()
 
 
 @dataclass

@@ -28,7 +28,9 @@ effect is at best `effects.TEST_ONLY`.
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
+import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
@@ -41,11 +43,12 @@ import pandas as pd
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
 from mmaux.checkpoint import CheckpointInfo, ImportedRun, save_checkpoint
-from mmaux.data.csvdata import (PRESETS, CsvDatasetSpec, DatasetError, add_csv_options, load_posts, read_table,
-                                spec_from_args)
+from mmaux.data.csvdata import (FIRST_DATA_LINE, PRESETS, CsvDatasetSpec, DatasetError, brief, load_posts,
+                                read_table, spec_from_args)
 from mmaux.data.datasets import SLICE_COLUMNS, DatasetSpec, fingerprint, load_dataset
 from mmaux.evaluate import classification_metrics
 from mmaux.losses import LossConfig
+from mmaux.paths import REPO_ROOT, ROOTS_ENV
 
 AUTHORS_TASKS = {0: "tir-text-represented", 1: "tir-image-adds", 2: "tir", 3: "mvsa-single", 4: "mhp",
                  5: "micd", 6: "msd"}  # the authors' --task -> mmaux's preset of that dataset and task
@@ -59,7 +62,6 @@ AUTHORS_NAME = re.compile(rf"(?P<model>.+?)_task(?P<task>\d+)_seed(?P<seed>\d+)_
 AUTHORS_COLUMNS = ("data_id", "label", "prediction")
 PREDICTIONS_COLUMNS = ("post_id", "pred")
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")  # a folder name and a URL token (no , : /)
-FIRST_ROW = 2  # the spreadsheet row of a file's first data line (the header is row 1)
 MAX_LISTED = 10  # problems listed per file
 SUM_TOLERANCE = 0.01  # how far a row's probabilities may sum from 1 (files round them)
 
@@ -207,24 +209,24 @@ def check_predictions(path: Path, ids: pd.Series, preds: pd.Series, split: Split
     truth = split.posts.set_index("post_id")["label_index"]
     problems, seen, index, pred = [], {}, [], []
     for i, (post_id, value) in enumerate(zip(ids.str.strip(), preds)):
-        row, said = FIRST_ROW + i, []
+        row, said = FIRST_DATA_LINE + i, []
         if post_id in seen:
-            said.append(f"duplicate of row {seen[post_id]}")
+            said.append(f"duplicate of line {seen[post_id]}")
         seen.setdefault(post_id, row)
         if post_id not in truth.index:
             said.append(split.where(post_id))
         elif labels is not None:
             label = split.class_index(labels.iloc[i], names=False)
             if label != truth[post_id]:
-                said.append(f"label {labels.iloc[i]!r}, but {Path(split.spec.csv).name} says {truth[post_id]} "
+                said.append(f"label {brief(labels.iloc[i])}, but {Path(split.spec.csv).name} says {truth[post_id]} "
                             f"({split.labels[truth[post_id]]})")
         predicted = split.class_index(value, class_names)
         if predicted is None:
-            said.append(f"prediction {value!r} is not a class of {split.spec.name} ({split.classes_text()})")
+            said.append(f"prediction {brief(value)} is not a class of {split.spec.name} ({split.classes_text()})")
         if row_problems and i in row_problems:
             said.append(row_problems[i])
         if said:
-            problems.append(f"row {row} (id {post_id!r}): {'; '.join(said)}")
+            problems.append(f"line {row} (id {brief(post_id)}): {'; '.join(said)}")
         index.append(post_id)
         pred.append(predicted)
     if problems:
@@ -412,43 +414,8 @@ def import_predictions(path: Path, spec: CsvDatasetSpec, model: str, loss: LossC
 
 # --- command line: `mmaux import authors|predictions` ---------------------------------------------
 
-def add_import_parser(commands) -> None:
-    p = commands.add_parser("import", help="open runs trained elsewhere (the authors' code, any framework)",
-                            description="Import per-post predictions of runs trained elsewhere as predictions-only "
-                                        "run folders (no weights) that the dashboard's effects, findings and "
-                                        "Predictions page read.")
-    sub = p.add_subparsers(title="import commands", metavar="COMMAND")
-    a = sub.add_parser("authors", help="every *preds.csv of the authors' code under RESULTS_DIR",
-                       description="Import every {txt}-{img}-{fusion}_task{N}_seed{S}_{loss}_{n}preds.csv under "
-                                   "RESULTS_DIR (columns data_id,label,prediction: class indices on the test split), "
-                                   "joined to the task's data_key_*.csv in DATA_DIR. A file that fails a check stops "
-                                   "the import with its rows listed; nothing is written.")
-    a.add_argument("results", metavar="RESULTS_DIR", help="the authors' results folder (searched recursively)")
-    a.add_argument("--root", required=True, metavar="DATA_DIR", help="folder with the data_key_*.csv files and images")
-    a.add_argument("--out", required=True, metavar="OUT_DIR", help="where the run folders go (existing ones are "
-                                                                 "never replaced)")
-    a.add_argument("--skip-unparsed", action="store_true",
-                   help="import the other files when some names do not parse (they are listed)")
-    a.set_defaults(func=_run_authors)
-    q = sub.add_parser("predictions", help="one file of per-post predictions from any framework",
-                       description="Import one run's test predictions: columns post_id, pred (class index or name) "
-                                   "and optional p_<class> probabilities, one per class (then the confidence views "
-                                   "work too). --val gives the validation predictions in the same format, so that "
-                                   "effects can be checked on them.")
-    q.add_argument("file", metavar="FILE.csv", help="the test predictions")
-    add_csv_options(q)
-    q.add_argument("--arch", required=True, help="the model's name: runs of one dataset and name form a group")
-    q.add_argument("--variant", required=True, help="CE, CE+ITC, CE+ITM or CE+ITC+ITM (or ce, itc, itm, itc+itm)")
-    q.add_argument("--seed", type=int, required=True, help="its training seed (runs of a seed are paired)")
-    q.add_argument("--beta-itc", type=float, default=0.1, help="weight of ITC it was trained with (default 0.1)")
-    q.add_argument("--beta-itm", type=float, default=0.1, help="weight of ITM it was trained with (default 0.1)")
-    q.add_argument("--val", metavar="FILE.csv", help="its validation predictions (same columns)")
-    q.add_argument("--out", required=True, metavar="OUT_DIR", help="where the run folder goes (an existing one is "
-                                                                 "never replaced)")
-    q.set_defaults(func=_run_predictions)
-
-
-def _run_authors(args) -> int:
+def run_authors(args) -> int:
+    """`mmaux import authors`."""
     done = import_authors(Path(args.results), Path(args.root), Path(args.out), args.skip_unparsed)
     for line in done.skipped:
         print(f"skipped: {line}")
@@ -456,12 +423,22 @@ def _run_authors(args) -> int:
     return 0
 
 
-def _run_predictions(args) -> int:
+def run_predictions(args) -> int:
+    """`mmaux import predictions`."""
     spec = _import_spec(spec_from_args(args), args.missing_image)
     loss = loss_of_variant(args.variant, args.beta_itc, args.beta_itm)
     _report(import_predictions(Path(args.file), spec, args.arch, loss, args.seed, Path(args.out),
                                Path(args.val) if args.val else None), Path(args.out))
     return 0
+
+
+def dashboard_command(root: Path) -> str:
+    """A command that opens the dashboard on `root` from any folder: absolute paths, this Python."""
+    app = REPO_ROOT / "app.py"
+    if not app.is_file():  # installed without the repository: the command line reads them too
+        return f"mmaux claims {shlex.quote(str(root.resolve()))}"
+    return (f"{ROOTS_ENV}={shlex.quote(str(root.resolve()))} {shlex.quote(sys.executable)} -m streamlit run "
+            f"{shlex.quote(str(app))}")
 
 
 def _report(done: Imported, out: Path) -> None:
@@ -480,4 +457,4 @@ def _report(done: Imported, out: Path) -> None:
             print(f"  note: {run.folder} {run.covered}")
     if any(run.val_outputs is None for run in done.runs):
         print(f"without validation predictions an effect is at best '{effects.TEST_ONLY}'")
-    print(f"open them: MMAUX_CHECKPOINTS={out} streamlit run app.py")
+    print(f"open them: {dashboard_command(out)}")

@@ -272,17 +272,6 @@ def _chunked(predictors, probes: Sequence[Probe], rows: Sequence[int]) -> pd.Dat
 
 # --- command line -------------------------------------------------------------------------------
 
-def add_probe_parser(commands) -> None:
-    """Register `probe`: re-run a saved probe set through one or more checkpoints."""
-    p = commands.add_parser("probe", help="run a saved probe set through checkpoints",
-                            description="Predictions of every checkpoint for every probe of a set saved by "
-                                        "the dashboard's 'Your post' page (a folder with probes.csv + images/).")
-    p.add_argument("--set", required=True, dest="probe_set", help="probe set folder")
-    p.add_argument("--checkpoint", required=True, action="append", help="checkpoint folder (repeatable)")
-    p.add_argument("--out", help="write the table to this CSV (refuses to overwrite); default: print it")
-    p.set_defaults(func=run_probe_command)
-
-
 def run_probe_command(args) -> int:
     from mmaux.checkpoint import CheckpointError
 

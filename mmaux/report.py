@@ -24,9 +24,8 @@ from mmaux.analysis import runs as runs_lib
 from mmaux.analysis.stats import METRIC_NAMES
 from mmaux.checkpoint import CONFIG
 from mmaux.data.datasets import file_sha256
-from mmaux.paths import default_roots
+from mmaux.paths import DASHBOARD_URL, default_roots  # noqa: F401  (DASHBOARD_URL: the page reads it here)
 
-DEFAULT_URL = "http://127.0.0.1:8501/"  # where `make run` serves the dashboard
 
 
 def _num(value, digits: int = 1, sign: bool = True) -> str:
@@ -115,22 +114,8 @@ def view_link(base: str, params: dict[str, str]) -> str:
 
 # --- command line: `python -m mmaux report` ------------------------------------------------------
 
-def add_report_parser(commands):
-    p = commands.add_parser("report", help="write the findings, claims and every effect as one Markdown file",
-                            description="Write one self-contained Markdown report of the checkpoints under the "
-                                        "roots (default: MMAUX_CHECKPOINTS or the shipped checkpoints): the "
-                                        "findings, the paper's claims, every effect with its CI, verdict and "
-                                        "detectable effect, the checkpoints' folders, config hashes and seeds, "
-                                        "and the dashboard link that reopens the view; with --csv, every effect "
-                                        "as CSV too. An existing file is not overwritten.")
-    p.add_argument("roots", nargs="*", help="checkpoint roots")
-    p.add_argument("--out", required=True, help="the Markdown file to write (must not exist)")
-    p.add_argument("--csv", help="also write every effect to this CSV file (must not exist)")
-    p.add_argument("--url", default=DEFAULT_URL, help=f"the dashboard's address for the link (default {DEFAULT_URL})")
-    p.set_defaults(func=_run_report)
-
-
-def _run_report(args) -> int:
+def run_report(args) -> int:
+    """`mmaux report`: the Markdown report (and CSV) of the checkpoints under the roots."""
     roots = args.roots or default_roots()
     targets = [t for t in (args.out, args.csv) if t]
     for target in targets:

@@ -44,15 +44,14 @@ import pyarrow.parquet as pq
 import mmaux
 from mmaux.analysis import diskcache
 from mmaux.checkpoint import CONFIG, WEIGHTS, CheckpointError, CheckpointInfo, read_info
-from mmaux.data.csvdata import TIR_COLUMNS, add_csv_options, spec_from_args
+from mmaux.data.csvdata import TIR_COLUMNS, spec_from_args
 from mmaux.data.datasets import SPLITS, DatasetSpec, file_sha256, fingerprint, load_dataset
-from mmaux.paths import cache_dir
+from mmaux.paths import TAGS_FOLDER, cache_dir
 
 RELATION_LABELS = TIR_COLUMNS  # the 4 relation classes (SynthPosts' relation task uses the same names)
 TAG_COLUMNS = ("image_adds", "text_represented", "relation")  # what a tag file predicts per post
 PREDICTED_SUFFIX = " (predicted)"
 TAGGED_BY = "tagged_by"  # split-table column: the label of the checkpoint that predicted the tags
-TAGS_FOLDER = "mmaux-tags"  # beside a CSV dataset's file
 META_KEY = b"mmaux.tags"  # the tag file's Parquet metadata: what was tagged, by which checkpoint
 FILE_COLUMNS = ["post_id", "split", "relation", *(f"p_{c}" for c in RELATION_LABELS), "image_adds", "p_image_adds",
                 "text_represented", "p_text_represented"]
@@ -254,21 +253,8 @@ def _run_data(config: str, mtime_ns: int, size: int) -> tuple[DatasetSpec, str]:
 
 # --- command line: `python -m mmaux tag` ---------------------------------------------------------
 
-def add_tag_parser(commands) -> None:
-    p = commands.add_parser("tag", help="predict image_adds and text_represented for a dataset's posts",
-                            description="Run a checkpoint trained on the 4-class relation task (TIR, or the shipped "
-                                        "SynthPosts relation runs) over every post of a dataset and store the "
-                                        "predicted relation, image_adds and text_represented (with probabilities) "
-                                        f"in {TAGS_FOLDER}/ beside the dataset's CSV, keyed by the dataset's "
-                                        "fingerprint and the checkpoint. Every page then slices the dataset's runs "
-                                        "by them, and the paper's claims use them, marked 'predicted by' the "
-                                        "checkpoint. The dataset's own files are never written.")
-    p.add_argument("--relation-checkpoint", required=True, metavar="DIR", help="a relation checkpoint folder")
-    add_csv_options(p)
-    p.set_defaults(func=_run_tag)
-
-
-def _run_tag(args) -> int:
+def run_tag(args) -> int:
+    """`mmaux tag`: tag every post of a CSV dataset with a relation checkpoint."""
     spec = DatasetSpec(csv=spec_from_args(args))
     path, tags = tag_dataset(args.relation_checkpoint, spec, progress=True)
     counts = tags["relation"].value_counts()

@@ -12,7 +12,6 @@ import pandas as pd
 from mmaux import selection
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
-from mmaux.analysis import stats
 
 FLIPS_FIRST, GAIN_FIRST, BY_ID = "fixed, then broken, first", "Δp: largest gain first", "post id"
 ORDERS = (FLIPS_FIRST, GAIN_FIRST, BY_ID)

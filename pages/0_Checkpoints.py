@@ -160,7 +160,7 @@ def show_downloads(runs: pd.DataFrame, frames: dict[tuple, pd.DataFrame], contra
         return
     every = report.combined(frames.values(), effects.COLUMNS)
     claimed = report.combined(contrasts.values(), claims.COLUMNS)
-    link = report.view_link((st.context.url or report.DEFAULT_URL).split("?")[0], dict(st.query_params))
+    link = report.view_link((st.context.url or report.DASHBOARD_URL).split("?")[0], dict(st.query_params))
     roots = ui.checkpoint_roots()
     left, right = st.columns(2)  # built on click, not on every rerun (the report hashes every config.json)
     left.download_button("Download report (Markdown)", lambda: report.markdown(runs, every, claimed, roots, link),

@@ -248,7 +248,7 @@ def test_predictions_side_by_side(driver, server, shots):
     WebDriverWait(driver, bs.TIMEOUT).until(lambda d: f"post={post_id}" in d.current_url,
                                             f"the URL does not name the chosen post {post_id}")
     bs.wait_idle(driver)
-    bs.wait_for(driver, f"{MAIN} [data-testid='stMarkdownContainer']", text=f"Text: ")
+    bs.wait_for(driver, f"{MAIN} [data-testid='stMarkdownContainer']", text="Text: ")
     assert driver.find_elements("css selector", f"{MAIN} {IMAGE}"), "the post's image is not shown"
     links = [a.text for a in driver.find_elements("css selector", f"{MAIN} [data-testid='stPageLink'] a")]
     assert any("Match scores" in a for a in links), links

@@ -3,7 +3,6 @@ validation finds every kind of problem, decoding every image; its verdict is tra
 reader copes with BOMs and delimiters and refuses non-UTF-8."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -14,8 +13,9 @@ import pytest
 from authors_layout import AUTHORS_CSV, MICD_WITHOUT_IMAGE, SPLIT_SIZES, TIR_HEADER, write_authors_layout
 from PIL import Image
 
+from mmaux.cli import build_parser
 from mmaux.data.csvdata import (PRESETS, TIR_COLUMNS, CsvDatasetSpec, DatasetError,
-                                add_validate_parser, apply_bad_row_policy, load_posts, validate)
+                                apply_bad_row_policy, load_posts, validate)
 from mmaux.data.images import BLANK_IMAGE, check_image
 
 SPLITS_IN_ORDER = [s for s, n in SPLIT_SIZES.items() for _ in range(n)]
@@ -249,7 +249,7 @@ def test_validation_finds_each_problem_kind(messy):
     unreadable = report.problems["unreadable_image"]
     assert "HTML page" in unreadable[0].detail and "empty" in unreadable[1].detail
     cut = Path(messy.image_root) / "img" / "12.jpg"
-    assert str(unreadable[2]).startswith(f"row 12 (id 12): {cut}: truncated or corrupt image data")
+    assert str(unreadable[2]).startswith(f"line 14 (id '12'): {cut}: truncated or corrupt image data")
 
 
 def test_parallel_decoding_finds_the_same_as_one_thread(messy):
@@ -286,13 +286,13 @@ def test_report_text_lists_counts_and_examples(messy):
     assert "  train       1 rows  (neutral 0, positive 1, negative 0)" in text
     assert "missing image file: 1 rows" in text
     assert "unreadable, truncated or corrupt image: 3 rows" in text
-    assert f"row 2 (id 3): no file {Path(messy.image_root) / 'img' / '3.jpg'}" in text
-    assert "row 5 (id 1): same id as row 0" in text
-    assert "row 4 (id 5): label 'angry' is not a class name or index" in text
+    assert f"line 4 (id '3'): no file {Path(messy.image_root) / 'img' / '3.jpg'}" in text
+    assert "line 7 (id '1'): same id as line 2" in text
+    assert "line 6 (id '5'): label 'angry' is not a class name or index" in text
     assert text.endswith("Verdict: NOT usable as is: 10 bad rows; with --on-bad-rows skip they "
                          "are dropped and 3 rows are used")
     assert validate(messy).format("skip").endswith(
-        "Verdict: usable with --on-bad-rows skip (10 bad rows dropped, 3 rows used)")
+        "Verdict: usable with --on-bad-rows skip (10 bad rows dropped, 3 rows used), with 3 warnings above")
 
 
 def test_report_shows_at_most_ten_examples_unless_asked(tmp_path):
@@ -301,8 +301,8 @@ def test_report_shows_at_most_ten_examples_unless_asked(tmp_path):
     report = validate(custom_spec(tmp_path, classes=("a", "b")))
     text = report.format()
     assert "missing image file: 15 rows" in text and "... and 5 more (--all lists them)" in text
-    assert "row 9 (id 9)" in text and "row 10 (id 10)" not in text
-    assert "row 14 (id 14)" in report.format(max_examples=None)
+    assert "line 11 (id '9')" in text and "line 12 (id '10')" not in text
+    assert "line 16 (id '14')" in report.format(max_examples=None)
 
 
 def test_validation_without_image_checks(messy):
@@ -318,7 +318,7 @@ def test_bad_row_policy(messy):
     kept, skipped = apply_bad_row_policy(df, report, "skip")
     assert kept["post_id"].tolist() == ["1", "2", "11"]
     assert [p.row for p in skipped] == BAD
-    assert "row 3 (id 4): the text is empty" in [str(p) for p in skipped]
+    assert "line 5 (id '4'): the text is empty" in [str(p) for p in skipped]
 
 
 def test_fail_policy_passes_clean_data(authors):
@@ -335,15 +335,15 @@ def test_no_option_fixes_an_empty_split(tmp_path):
     for policy in ("fail", "skip"):
         usable, line = report.verdict(policy)
         assert not usable and line.startswith("NOT usable: no clean val rows")
-    assert report.verdict("skip", splits=("test",)) == (True, "usable")  # evaluate needs only test
+    assert report.verdict("skip", splits=("test",)) == (True, "usable, with 1 warning above")  # evaluate: test only
 
 
 # --- CLI -------------------------------------------------------------------------------------
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="mmaux data")
-    add_validate_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["validate", *argv])
+    """`mmaux data validate ARGV` in this process: its exit status (1: not usable) without the
+    error handling of `mmaux.cli.main` around it."""
+    args = build_parser().parse_args(["data", "validate", *argv])
     return args.func(args)
 
 
@@ -421,3 +421,37 @@ def test_cli_unusable_dataset_exits_1(tmp_path, capsys):
     write_csv(tmp_path / "posts.csv", "a,b\n1,2\n")
     assert run_cli(["--csv", str(tmp_path / "posts.csv"), "--image-template", "{id}.jpg"]) == 1
     assert "NOT usable" in capsys.readouterr().out
+
+
+def test_a_class_missing_from_a_split_is_a_warning_in_validate_and_in_train(tmp_path, capsys):
+    """Train has no 'neutral' post and val no 'positive' one: validate says both (and still
+    'usable': a warning, not a refusal), and loading the data for training warns the same."""
+    for post_id in range(1, 7):
+        write_image(tmp_path / "img" / f"{post_id}.jpg")
+    write_csv(tmp_path / "posts.csv", "tweet_id,text,label,split\n1,a,positive,train\n2,b,negative,train\n"
+                                      "3,c,neutral,val\n4,d,negative,val\n5,e,neutral,test\n6,f,positive,test\n")
+    spec = custom_spec(tmp_path, classes=("neutral", "positive", "negative"))
+    report = validate(spec)
+    assert report.class_warnings() == [
+        "WARNING: no clean train rows of class 'neutral': the model will never learn to predict it; add training "
+        "posts of it",
+        "WARNING: no clean val rows of class 'positive': its val F1 counts as 0 in macro-F1 whatever the model "
+        "predicts; move some posts of it into val",
+        "WARNING: no clean test rows of class 'negative': its test F1 counts as 0 in macro-F1 whatever the model "
+        "predicts; move some posts of it into test"]
+    assert report.format().endswith("Verdict: usable, with 3 warnings above")
+    assert run_cli(["--csv", spec.csv, "--image-template", "img/{id}.jpg", "--classes",
+                    "neutral,positive,negative"]) == 0
+    with pytest.warns(UserWarning, match="no clean train rows of class 'neutral'"):
+        apply_bad_row_policy(load_posts(spec), report, "fail")
+
+
+def test_a_huge_value_is_cut_in_every_message(tmp_path):
+    write_image(tmp_path / "img" / "1.jpg")
+    huge = "x" * 5_000_000
+    write_csv(tmp_path / "posts.csv", f"tweet_id,text,label,split\n1,a,{huge},train\n")
+    report = validate(custom_spec(tmp_path, classes=("neutral", "positive")))
+    text = report.format()
+    assert len(text) < 2_000
+    assert "line 2 (id '1'): label 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'… (5,000,000 characters) " \
+           "is not a class name or index" in text

@@ -203,13 +203,13 @@ def _duplicate(frame):
 
 
 BAD_FILES = {  # kind -> (change to the CE seed-31 file, what the message says about its row)
-    "id not in the dataset": (_set(4, "data_id", "424242"), "row 6 (id '424242'): not in "),
-    "id of another split": (_set(4, "data_id", "1006"), "row 6 (id '1006'): not a test post of mvsa-single "
+    "id not in the dataset": (_set(4, "data_id", "424242"), "line 6 (id '424242'): not in "),
+    "id of another split": (_set(4, "data_id", "1006"), "line 6 (id '1006'): not a test post of mvsa-single "
                                                          "(it is in val)"),
-    "duplicated id": (_duplicate, "row 9 (id '1038'): duplicate of row 4"),
-    "label that disagrees": (_set(0, "label", "2"), "row 2 (id '1036'): label '2', but data_key_mvsa.csv says 0 "
+    "duplicated id": (_duplicate, "line 9 (id '1038'): duplicate of line 4"),
+    "label that disagrees": (_set(0, "label", "2"), "line 2 (id '1036'): label '2', but data_key_mvsa.csv says 0 "
                                                     "(neutral)"),
-    "prediction outside the labels": (_set(3, "prediction", "3"), "row 5 (id '1039'): prediction '3' is not a "
+    "prediction outside the labels": (_set(3, "prediction", "3"), "line 5 (id '1039'): prediction '3' is not a "
                                                                   "class of mvsa-single (0-2: neutral, positive, "
                                                                   "negative)"),
 }
@@ -300,10 +300,10 @@ def test_predictions_with_probabilities_and_validation_import_and_can_be_support
 
 
 @pytest.mark.parametrize("change, said", [
-    (lambda f: f.assign(p_neutral=0.5), "row 2 (id '1036'): probabilities sum to"),
+    (lambda f: f.assign(p_neutral=0.5), "line 2 (id '1036'): probabilities sum to"),
     (lambda f: f.drop(columns="p_negative"), "probability columns p_neutral, p_positive; give all of p_neutral, "
                                              "p_positive, p_negative (one per class of the dataset) or none"),
-    (lambda f: f.assign(pred="happy"), "row 2 (id '1036'): prediction 'happy' is not a class of mvsa-single"),
+    (lambda f: f.assign(pred="happy"), "line 2 (id '1036'): prediction 'happy' is not a class of mvsa-single"),
     (lambda f: f.iloc[:0], "preds.csv: no predictions, only a header"),
 ])
 def test_bad_probabilities_or_predictions_stop_the_import(change, said, data, tmp_path, capsys):

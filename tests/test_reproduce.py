@@ -105,3 +105,30 @@ def test_a_weights_field_that_is_not_true_or_false_is_refused(outputs_only, tmp_
     (copy / "config.json").write_text(json.dumps({**config, "weights": value}))
     with pytest.raises(CheckpointError, match="weights must be true or false"):
         read_info(copy)
+
+
+def test_a_missing_folder_or_a_root_of_runs_is_named_for_what_it_is(outputs_only, tmp_path):
+    with pytest.raises(CheckpointError, match=r"no-such-dir: no such checkpoint folder$"):
+        read_info(tmp_path / "no-such-dir")
+    root = outputs_only.parent
+    with pytest.raises(CheckpointError, match="holds 1 checkpoint folder\\(s\\), not one checkpoint; give one of them: "
+                                              f".*{outputs_only.name}"):
+        read_info(root)
+
+
+def test_evaluate_prints_the_stored_metrics_of_a_predictions_only_run(outputs_only, capsys):
+    assert cli(["evaluate", "--checkpoint", str(outputs_only), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == read_metrics(outputs_only)["test"]
+    assert cli(["evaluate", "--checkpoint", str(outputs_only), "--split", "val"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"(stored metrics: {outputs_only} holds predictions only, no weights to run)\nval: accuracy")
+
+
+def test_commands_that_run_a_model_name_the_predictions_only_run(outputs_only, tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "post.png")
+    assert cli(["predict", "--checkpoint", str(outputs_only), "--image", str(tmp_path / "post.png"), "--text", "hi"]) == 2
+    assert "predictions only: saved without its weights; `mmaux reproduce --checkpoint" in capsys.readouterr().err
+    assert cli(["embed", "--checkpoint", str(outputs_only)]) == 0
+    assert capsys.readouterr().out == f"left out (predictions only: no embeddings to lay out): {outputs_only}\n"

@@ -161,10 +161,28 @@ def test_cache_dir_falls_back_when_the_preferred_folders_cannot_be_made(tmp_path
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("MMAUX_CACHE", str(blocker / "cache"))
-    monkeypatch.setattr(paths, "REPO_ROOT", blocker / "repo")
+    monkeypatch.setattr(paths, "user_cache", lambda: blocker / "user")
     monkeypatch.setattr(paths.tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     assert paths.cache_dir("features") == tmp_path / "tmp" / "mmaux-cache" / "features"
+
+
+def test_caches_go_to_the_users_cache_folder_not_the_install_tree(tmp_path, monkeypatch, capsys):
+    from mmaux.cli import main
+
+    monkeypatch.delenv("MMAUX_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    folder = paths.cache_dir("features")
+    assert folder == tmp_path / "xdg" / "mmaux" / "features" and not folder.is_relative_to(paths.REPO_ROOT)
+    (folder / "a.safetensors").write_bytes(b"x" * 2_000_000)
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{tmp_path / 'xdg' / 'mmaux'}  (MMAUX_CACHE overrides it")
+    assert "features" in out and "2.0 MB" in out
+    assert main(["cache", "--clear", "layouts"]) == 2  # not there: said, nothing removed
+    assert "holds no 'layouts' cache; it holds: features" in capsys.readouterr().err
+    assert main(["cache", "--clear", "all"]) == 0
+    assert not folder.exists() and (tmp_path / "xdg" / "mmaux").is_dir()
 
 
 # --- a read-only checkpoint root ----------------------------------------------------------------

@@ -48,40 +48,16 @@ from sklearn.model_selection import train_test_split
 from mmaux.analysis.alignment import cosine_matrix, knn_overlap, linear_cka, mean_pair_cosine, modality_gap
 from mmaux.analysis.diskcache import (cache_path, cached_arrays, checkpoint_key, content_key, read_npz,
                                      write_atomically)
+from mmaux.analysis.layout_params import FUSED, METHODS, MODALITIES, SHIPPED_LAYOUTS, SPACES, LayoutParams  # noqa: F401
 from mmaux.checkpoint import OUTPUTS, read_outputs
 from mmaux.paths import cache_dir
 
 os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir("numba")))
 
-METHODS = ("pca", "umap")
-SPACES = ("fused", "itc")  # the classifier's input; the ITC projections (trained only with ITC)
-MODALITIES = ("image", "text")  # the points of a post in the ITC space
-FUSED = ("fused",)  # ... and in the fused space
 PLACE_NEIGHBOURS = 10  # reference points averaged to place a new post in a UMAP layout
-SHIPPED_LAYOUTS = "layouts.npz"  # a checkpoint's own precomputed layouts (see module docstring)
 LAYOUT_VERSION = 2  # bumped when the same parameters give other coordinates (2: scikit-learn neighbours)
 
 Progress = Callable[[float, str], None]
-
-
-@dataclass(frozen=True)
-class LayoutParams:
-    method: str = "umap"  # "pca" or "umap"
-    n_posts: int = 1000  # posts drawn (stratified by label) when the test set is larger
-    n_neighbors: int = 15  # UMAP: size of the local neighbourhood
-    min_dist: float = 0.1  # UMAP: how tightly points may pack
-    seed: int = 0  # sampling and UMAP seed
-    space: str = "itc"  # "fused" (one point per post) or "itc" (its image and its text)
-
-    def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"layout method must be one of {METHODS}, got {self.method!r}")
-        if self.space not in SPACES:
-            raise ValueError(f"layout space must be one of {SPACES}, got {self.space!r}")
-
-    @property
-    def modalities(self) -> tuple[str, ...]:
-        return FUSED if self.space == "fused" else MODALITIES
 
 
 @dataclass(frozen=True)
@@ -356,31 +332,18 @@ def compare_spaces(arrays_a: dict, arrays_b: dict, k: int = 10,
 
 # --- command line: `python -m mmaux embed` -------------------------------------------------------
 
-def add_embed_parser(commands):
-    p = commands.add_parser("embed", help="compute and cache PCA/UMAP layouts of checkpoints' test embeddings",
-                            description="Lay out the test posts' ITC embeddings of each checkpoint (both "
-                                        "modalities) and cache them, so the dashboard's Embeddings page opens "
-                                        "instantly.")
-    p.add_argument("--checkpoint", action="append", required=True, help="checkpoint folder (repeatable)")
-    p.add_argument("--method", choices=(*METHODS, "both"), default="both")
-    defaults = LayoutParams()
-    p.add_argument("--n-posts", type=int, default=defaults.n_posts, help="posts sampled, stratified by label")
-    p.add_argument("--n-neighbors", type=int, default=defaults.n_neighbors)
-    p.add_argument("--min-dist", type=float, default=defaults.min_dist)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--space", choices=(*SPACES, "trained"), default="trained",
-                   help="fused, itc, or every space the checkpoint trained (fused, and ITC when trained with it)")
-    p.add_argument("--store", action="store_true",
-                   help=f"also write the UMAP layouts into the checkpoint folder ({SHIPPED_LAYOUTS}), so they "
-                        "travel with it")
-    p.set_defaults(func=_run_embed)
-
-
-def _run_embed(args) -> int:
+def run_embed(args) -> int:
+    """`mmaux embed`: fit (or read) the layouts of each checkpoint, and store them when asked."""
     from mmaux.analysis.spaces import checkpoint_spaces
 
+    from mmaux.checkpoint import read_info
+
     methods = METHODS if args.method == "both" else (args.method,)
-    for folder in args.checkpoint:
+    folders = [f for f in args.checkpoint if read_info(f).has_model]
+    if len(folders) < len(args.checkpoint):
+        left_out = [f for f in args.checkpoint if f not in folders]
+        print(f"left out (predictions only: no embeddings to lay out): {', '.join(left_out)}")
+    for folder in folders:
         chosen = ("fused", "itc") if args.space == "trained" and checkpoint_spaces(folder).itc else \
             ("fused",) if args.space == "trained" else (args.space,)
         for space, method in ((s, m) for s in chosen for m in methods):

@@ -30,9 +30,9 @@ from mmaux import tagging
 from mmaux.analysis import claims, diskcache, effects, stats
 from mmaux.analysis import runs as runs_lib
 from mmaux.checkpoint import CONFIG, OUTPUTS, VAL_OUTPUTS
-from mmaux.paths import default_roots
+from mmaux.paths import SHIPPED_ANALYSIS, default_roots
 
-SHIPPED = ".analysis"  # a checkpoint root's precomputed group results
+SHIPPED = SHIPPED_ANALYSIS  # a checkpoint root's precomputed group results
 EFFECTS, CLAIMS, SLICES = "effects", "claims", "slice-scores"
 SEARCH_DEPTH = 4  # folders above a checkpoint searched for SHIPPED (find_checkpoints' depth)
 
@@ -115,30 +115,22 @@ def _write(path: Path, frame: pd.DataFrame) -> None:
     frame.to_parquet(path, index=False)
 
 
-# --- command line: `python -m mmaux effects` -----------------------------------------------------
-
-def add_effects_parser(commands):
-    p = commands.add_parser("effects", help="estimate each group's auxiliary-loss effects; --store ships them",
-                            description="Estimate the effects of ITC and ITM, and the paper's claims, in every "
-                                        "group of checkpoints under ROOT (as the home page does) and print how "
-                                        "many are supported. With "
-                                        f"--store, also write them to ROOT/{SHIPPED}/, so that the dashboard "
-                                        "reads them instead of recomputing them on a fresh clone.")
-    p.add_argument("root", help="checkpoint root (e.g. checkpoints)")
-    p.add_argument("--store", action="store_true", help=f"write the results to ROOT/{SHIPPED}/ (replaced)")
-    p.set_defaults(func=_run_effects)
-
-
 def usable_runs(roots: list[str]) -> pd.DataFrame:
     """The usable runs under `roots`; a command has nothing to do without one, and says so."""
     runs = runs_lib.usable(runs_lib.discover_runs(roots))
     if runs.empty:
-        raise FileNotFoundError(f"no usable checkpoints under {', '.join(map(str, roots))}")
+        raise FileNotFoundError("no usable checkpoints under " + ", ".join(str(Path(r).resolve()) for r in roots))
     return runs
 
 
-def _run_effects(args) -> int:
-    runs = usable_runs([args.root])
+# --- the commands `mmaux effects`, `power` and `claims` (their options: `mmaux.cli`) -------------
+
+def run_effects(args) -> int:
+    """Every group's effects and claim contrasts, counted; with --store, written to ROOT/.analysis."""
+    roots = args.roots or default_roots()
+    if args.store and len(roots) != 1:
+        raise ValueError(f"--store writes into one checkpoint root; {len(roots)} were given")
+    runs = usable_runs(roots)
     for key, group in runs_lib.groups(runs):
         frame = group_effects(group)
         contrasts = group_claims(group)
@@ -147,32 +139,20 @@ def _run_effects(args) -> int:
               f"{len(contrasts)} claim contrasts, {int((contrasts['verdict'] == effects.SUPPORTED).sum())} supported")
     if args.store:
         try:
-            print(f"stored in {store(runs, args.root)}")
+            print(f"stored in {store(runs, roots[0])}")
         except OSError as err:
-            raise ValueError(f"cannot write {Path(args.root) / SHIPPED}: {err.strerror or err}; "
+            raise ValueError(f"cannot write {Path(roots[0]).resolve() / SHIPPED}: {err.strerror or err}; "
                              "store into a writable copy of the checkpoints") from err
     return 0
 
 
-# --- command line: `python -m mmaux power` -------------------------------------------------------
-
-def add_power_parser(commands):
-    p = commands.add_parser("power", help="how many seeds an effect of a given size needs, per group",
-                            description="For every group under the roots (default: MMAUX_CHECKPOINTS or the shipped "
-                                        "checkpoints) and each effect on all posts: the seeds it has, the spread of "
-                                        "its per-seed Δ, the smallest effect it detects now with 80 % power, and "
-                                        "how many seeds would detect EFFECT points, at the level of the first "
-                                        "Benjamini–Hochberg discovery in its family (α / family size).")
-    p.add_argument("roots", nargs="*", help="checkpoint roots")
-    p.add_argument("--effect", type=float, default=3.0, help="effect size to detect, in points (default 3)")
-    p.add_argument("--power", type=float, default=effects.POWER, help="power (default 0.8)")
-    p.set_defaults(func=lambda args: _run_power(args.roots or default_roots(), args.effect, args.power))
-
-
-def _run_power(roots: list[str], effect: float, power: float) -> int:
+def run_power(args) -> int:
+    """Per group and effect on all posts: the spread over seeds, what is detected now, and the
+    seeds --effect would need, at the family's first Benjamini–Hochberg level (α / family size)."""
+    effect, power = args.effect, args.power
     if not 0 < power < 1 or effect <= 0:
         raise ValueError(f"need 0 < --power < 1 and --effect > 0, got {power} and {effect}")
-    runs = usable_runs(roots)
+    runs = usable_runs(args.roots or default_roots())
     for key, group in runs_lib.groups(runs):
         frame = group_effects(group)
         alpha = effects.ALPHA / max(len(frame), 1)
@@ -189,22 +169,9 @@ def _run_power(roots: list[str], effect: float, power: float) -> int:
     return 0
 
 
-# --- command line: `python -m mmaux claims` ------------------------------------------------------
-
-def add_claims_parser(commands):
-    p = commands.add_parser("claims", help="test the paper's two claims (contrasts between slices) in every group",
-                            description="Does each auxiliary loss help more where the paper says it does? For every "
-                                        "group under the roots (default: MMAUX_CHECKPOINTS or the shipped "
-                                        "checkpoints), one line per claim × operationalisation × effect: the two "
-                                        "slices, both Δs, the contrast with its corrected CI, the validation "
-                                        "contrast and the verdict (with the contrast the design would detect "
-                                        "when inconclusive).")
-    p.add_argument("roots", nargs="*", help="checkpoint roots")
-    p.set_defaults(func=lambda args: _run_claims(args.roots or default_roots()))
-
-
-def _run_claims(roots: list[str]) -> int:
-    runs = usable_runs(roots)
+def run_claims(args) -> int:
+    """One line per claim contrast of every group."""
+    runs = usable_runs(args.roots or default_roots())
     for key, group in runs_lib.groups(runs):
         frame = group_claims(group)
         if frame.empty:

@@ -34,6 +34,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -46,6 +47,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mmaux.data.images import BLANK_IMAGE, ImageLoadError, check_image, find_image
+from mmaux.data.presets import (BAD_ROW_POLICIES, MAX_EXAMPLES, MISSING_IMAGE_POLICIES, PRESETS,  # noqa: F401
+                                TIR_COLUMNS, DatasetPreset, preset_csv)
 from mmaux.paths import cache_dir
 
 SPLITS = ("train", "val", "test")
@@ -60,66 +63,20 @@ PROBLEM_KINDS = {  # kind -> heading in the report, in report order
     "missing_image": "missing image file",
     "unreadable_image": "unreadable, truncated or corrupt image",
 }
-MISSING_IMAGE_POLICIES = ("fail", "blank")  # a post without an image file: a bad row, or BLANK_IMAGE
-BAD_ROW_POLICIES = ("fail", "skip")  # train's --on-bad-rows
-MAX_EXAMPLES = 10  # examples shown per problem kind in ValidationReport.format()
+FIRST_DATA_LINE = 2  # the file line of the first data row (the header is line 1): how messages number rows
+SHOWN_CHARS = 60  # a value quoted in a message is cut to this many characters
+
+
+def brief(value: object) -> str:
+    """`value` quoted for a message, cut to a readable length (a 50 MB field must not reach stderr)."""
+    text = str(value)
+    if len(text) <= SHOWN_CHARS:
+        return repr(text)
+    return repr(text[:SHOWN_CHARS]) + f"… ({len(text):,} characters)"
 
 
 class DatasetError(ValueError):
     """A dataset that cannot be used as is; the message says what is wrong and how to fix it."""
-
-
-@dataclass(frozen=True)
-class DatasetPreset:
-    """Where one of the paper's datasets keeps its columns and images."""
-    name: str  # the paper's name, e.g. "MVSA-Single"
-    task: str  # what is classified
-    csv_names: tuple[str, ...]  # CSV file names looked for in the root, in order (authors' first)
-    image_template: str  # image path relative to the root, with {id}
-    classes: tuple[str, ...] = ()  # class names by label index; () = taken from the data
-    id_column: str = "tweet_id"
-    text_column: str = "text"
-    label_column: str = "label"
-    split_column: str = "split"
-    label_from_argmax: tuple[str, ...] = ()  # label = argmax over these columns (TIR)
-    missing_image: str = "fail"  # a post without an image file: "fail" (bad row) or "blank"
-    other_id_columns: tuple[str, ...] = ()  # also accepted as the id column, when id_column is absent
-    paper_batch_size: int = 16  # the authors' training batch for this dataset (the paper recipe's default)
-
-
-TIR_COLUMNS = ("image_adds_text_repr", "image_adds_text_notrepr",
-               "image_notadds_text_repr", "image_notadds_text_notrepr")
-
-TIR_CSV = ("data_key_imgtxt_random.csv", "tir.csv")  # one file, three tasks
-TIR_IMAGES = "text-image/T{id}.jpg"
-
-PRESETS: dict[str, DatasetPreset] = {
-    "tir": DatasetPreset("TIR", "text-image relation", TIR_CSV, TIR_IMAGES,
-                         classes=TIR_COLUMNS, label_from_argmax=TIR_COLUMNS, paper_batch_size=8),
-    "tir-text-represented": DatasetPreset(
-        "TIR", "is the text represented in the image", TIR_CSV, TIR_IMAGES,
-        classes=("text_notrepr", "text_repr"), label_column="text_is_represented", paper_batch_size=8),
-    "tir-image-adds": DatasetPreset(
-        "TIR", "does the image add to the text's meaning", TIR_CSV, TIR_IMAGES,
-        classes=("image_notadds", "image_adds"), label_column="image_adds", paper_batch_size=8),
-    "mvsa-single": DatasetPreset("MVSA-Single", "sentiment", ("data_key_mvsa.csv", "mvsa-single.csv"),
-                                 "MVSA-Single/data/{id}.jpg",
-                                 classes=("neutral", "positive", "negative")),
-    # MHP and MICD class names are not published with the data: labels are the indices.
-    "mhp": DatasetPreset("MHP", "hate speech", ("data_key_mhp.csv", "mhp.csv"),
-                         "MHP/Data/Images/{id}.jpg", classes=("0", "1", "2", "3"), paper_batch_size=8),
-    "msd": DatasetPreset("MSD", "sarcasm", ("data_key_msd.csv", "msd.csv"),
-                         "MSD/dataset_image/{id}.jpg", classes=("not_sarcastic", "sarcastic")),
-    "micd": DatasetPreset("MICD", "influencer content", ("data_key_mic.csv", "micd.csv"),
-                          "MIC/spc_imgs_twitter/{id}_1.jpg", classes=("0", "1"), id_column="id",
-                          other_id_columns=("tweet_id",), missing_image="blank"),
-}
-
-
-def preset_csv(key: str, root: str | Path) -> Path:
-    """The preset's CSV in `root`: the first of its names that exists, else the authors' name."""
-    candidates = [Path(root) / name for name in PRESETS[key].csv_names]
-    return next((path for path in candidates if path.is_file()), candidates[0])
 
 
 @dataclass
@@ -335,14 +292,15 @@ def _restore_type(column: pd.Series) -> pd.Series:
 
 @dataclass(frozen=True)
 class Problem:
-    """One bad row: `row` is the DataFrame index (0 = first data row after the header)."""
+    """One bad row: `row` is the DataFrame index (0 = first data row after the header); messages
+    name it by the file's line number (`FIRST_DATA_LINE`), as every command does."""
     kind: str  # a key of PROBLEM_KINDS
     row: int
     post_id: str
     detail: str
 
     def __str__(self) -> str:
-        return f"row {self.row} (id {self.post_id or '<empty>'}): {self.detail}"
+        return f"line {self.row + FIRST_DATA_LINE} (id {brief(self.post_id) if self.post_id else '<empty>'}): {self.detail}"
 
 
 @dataclass
@@ -364,6 +322,30 @@ class ValidationReport:
     def bad_rows(self) -> set[int]:
         return {p.row for found in self.problems.values() for p in found}
 
+    def absent_classes(self, splits: tuple[str, ...] = SPLITS) -> dict[str, list[str]]:
+        """split -> the classes with no clean row in it (for the splits that have rows at all)."""
+        absent = {}
+        for split in splits:
+            per_label = self.counts.get(split, {})
+            missing = [c for c in self.classes if not per_label.get(c)]
+            if sum(per_label.values()) and missing:
+                absent[split] = missing
+        return absent
+
+    def class_warnings(self, splits: tuple[str, ...] = SPLITS) -> list[str]:
+        """One line per split that lacks a class. A warning, not a refusal (a small or filtered
+        dataset may lack a class on purpose), said by `validate` and again by `train`: without a
+        train post of a class the model never learns it; without an evaluation post of it, that
+        class's F1 counts as 0 in macro-F1 whatever the model predicts."""
+        lines = []
+        for split, missing in self.absent_classes(splits).items():
+            names = ", ".join(map(repr, missing))
+            lines.append(f"WARNING: no clean {split} rows of class {names}: "
+                         + ("the model will never learn to predict it; add training posts of it" if split == "train"
+                            else f"its {split} F1 counts as 0 in macro-F1 whatever the model predicts; move some "
+                                 f"posts of it into {split}"))
+        return lines
+
     @property
     def usable(self) -> bool:
         """Training can run at least with bad rows skipped."""
@@ -384,17 +366,19 @@ class ValidationReport:
         if bad and on_bad_rows == "fail":
             return False, (f"NOT usable as is: {bad} bad rows; with --on-bad-rows skip they are "
                            f"dropped and {self.total_rows - bad} rows are used")
+        warned = len(self.class_warnings(splits))
+        also = f", with {warned} warning{'s' * (warned > 1)} above" if warned else ""
         if bad:
             return True, (f"usable with --on-bad-rows skip ({bad} bad rows dropped, "
-                          f"{self.total_rows - bad} rows used)")
-        return True, "usable"
+                          f"{self.total_rows - bad} rows used){also}")
+        return True, "usable" + also
 
     def format(self, on_bad_rows: str = "fail", max_examples: int | None = MAX_EXAMPLES) -> str:
         """The report; `max_examples` rows per problem kind (None: all)."""
         lines = [f"Dataset {self.csv}"]
         lines += [f"FATAL: {message}" for message in self.fatal]
         if not self.fatal:
-            lines += self._format_counts() + self._format_problems(max_examples)
+            lines += self._format_counts() + self.class_warnings() + self._format_problems(max_examples)
         return "\n".join(lines + [f"Verdict: {self.verdict(on_bad_rows)[1]}"])
 
     def _format_counts(self) -> list[str]:
@@ -475,13 +459,13 @@ def _check_row(row: Any, first_of_id: int) -> Iterator[tuple[str, str]]:
     if not row.post_id:
         yield "missing_id", "the id column is empty"
     elif first_of_id != row.Index:
-        yield "duplicate_id", f"same id as row {first_of_id}"
+        yield "duplicate_id", f"same id as line {first_of_id + FIRST_DATA_LINE}"
     if not row.text.strip():
         yield "empty_text", "the text is empty"
     if row.label_index < 0:
-        yield "unknown_label", f"label {row.label!r} is not a class name or index"
+        yield "unknown_label", f"label {brief(row.label)} is not a class name or index"
     if row.split not in SPLITS:
-        yield "bad_split", f"split {row.split!r}"
+        yield "bad_split", f"split {brief(row.split)}"
 
 
 def _image_problems(df: pd.DataFrame, workers: int | None, progress: bool,
@@ -497,7 +481,7 @@ def _image_problems(df: pd.DataFrame, workers: int | None, progress: bool,
     todo = [p for p in paths if decoded is None or not decoded.known_good(p)]
     with ThreadPoolExecutor(max_workers=workers or len(os.sched_getaffinity(0))) as pool:
         errors = dict(zip(todo, tqdm(pool.map(_decode_error, todo), total=len(todo),
-                                     desc="decoding images", unit="img", disable=not progress)))
+                                     desc="decoding images", unit="img", disable=not (progress and todo))))
     if decoded is not None:
         decoded.remember([p for p in todo if not errors[p]])
     problems += [Problem("unreadable_image", row.Index, row.post_id,
@@ -564,6 +548,8 @@ def apply_bad_row_policy(df: pd.DataFrame, report: ValidationReport, policy: str
     usable, verdict = report.verdict(policy, splits)
     if not usable:
         raise DatasetError(f"{report.csv}: {verdict}\n{report.format(policy)}")
+    for line in report.class_warnings(splits):
+        warnings.warn(f"{report.csv}: {line.removeprefix('WARNING: ')}", stacklevel=2)
     skipped = sorted((p for found in report.problems.values() for p in found),
                      key=lambda p: p.row)
     return df.drop(index=list(report.bad_rows)), skipped
@@ -571,53 +557,9 @@ def apply_bad_row_policy(df: pd.DataFrame, report: ValidationReport, policy: str
 
 # --- CLI -------------------------------------------------------------------------------------
 
-def add_validate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register `validate`: check a dataset and print the report. Exit status: 0 when `train`
-    with the same --on-bad-rows would accept the dataset, 1 when it would refuse it, 2 for bad
-    arguments."""
-    parser = subparsers.add_parser(
-        "validate", help="check a CSV dataset (columns, labels, splits, images) and report",
-        description="Check a dataset without loading a model; every image is decoded in full. "
-                    "Give --preset and --root for one of the paper's datasets, or --csv and "
-                    "--image-template for your own. Exits 0 exactly when `train` with the same "
-                    "--on-bad-rows would accept the dataset.")
-    add_csv_options(parser)
-    parser.add_argument("--no-images", action="store_true",
-                        help="skip the image checks (the verdict then ignores images)")
-    parser.add_argument("--on-bad-rows", "--bad-rows", dest="on_bad_rows",
-                        choices=BAD_ROW_POLICIES, default="fail",
-                        help="as for train: 'fail' (default) refuses a dataset with any bad row, "
-                             "'skip' drops the bad rows")
-    parser.add_argument("--all", action="store_true",
-                        help=f"list every bad row, not the first {MAX_EXAMPLES} of each kind")
-    parser.add_argument("--workers", type=int, help="image decoding threads (default: one per CPU)")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="decode every image again, also those that decoded before unchanged")
-    parser.set_defaults(func=run_validate)
-    return parser
-
-
-def add_csv_options(parser: argparse.ArgumentParser) -> None:
-    """The options that name a CSV dataset (shared by validate, train and evaluate)."""
-    group = parser.add_argument_group("CSV dataset (the paper's format)")
-    group.add_argument("--preset", choices=sorted(PRESETS), help="one of the paper's datasets")
-    group.add_argument("--root", help="dataset root folder (with --preset)")
-    group.add_argument("--csv", help="the CSV file (default for a preset: the authors' "
-                                     "<root>/data_key_*.csv, else <root>/<preset>.csv)")
-    group.add_argument("--image-template", help="image path relative to the image root, "
-                                                "with {id}, e.g. 'images/{id}.jpg'")
-    group.add_argument("--image-root", help="folder the template is relative to "
-                                            "(default: --root, else the CSV's folder)")
-    for column in ("id", "text", "label", "split"):
-        group.add_argument(f"--{column}-column", help=f"name of the {column} column")
-    group.add_argument("--classes", help="comma-separated class names, by label index")
-    group.add_argument("--missing-image", choices=MISSING_IMAGE_POLICIES,
-                       help="a post without an image file: a bad row ('fail', the default except "
-                            "for micd) or the blank image plus a has_image column ('blank')")
-
-
 def run_validate(args: argparse.Namespace) -> int:
-    """Handler of `validate`."""
+    """`mmaux data validate` (its options: `mmaux.cli`): exit status 0 when `train` with the same
+    --on-bad-rows would accept the dataset, 1 when it would refuse it."""
     try:
         spec = spec_from_args(args)
     except DatasetError as exc:

@@ -62,16 +62,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from mmaux import paths
 from mmaux.data import synth_lexicon as lex
+from mmaux.data.synthspec import GENERATOR_VERSION, TASKS, VERSIONS, SynthSpec  # noqa: F401
 
-GENERATOR_VERSION = 2  # the newest generation rules (RULES); a spec records the version it uses
 CSV_FORMAT = 2  # bump whenever the columns of posts.csv change: with the version it keys the cache
 
-TASKS: dict[str, list[str]] = {
-    "sentiment": ["neutral", "positive", "negative"],
-    "sarcasm": ["not_sarcastic", "sarcastic"],
-    "relation": ["image_adds_text_repr", "image_adds_text_notrepr",
-                 "image_notadds_text_repr", "image_notadds_text_notrepr"],
-}
 SPLITS = ("train", "val", "test")
 EVIDENCE = ("text_only", "image_only", "both_agree", "both_conflict")
 EVIDENCE_P = (0.24, 0.24, 0.36, 0.16)
@@ -110,38 +104,9 @@ RULES = {
     2: Rules(subject_stride=3, extras={"neutral": (1, 2), "positive": (1, 2), "negative": (1, 2)},
              neutral_extras_avoid_subjects=True, subject_scale=(0.5, 0.62)),
 }
+assert set(RULES) == set(VERSIONS), "every generator version a SynthSpec accepts needs its rules"
 EXTRA_SCALE = (0.26, 0.36)  # v2 extras' longer edge / image side
 COUNT_SCALE = {1: (0.45, 0.7), 2: (0.33, 0.5), 3: (0.27, 0.42)}  # v1: glyph size by glyph count
-
-
-@dataclass(frozen=True)
-class SynthSpec:
-    """What to generate. Posts depend on seed and sizes only; task and noise set the labels."""
-
-    task: str  # one of TASKS
-    seed: int = 7  # master seed; each post derives its own stream from (seed, split, index)
-    n_train: int = 8000
-    n_val: int = 1000
-    n_test: int = 1000
-    label_noise: float = 0.0  # share of train labels flipped to another class
-    version: int = GENERATOR_VERSION  # generation rules (RULES); older checkpoints record 1
-
-    def __post_init__(self):
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; expected one of {sorted(TASKS)}")
-        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        for name in ("n_train", "n_val", "n_test"):
-            n = getattr(self, name)
-            if not isinstance(n, (int, np.integer)) or n < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
-        if not 0.0 <= self.label_noise < 1.0:
-            raise ValueError(f"label_noise must be in [0, 1), got {self.label_noise!r}")
-        if self.version not in RULES:
-            raise ValueError(f"version must be one of {sorted(RULES)}, got {self.version!r}")
-
-    def size(self, split: str) -> int:
-        return {"train": self.n_train, "val": self.n_val, "test": self.n_test}[split]
 
 
 # --- Emoji pool ---------------------------------------------------------------------------
