@@ -9,7 +9,6 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 
-comma := ,
 .PHONY: run test test-fast checkpoints analysis screenshots bench browser-deps clean-cache
 
 $(BIN)/python:
@@ -46,27 +45,26 @@ browser-deps:
 	elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "browser-deps: cannot install chromium (not root, no sudo); the browser test will skip"; fi
 
-## Rebuild every shipped checkpoint from scratch on CPU (resumable: finished runs are skipped).
-## Data and frozen features are prepared once; then the sweeps share the two cores, one thread and
-## one job each (`make -j2` starts them in the order listed). Seeds 0-4 of every group and variant
-## keep their weights and UMAP maps (--layouts: the pages that run a model use them); seeds 5-19 are
-## predictions only (--predictions-only: outputs and metrics, no weights), one job per group and
-## variant so that both cores stay busy to the end. Twenty seeds per arm: a paired t over seeds
-## sees a 3-point effect (five saw about 6). `SEEDS=0.1.2 MORE_SEEDS=` builds a smaller set. The
-## clock time of the whole rebuild goes to checkpoints/rebuild.json.
-SEEDS ?= 0.1.2.3.4
-MORE_SEEDS ?= 5.6.7.8.9.10.11.12.13.14.15.16.17.18.19
-GROUPS = sentiment-mmbt sentiment-concat relation-attention sentiment-attention sarcasm-attention
-SWEEP = OMP_NUM_THREADS=1 $(BIN)/mmaux sweep --recipe cpu --out checkpoints
-SWEEP_JOBS = $(foreach group,$(GROUPS),sweep-$(group)-$(SEEDS)) \
-	$(if $(MORE_SEEDS),$(foreach group,$(GROUPS),$(foreach variant,ce itc itm itc+itm,\
-	predictions-$(group)-$(variant)-$(MORE_SEEDS))))
+## Rebuild every shipped checkpoint from scratch on CPU (resumable: finished runs are skipped, failed
+## ones run again). Each sweep fills the data and frozen-feature caches once, then runs one job per
+## run through submitit as local processes, two at a time with one thread each (`mmaux sweep
+## --status` says where they stand). Seeds 0-4 of every group and variant keep their weights and UMAP
+## maps (--layouts: the pages that run a model use them); seeds 5-19 are predictions only
+## (--predictions-only: outputs and metrics, no weights). Twenty seeds per arm: a paired t over
+## seeds then sees a 3-point effect (five saw about 6). `SEEDS=0,1,2 MORE_SEEDS=` builds a smaller
+## set. The clock time of the whole rebuild goes to checkpoints/rebuild.json.
+SEEDS ?= 0,1,2,3,4
+MORE_SEEDS ?= 5,6,7,8,9,10,11,12,13,14,15,16,17,18,19
+JOBS ?= 2
+SWEEP = $(BIN)/mmaux sweep --recipe cpu --out checkpoints --executor local --parallel $(JOBS) --threads 1
+TASKS = "--task sentiment --archs attention,concat,mmbt" "--task sarcasm --archs attention" \
+	"--task relation --archs attention"
 checkpoints: $(VENV)/.runtime
 	@start=$$(date +%s); \
-	$(BIN)/mmaux sweep --recipe cpu --out checkpoints --task sentiment --archs attention,concat,mmbt --prepare-only && \
-	$(BIN)/mmaux sweep --recipe cpu --out checkpoints --task sarcasm --prepare-only && \
-	$(BIN)/mmaux sweep --recipe cpu --out checkpoints --task relation --prepare-only && \
-	$(MAKE) --no-print-directory -j2 $(SWEEP_JOBS) && \
+	for task in $(TASKS); do \
+		$(SWEEP) $$task --seeds $(SEEDS) --layouts || exit 1; \
+		if [ -n "$(MORE_SEEDS)" ]; then $(SWEEP) $$task --seeds $(MORE_SEEDS) --predictions-only || exit 1; fi; \
+	done; \
 	$(BIN)/mmaux effects checkpoints --store && \
 	$(BIN)/python bench/rebuild_record.py --started $$start --out checkpoints/rebuild.json
 
@@ -74,16 +72,6 @@ checkpoints: $(VENV)/.runtime
 ## change to the estimator's code: tests/test_group_results.py says when they are stale).
 analysis: $(VENV)/.runtime
 	$(BIN)/mmaux effects checkpoints --store
-
-# sweep-<task>-<architecture>-<seeds separated by dots>: runs with weights and UMAP maps
-sweep-%:
-	$(SWEEP) --layouts --task $(word 1,$(subst -, ,$*)) --archs $(word 2,$(subst -, ,$*)) \
-		--seeds $(subst .,$(comma),$(word 3,$(subst -, ,$*)))
-
-# predictions-<task>-<architecture>-<variant>-<seeds separated by dots>: predictions-only runs
-predictions-%:
-	$(SWEEP) --predictions-only --task $(word 1,$(subst -, ,$*)) --archs $(word 2,$(subst -, ,$*)) \
-		--variants $(word 3,$(subst -, ,$*)) --seeds $(subst .,$(comma),$(word 4,$(subst -, ,$*)))
 
 ## Refresh the README's screenshots (docs/*.png) from the running app in headless Chromium.
 screenshots: $(VENV)/.test browser-deps
@@ -97,5 +85,6 @@ bench: $(VENV)/.test
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/validate_images.py
 
-clean-cache:
-	rm -rf .cache
+## Empty mmaux's caches (`mmaux cache` shows where they are and what they hold).
+clean-cache: $(VENV)/.runtime
+	$(BIN)/mmaux cache --clear all

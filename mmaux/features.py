@@ -15,6 +15,7 @@ from dataclasses import astuple
 
 import pandas as pd
 import torch
+from filelock import FileLock
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
@@ -143,17 +144,24 @@ def _key(*parts) -> str:
 
 def _cached(key: str, compute) -> dict[str, torch.Tensor]:
     """Read `key` from the feature cache, or compute and store it atomically. A damaged or
-    truncated cache file is recomputed, never fatal."""
+    truncated cache file is recomputed, never fatal. Processes that want the same entry at once
+    (two sweeps sharing a cache) take turns on a lock file, so it is computed once."""
     path = cache_dir("features") / f"{key}.safetensors"
-    if path.is_file():
+    if path.is_file():  # the common case: no lock needed to read a complete file
         try:
             return load_file(path)
         except (SafetensorError, OSError, ValueError):
-            path.unlink(missing_ok=True)
-    with torch.no_grad():
-        tensors = compute()
-    tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")  # per process and thread
-    save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
-    os.replace(tmp, path)
+            pass
+    with FileLock(cache_dir("locks") / f"{key}.lock"):  # apart: the features folder holds only entries
+        if path.is_file():  # written by whoever held the lock before
+            try:
+                return load_file(path)
+            except (SafetensorError, OSError, ValueError):
+                path.unlink(missing_ok=True)
+        with torch.no_grad():
+            tensors = compute()
+        tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")  # per process and thread
+        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
+        os.replace(tmp, path)
     return tensors
 

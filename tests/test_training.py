@@ -183,7 +183,7 @@ def test_sweep_resumes_after_an_interruption(env, tmp_path, capsys):
     stamp = (runs[0] / "model.safetensors").stat().st_mtime_ns
     capsys.readouterr()
     assert cli(args) == 0
-    assert "2 runs, 1 already done" in capsys.readouterr().out
+    assert "sweep: 2 runs: 1 done, 1 to run" in capsys.readouterr().out
     assert (runs[1] / "config.json").exists()
     assert (runs[0] / "model.safetensors").stat().st_mtime_ns == stamp
 
