@@ -147,6 +147,11 @@ def main(argv=None) -> int:
     parser.add_argument("--root", default=os.environ.get("MMAUX_CHECKPOINTS", str(DEFAULT_CHECKPOINTS)))
     args = parser.parse_args(argv)
     runs = runs_lib.usable(runs_lib.discover_runs([args.root]))
+    outputs_only = int((~runs["weights"].astype(bool)).sum())
+    if outputs_only:  # recall@k and the ITM AUROC need embeddings and weights
+        print(f"({outputs_only} predictions-only runs left out: no weights or embeddings; the runs with weights "
+              "are measured)\n")
+    runs = runs[runs["weights"].astype(bool)]
     figures = [group_figures(group) for _, group in runs_lib.groups(runs)]
     print("| group | runs | ITC r@10 (chance, ceiling) | ITM AUROC (ceiling; by variant) | F1 by variant | CE vs CE+ITC disagree | best epoch last |")
     print("|---|---|---|---|---|---|---|")

@@ -13,7 +13,8 @@ only seeds up to --max-seed (`--max-seed 4` gives the five-seed design from the 
     .venv/bin/python bench/seed_power.py [--root checkpoints] [--max-seed 4] [--list]
 
 Last line: `seeds=… detect_median=… detect_min=… detect_max=… claims_detect_median=…
-supported=K/N claims_supported=K/N`. Estimates are computed afresh (no cache is read or written).
+supported=K/N claims_supported=K/N`. The estimates are the dashboard's own (`report.results`: read
+from the roots' .analysis/ or the cache when computed before, else computed and cached).
 """
 from __future__ import annotations
 
@@ -25,19 +26,12 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mmaux.analysis import claims, effects, stats  # noqa: E402
+from mmaux import report  # noqa: E402
+from mmaux.analysis import effects  # noqa: E402
 from mmaux.analysis import runs as runs_lib  # noqa: E402
 from mmaux.paths import DEFAULT_CHECKPOINTS  # noqa: E402
-
-
-def a_priori_detectable(frame: pd.DataFrame) -> pd.Series:
-    """Per row: the effect detected with 80 % power at α / family size, from the row's own se and df."""
-    alpha = effects.ALPHA / frame["family_size"].clip(lower=1)
-    return pd.Series([stats.detectable_effect(se, df, a, effects.POWER) if seeds >= 2 else np.inf
-                      for se, df, a, seeds in zip(frame["se"], frame["df"], alpha, frame["seeds"])], index=frame.index)
 
 
 def spread(values: pd.Series) -> str:
@@ -58,11 +52,10 @@ def main(argv=None) -> int:
     print("runs per group × variant (with weights):")
     for (dataset, task, arch, variant), row in arms.iterrows():
         print(f"  {dataset} · {task} · {arch} · {variant}: {row['runs']} ({row['with_weights']})")
-    effect_frame = effects.effects_table(runs)
-    claim_frame = claims.claims_table(runs)
+    effect_frame, claim_frame = report.results(runs)
     overall = effect_frame[effect_frame["slicing"] == effects.OVERALL]
-    detect = a_priori_detectable(overall)
-    claim_detect = a_priori_detectable(claim_frame)
+    detect = overall["detectable"]  # a priori: 80 % power at α / family size (`effects.decide`)
+    claim_detect = claim_frame["detectable"]
     print(f"would detect (α/m, 80 % power), effects on all posts: {spread(detect)}")
     print(f"would detect (α/m, 80 % power), claim contrasts: {spread(claim_detect)}")
     supported = effect_frame[effect_frame["verdict"] == effects.SUPPORTED]

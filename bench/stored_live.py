@@ -61,6 +61,10 @@ def main(argv=None) -> int:
     parser.add_argument("--split", action="append", choices=sorted(STORED), help="default: test and val")
     args = parser.parse_args(argv)
     runs = runs_lib.usable(runs_lib.discover_runs(args.root or [DEFAULT_CHECKPOINTS]))
+    outputs_only = int((~runs["weights"].astype(bool)).sum())
+    if outputs_only:  # no weights to run: `bench/reproduce_runs.py` checks those by training them again
+        print(f"{outputs_only} predictions-only runs left out (no weights; see bench/reproduce_runs.py)")
+    runs = runs[runs["weights"].astype(bool)]
     splits, datasets, rows = args.split or ["test", "val"], {}, []
     for folder in runs["folder"]:
         model, info = load_model(folder)

@@ -203,6 +203,10 @@ def test_group_effects_family_slices_and_intervals():
     assert (table["verdict"] == INCONCLUSIVE).all()
     assert table["reason"].str.contains("no validation outputs").all()
     assert (table["detectable"] > 0).all()
+    # "would detect" is a priori: 80 % power at the family's first BH level, α / family size
+    first = effects.ALPHA / len(table)
+    expected = [100 * stats.detectable_effect(r.se / 100, r.df, first, effects.POWER) for r in table.itertuples()]
+    np.testing.assert_allclose(table["detectable"], expected, rtol=1e-12)
 
 
 def test_a_slicing_by_class_scores_each_slice_by_the_class_f1_over_all_posts():

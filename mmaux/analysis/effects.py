@@ -21,8 +21,9 @@ Every page, the README table and `bench/checkpoint_table.py` read their effects 
   Benjamini–Hochberg over every remaining effect of a group (all variants × all slices, and the
   2 × 2 effects), which is what one view shows at once; the CIs are false-coverage-rate adjusted
   to match (`stats.fcr_level`), so a CI excludes 0 exactly when p_bh ≤ α. Beside each effect,
-  the smallest effect this design detects with 80 % power at the family's corrected level
-  (`detectable`), so an "inconclusive" says how large an effect could have been seen.
+  the smallest effect this design detects with 80 % power at the family's first BH level,
+  α / family size (`detectable`, a priori: the level does not move with the discoveries made),
+  so an "inconclusive" says how large an effect could have been seen.
 - **Validation check and verdict.** Each effect is estimated again on the validation split.
   That split is scored by *the same trained models* on other posts: it guards against a fluke
   of the test posts, not against the luck of a few seeds (only the seed-level t does that), so
@@ -40,13 +41,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mmaux.analysis import ALPHA, POWER, stats  # noqa: F401  (ALPHA, POWER: read as effects.ALPHA by callers)
 from mmaux.analysis import runs as runs_lib
-from mmaux.analysis import stats
 
 N_BOOT = 1000  # bootstrap replicates per slice, for an effect estimated from a single seed
-ALPHA = 0.05  # false discovery rate of a family
 MIN_POSTS = 30  # slices with fewer posts are flagged and never "supported"
-POWER = 0.8  # the power at which `detectable` is stated
 SUPPORTED, VALIDATION_DISAGREES, INCONCLUSIVE = "supported", "validation disagrees", "inconclusive"
 TEST_ONLY = "supported on test only (no validation predictions)"  # runs imported without validation outputs
 VERDICTS = (SUPPORTED, TEST_ONLY, VALIDATION_DISAGREES, INCONCLUSIVE)
@@ -71,7 +70,8 @@ HELP = ("Each effect is the mean over seeds of (variant − CE), the two runs of
         "p_bh is Benjamini–Hochberg over every effect of the group shown here, the CI is adjusted to match, "
         "and an effect is 'supported' only when that CI excludes 0 and the validation posts give the same sign "
         "(the same models on other posts: a check on posts, not on seeds). 'detectable' is the smallest effect "
-        "this design finds with 80 % power at the corrected level.")
+        "this design finds with 80 % power at the family's first BH level (α / number of effects), fixed before "
+        "the data are seen; `mmaux power` plans with the same level.")
 
 
 # --- one split of one group ---------------------------------------------------------------------
@@ -214,7 +214,7 @@ def group_effects(test: SplitPredictions, val: SplitPredictions | None = None,
 
     Columns (scores in points): effect, kind, slicing, slice, metric, n, seeds, delta, ci_low,
     ci_high (FCR-adjusted, at ci_level), p, p_bh, detectable (smallest |Δ| found with `POWER` at
-    the family's corrected level), family, family_size, val_delta, val_n (NaN and 0 without
+    the family's first BH level, α / family size), family, family_size, val_delta, val_n (NaN and 0 without
     validation outputs), verdict, reason, small (n < MIN_POSTS), slicing_note; and se, df (of the
     t reference, in points)."""
     slicings = list(slicings)
@@ -237,8 +237,9 @@ def decide(table: pd.DataFrame, check: pd.DataFrame | None, key: list[str], alph
     estimates on the validation split (`check`, or None) as val_delta and val_n, then
     Benjamini–Hochberg over the family, FCR-adjusted CIs (clipped to ±`bound`, the values each
     can take: with 2 degrees of freedom a t interval reaches past them), the effect `detectable`
-    with `POWER` at the family's corrected level, and verdicts (`verdict`). Shared by the effects
-    and the claims' contrasts, so both decide alike."""
+    with `POWER` at the family's first BH level α / family size (one a-priori definition, the one
+    `mmaux power` plans with: the FCR level would move with how many discoveries the family made),
+    and verdicts (`verdict`). Shared by the effects and the claims' contrasts, so both decide alike."""
     if check is not None and not table.empty:
         check = check[[*key, "delta", "n"]].rename(columns={"delta": "val_delta", "n": "val_n"})
         table = table.merge(check, on=key, how="left")
@@ -251,7 +252,9 @@ def decide(table: pd.DataFrame, check: pd.DataFrame | None, key: list[str], alph
     table["ci_low"] = np.maximum([low for low, _ in intervals], -bound.to_numpy()) if len(table) else []
     table["ci_high"] = np.minimum([high for _, high in intervals], bound.to_numpy()) if len(table) else []
     table["ci_level"] = level
-    table["detectable"] = [100 * stats.detectable_effect(r.se / 100, r.df, 1 - level, POWER) for r in table.itertuples()]
+    first_level = alpha / max(len(table), 1)  # the family's first BH level: fixed before any p is seen
+    table["detectable"] = [100 * stats.detectable_effect(r.se / 100, r.df, first_level, POWER)
+                           for r in table.itertuples()]
     table["family"], table["family_size"] = family, len(table)
     table["small"] = table["n"] < MIN_POSTS
     verdicts = [verdict(row, alpha) for row in table.itertuples()]
