@@ -344,7 +344,7 @@ YOUR_POST = "your post"
 ui.page_header("Your post", "An image and a text of your own through every chosen checkpoint: prediction, "
                             "ITM match and ITC cosine, and how they move under one-click perturbations.")
 runs = ui.sidebar_runs()
-folders = ui.with_model(ui.pick_checkpoints("your_post", min=1, max=8, runs=runs))
+folders = ui.with_model(ui.pick_checkpoints("your_post", min=1, max=8, runs=runs, needs_model=True))
 labels = ui.checkpoint_labels(runs)
 tables = ui.test_tables(folders[:1])
 examples = probes.example_posts(next(iter(tables.values()))) if tables else pd.DataFrame(
