@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 
-.PHONY: run test test-fast checkpoints analysis screenshots bench browser-deps clean-cache
+.PHONY: run test test-fast checkpoints analysis screenshots bench browser-deps slurm-deps clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,8 @@ $(VENV)/.test: requirements-test.txt $(VENV)/.runtime
 run: $(VENV)/.runtime
 	$(BIN)/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.headless true
 
-## Install everything the tests need (Python tools and headless Chromium) and run the whole suite.
-test: $(VENV)/.test browser-deps
+## Install everything the tests need (Python tools, headless Chromium, a one-node Slurm) and run the whole suite.
+test: $(VENV)/.test browser-deps slurm-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## The suite without the slow and browser tests.
@@ -44,6 +44,16 @@ browser-deps:
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "browser-deps: cannot install chromium (not root, no sudo); the browser test will skip"; fi
+
+# Debian's Slurm and munge, for the test that runs a sweep on a one-node cluster it starts itself
+# (localhost only); without root the test skips and says why.
+slurm-deps:
+	@if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v sbatch >/dev/null \
+		&& command -v munged >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		slurmctld slurmd slurm-client munge >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null; }; \
+	else echo "slurm-deps: cannot install Slurm (not root); the one-node Slurm test will skip"; fi
 
 ## Rebuild every shipped checkpoint from scratch on CPU (resumable: finished runs are skipped, failed
 ## ones run again). Each sweep fills the data and frozen-feature caches once, then runs one job per

@@ -11,7 +11,6 @@ import argparse
 import importlib
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -323,7 +322,7 @@ def _add_sweep_parser(add):
                         "once (a few seconds per run; not for --predictions-only runs, which keep no embeddings)")
     g = p.add_argument_group("jobs")
     g.add_argument("--executor", choices=EXECUTORS, default="auto",
-                   help="where jobs run: 'auto' (Slurm where srun exists, else local processes), 'local', "
+                   help="where jobs run: 'auto' (Slurm where its controller answers, else local processes), 'local', "
                         "'slurm', or 'debug' (one after another in this process)")
     g.add_argument("--parallel", type=int,
                    help="jobs at once (Slurm: the array's limit); default: this machine's cores / --threads "
@@ -400,9 +399,9 @@ def _job_options(args):
         if not sep or not key.strip():
             raise UsageError(f"--slurm {item!r}: give KEY=VALUE, e.g. --slurm account=nlp")
         slurm.append((key.strip().replace("-", "_"), value.strip()))
-    local = args.executor in ("local", "debug") or (args.executor == "auto" and not shutil.which("srun"))
-    parallel = args.parallel or (max(1, (os.cpu_count() or 1) // args.threads) if local else 32)
-    return sweeps.JobOptions(executor=args.executor, parallel=parallel, threads=args.threads,
+    executor = sweeps.chosen_executor(args.executor)
+    parallel = args.parallel or (32 if executor == "slurm" else max(1, (os.cpu_count() or 1) // args.threads))
+    return sweeps.JobOptions(executor=executor, parallel=parallel, threads=args.threads,
                              time_limit_min=args.time_limit, partition=args.slurm_partition,
                              gpus_per_job=args.gpus_per_job, mem_gb=args.mem_gb, slurm=tuple(slurm))
 

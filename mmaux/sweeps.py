@@ -32,7 +32,7 @@ from pathlib import Path
 
 STATES = ("done", "running", "failed", "to do")
 LOG_TAIL = 12  # lines of a failed job's log shown
-EXECUTORS = ("auto", "local", "slurm", "debug")  # submitit's: auto = Slurm where srun exists, else local
+EXECUTORS = ("auto", "local", "slurm", "debug")  # auto: Slurm where its controller answers, else local
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def _clear_interrupted(folder: Path) -> None:
 class JobOptions:
     """Where and how the jobs run (submitit's parameters, by their meaning here)."""
 
-    executor: str = "auto"  # one of EXECUTORS
+    executor: str = "auto"  # one of EXECUTORS (`chosen_executor`)
     parallel: int = 1  # jobs at once (Slurm: the array's %N; local: processes at once)
     threads: int = 1  # torch threads per job
     logs: Path | None = None  # submitit's folder: each job's log and submission files
@@ -175,7 +175,7 @@ class JobOptions:
         import submitit
 
         try:
-            executor = submitit.AutoExecutor(folder=str(logs), cluster=None if self.executor == "auto" else self.executor)
+            executor = submitit.AutoExecutor(folder=str(logs), cluster=chosen_executor(self.executor))
         except RuntimeError as err:  # submitit's "Could not detect srun"
             raise ValueError(f"--executor {self.executor}: no `srun` on this machine ({err}); submit from the "
                              "cluster's login node, or use --executor local") from None
@@ -192,6 +192,24 @@ class JobOptions:
                 params["slurm_additional_parameters"] = dict(self.slurm)
         executor.update_parameters(**params)
         return executor
+
+
+def chosen_executor(name: str) -> str:
+    """The executor `name` stands for: "auto" is Slurm where a controller answers (`sinfo`), else
+    local processes (submitit's own choice is Slurm wherever `srun` is installed, answering or not)."""
+    if name != "auto":
+        return name
+    return "slurm" if shutil.which("srun") and _slurm_answers() else "local"
+
+
+def _slurm_answers() -> bool:
+    """Whether a Slurm controller answers here, not just whether its commands are installed."""
+    import subprocess
+
+    try:
+        return subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def run_jobs(configs: Sequence, runs: Sequence[SweepRun], options: JobOptions, layouts: bool,

@@ -113,3 +113,32 @@ def test_bad_job_options_are_refused_in_one_line(tmp_path, capsys):
     assert "--slurm 'account': give KEY=VALUE" in capsys.readouterr().err
     assert cli(["sweep", *TINY, "--out", str(tmp_path), "--parallel", "0"]) == 2
     assert "--parallel and --threads must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_sweep_on_a_single_node_slurm_cluster(private_cache_dir, tmp_path, monkeypatch, capsys):
+    """The same command on a real (one-node) Slurm: one job array, the runs' state while in flight
+    and at the end, from the files alone."""
+    import slurm_support
+
+    why = slurm_support.cannot_start()
+    if why:
+        pytest.skip(f"no single-node Slurm here: {why}")
+    with slurm_support.single_node_cluster(tmp_path / "slurm") as env:
+        monkeypatch.setenv("SLURM_CONF", env["SLURM_CONF"])
+        out = tmp_path / "runs"
+        args = ["sweep", *TINY, "--variants", "ce,itc", "--seeds", "0", "--out", str(out), "--parallel", "2",
+                "--time-limit", "20", "--predictions-only"]
+        assert cli(args) == 0  # --executor auto: the controller answers, so Slurm
+        assert "submitted 2 jobs to Slurm as array" in capsys.readouterr().out
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            cli([*args, "--status"])
+            last = capsys.readouterr().out.strip().splitlines()[-1]
+            if last.startswith("2 done"):
+                break
+            time.sleep(3)
+        assert last == "2 done, 0 running, 0 failed, 0 to do (of 2 runs)"
+        group = out / "synthposts-sentiment" / "attention"
+        assert sorted(p.name for p in group.iterdir()) == ["ce-seed0", "itc-seed0"]
+        assert len(list((out / ".sweep-logs").glob("*_log.out"))) == 2
