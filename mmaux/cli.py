@@ -533,8 +533,9 @@ def _run_predict(args) -> int:
         print(json.dumps(prediction.to_dict()))
     else:
         match = "n/a (no ITM head)" if prediction.itm_match is None else f"{prediction.itm_match:.3f}"
+        cosine = "n/a (not trained with ITC)" if prediction.itc_cosine is None else f"{prediction.itc_cosine:.3f}"
         print(f"{prediction.label}  " + "  ".join(f"{k} {v:.3f}" for k, v in prediction.probabilities.items())
-              + f"  ITM match {match}  ITC cosine {prediction.itc_cosine:.3f}")
+              + f"  ITM match {match}  ITC cosine {cosine}")
     return 0
 
 

@@ -24,7 +24,7 @@ class Prediction:
     label: str
     probabilities: dict[str, float]
     itm_match: float | None  # P(image and text belong together) from the ITM head; None without one
-    itc_cosine: float  # cosine of the ITC-projected text and image
+    itc_cosine: float | None  # cosine of the ITC-projected text and image; None when ITC was not trained
 
     def to_dict(self) -> dict:
         return {"label": self.label, "probabilities": self.probabilities, "itm_match": self.itm_match,
@@ -38,6 +38,8 @@ class Predictor:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.model, self.info = load_model(folder)
+        # a cosine in projections no ITC loss trained is no match score: not shown (`spaces.trained_spaces`)
+        self.itc_trained = bool(self.info.model.loss.itc and self.info.model.loss.beta_itc > 0)
         cfg = self.model.cfg
         self.tokenizer = load_tokenizer(cfg.vilt_model if cfg.architecture == "vilt" else cfg.text_encoder)
         self.transform = self.model.image_spec.transform()
@@ -96,7 +98,7 @@ class Predictor:
         return [Prediction(label=self.label_names[int(p.argmax())],
                            probabilities={n: float(v) for n, v in zip(self.label_names, p)},
                            itm_match=None if match is None else float(match[i]),
-                           itc_cosine=float(out.itc_cosine[i]))
+                           itc_cosine=float(out.itc_cosine[i]) if self.itc_trained else None)
                 for i, p in enumerate(probs)]
 
     def predict(self, images: list[Image.Image], texts: list[str]) -> list[Prediction]:

@@ -116,6 +116,7 @@ def show_predictions(table: pd.DataFrame) -> None:
     checkpoints = list(dict.fromkeys(table["checkpoint"]))
     short = dict(zip(checkpoints, runs_lib.distinguishing_names(checkpoints)))  # what differs fits the width
     view = table.assign(itm_match=table["itm_match"].map(lambda v: "no ITM head" if pd.isna(v) else f"{v:.3f}"),
+                        itc_cosine=table["itc_cosine"].map(lambda v: "not trained with ITC" if pd.isna(v) else f"{v:.3f}"),
                         checkpoint=table["checkpoint"].map(short))
     columns = ["checkpoint", "label", "confidence", *[f"p_{c}" for c in classes], "itm_match", "itc_cosine"]
     st.dataframe(view[columns].round(3), hide_index=True, column_config={"itm_match": "ITM match P",

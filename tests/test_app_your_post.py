@@ -9,6 +9,7 @@ from PIL import Image
 
 from apptest_support import checkpoint_root, page, texts
 from mmaux.analysis import runs
+from mmaux.checkpoint import read_info
 
 PAGE = "pages/5_Your_Post.py"
 
@@ -42,8 +43,12 @@ def test_example_post_gets_one_prediction_per_checkpoint(root, monkeypatch, tmp_
     assert not at.exception
     table = _predictions(at)
     assert len(table) == _selected(at) >= 1
-    assert np.isfinite(table["itc_cosine"].astype(float)).all()
+    assert all(v == "not trained with ITC" or -1 <= float(v) <= 1 for v in table["itc_cosine"])
     assert all(v == "no ITM head" or 0 <= float(v) <= 1 for v in table["itm_match"])
+    checkpoints = list(at.session_state["selected_checkpoints"])
+    trained = [read_info(f).model.loss.itc for f in checkpoints]
+    shown = dict(zip(table["checkpoint"], table["itc_cosine"]))
+    assert sum(v != "not trained with ITC" for v in shown.values()) == sum(trained)  # a cosine only where ITC trained
     assert len(at.get("plotly_chart")) >= 2  # probabilities, and where the post lands in the map
     assert "your post's image and text" in texts(at.caption)
     assert "OpenMoji" in texts(at.caption)

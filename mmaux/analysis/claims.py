@@ -188,6 +188,7 @@ def line(row) -> str:
     its CI, and the verdict word; and which checkpoint predicted slices that are tags."""
     return (f"{row.family} | {row.claim} | {row.effect} | {row.slicing}: {row.slice_a} (n={row.n_a}) vs "
             f"{row.slice_b} (n={row.n_b}) | Δ {row.delta_a:+.1f} vs {row.delta_b:+.1f} | contrast "
-            f"{row.delta:+.1f} [{row.ci_low:+.1f}, {row.ci_high:+.1f}] | val {row.val_delta:+.1f} | {row.verdict} · "
+            f"{row.delta:+.1f} [{row.ci_low:+.1f}, {row.ci_high:+.1f}] ({100 * row.ci_level:.1f} % CI, FCR-adjusted) | "
+            f"val {row.val_delta:+.1f} | {row.verdict} · "
             f"{row.direction}" + (f" · would detect ≥ {row.detectable:.1f}" if row.verdict == INCONCLUSIVE else "")
             + ("" if row.slice_source == RECORDED else f" | slices {row.slice_source}"))
