@@ -84,13 +84,15 @@ def markdown(runs: pd.DataFrame, frame: pd.DataFrame, contrasts: pd.DataFrame, r
         *([f"- **{r.family}**: {effects.finding(r)}" for r in supported.itertuples()]
           or ["No effect is supported, so none is stated as a finding."]), "",
         "## The paper's claims", "",
-        "contrast = Δ(slice A) − Δ(slice B) of the effect, per seed; one BH family per group; 'as claimed': "
-        "slice A gains more than slice B.", "",
+        *[f"- {sentence}" for sentence in claims.sentences(contrasts)], "",
+        *_table(list(claims.glance(contrasts).columns), claims.glance(contrasts).values.tolist()), "",
+        "contrast = Δ(slice A) − Δ(slice B) of the effect, per seed; one BH family per group, the CI "
+        "false-coverage-adjusted to match; 'as claimed': slice A gains more than slice B. Every contrast:", "",
         *_table(["group", "claim", "effect", "slice A − slice B", "Δ on A", "Δ on B", "contrast", "CI", "Δ val",
                  "verdict", "detectable"],
                 [[r.family, r.claim, r.effect, f"{r.slicing}: {r.slice_a} (n={r.n_a}) − {r.slice_b} (n={r.n_b})",
                   _num(r.delta_a), _num(r.delta_b), _num(r.delta), f"{_num(r.ci_low)} to {_num(r.ci_high)}",
-                  _num(r.val_delta), f"{r.verdict} · {r.direction}", _num(r.detectable, sign=False)]
+                  _num(r.val_delta), claims.verdict_text(r), _num(r.detectable, sign=False)]
                  for r in contrasts.itertuples()]), "",
         "## Every effect", "",
         *_table(["group", "effect", "slicing", "slice", "n", "metric", "Δ (points)", "CI (FCR-adjusted)", "p (BH)",

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mmaux import selection
-from mmaux.analysis import effects
+from mmaux.analysis import claims, effects
 from mmaux.analysis import runs as runs_lib
 
 FLIPS_FIRST, GAIN_FIRST, BY_ID = "fixed, then broken, first", "Δp: largest gain first", "post id"
@@ -79,10 +79,10 @@ def cell_link(runs: pd.DataFrame, key: tuple, variant: str, slicing: str, value:
 # --- the home page's answer: one line per group, one heatmap of slices × variants per group -----
 
 AUX_VARIANTS = tuple(v for v in runs_lib.VARIANTS if v != runs_lib.BASELINE)
-MARKS = {effects.SUPPORTED: " ✔", effects.TEST_ONLY: " ✓", effects.VALIDATION_DISAGREES: " ◐",
+MARKS = {effects.SUPPORTED: " ✔", effects.TEST_ONLY: " △", effects.VALIDATION_DISAGREES: " ◐",
          effects.INCONCLUSIVE: ""}
 MARK_HELP = (f"✔ {effects.SUPPORTED} (corrected CI excludes 0 and the validation posts agree); "
-             f"✓ {effects.TEST_ONLY}; ◐ {effects.VALIDATION_DISAGREES} (test CI excludes 0, validation posts "
+             f"△ {effects.TEST_ONLY}; ◐ {effects.VALIDATION_DISAGREES} (test CI excludes 0, validation posts "
              f"disagree); no mark: {effects.INCONCLUSIVE}; ⚠ fewer than {effects.MIN_POSTS} posts.")
 FIRM = (effects.SUPPORTED, effects.TEST_ONLY, effects.VALIDATION_DISAGREES)  # verdicts whose test CI excludes 0
 
@@ -182,8 +182,7 @@ def claims_view(frame: pd.DataFrame) -> pd.DataFrame:
         "contrast": frame["delta"].map("{:+.1f}".format),
         "CI": frame["ci_low"].map("{:+.1f}".format) + " to " + frame["ci_high"].map("{:+.1f}".format),
         "Δ val": frame["val_delta"].map(lambda v: "" if pd.isna(v) else f"{v:+.1f}"),
-        "verdict": frame["verdict"] + np.where(frame["verdict"] == effects.INCONCLUSIVE, "",
-                                               " · " + frame["direction"].astype(str)),
+        "verdict": [claims.verdict_text(r) for r in frame.itertuples()],
         "detectable (80 % power)": frame["detectable"].map("{:.1f}".format),
     }).reset_index(drop=True)
 
@@ -208,10 +207,16 @@ def findings_view(supported: pd.DataFrame) -> pd.DataFrame:
 
 
 def claim_link(runs: pd.DataFrame, row) -> dict[str, str] | None:
-    """Query parameters that open Predictions on one claim row: its variant against CE, sliced by
-    the claim's slicing (slice A and slice B side by side in the page's per-slice table)."""
+    """Query parameters that open Predictions on one claim row: its variant against CE at their
+    lowest common seed, sliced by the claim's slicing (both sides in the per-slice table), and
+    "Contrast two slices" set to the claim's own contrast (its effect, slicing, slice A and B) and
+    tested, over every seed of the group as the claim was."""
     variant = CLAIM_VARIANT.get(row.effect, row.effect)
-    return cell_link(runs, (row.dataset, row.task, row.architecture), variant, row.slicing, ANY)
+    params = cell_link(runs, (row.dataset, row.task, row.architecture), variant, effects.OVERALL, ANY)
+    if params is not None:
+        params.update(slice=row.slicing, value=ANY, ceffect=row.effect, cslice=row.slicing, ca=str(row.slice_a),
+                      cb=str(row.slice_b), contrast="1")
+    return params
 
 
 def effect_link(runs: pd.DataFrame, row) -> dict[str, str] | None:

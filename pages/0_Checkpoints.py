@@ -115,15 +115,26 @@ def show_claims(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
                 "(image_adds, evidence, text_represented, relation). A dataset without them can be tagged by a "
                 "relation checkpoint: `mmaux tag --relation-checkpoint DIR --preset P --root D`.")
         return
-    chosen = selectable(views.claims_view(every), "claims")
-    st.caption("Does each loss help *more* where the paper says? contrast = Δ(slice A) − Δ(slice B), Δ the effect "
-               "(variant − CE, or the 2 × 2 main effect) on the group's metric, per seed, then the effects' procedure: "
-               "a paired t over seeds, one Benjamini–Hochberg family per group (CI adjusted to match), the validation "
-               "posts' contrast as a check. 'as claimed': A gains more than B; 'against the claim': the reverse. "
-               "'detectable': the smallest contrast this design finds with 80 % power. 'slices': the dataset's own "
-               "column ('recorded'), or, where it has none, the relation a relation checkpoint predicted for its "
-               "posts (`mmaux tag`; a tagger's errors blur both slices). Select a row to open its posts on "
-               "Predictions, sliced by that slicing.")
+    st.markdown("\n".join(f"- {sentence}" for sentence in claims.sentences(every)))
+    head = claims.headline_rows(every)
+    chosen = selectable(claims.glance(every), "claims-glance")
+    st.caption("One line per claim and group: the variant against CE on the claim's first slicing (the other "
+               "operationalisations and the 2 × 2 main effect are in the details). CI: "
+               f"false-coverage-adjusted for the group's family ({100 * every['ci_level'].min():.1f}–"
+               f"{100 * every['ci_level'].max():.1f} %); 'would detect': the smallest contrast the design finds "
+               "with 80 % power. Select a row to open its posts with the contrast tested on Predictions.")
+    if chosen is not None:
+        open_predictions(views.claim_link(runs, head.iloc[chosen]))
+    with st.expander(f"Every claim contrast ({len(every)}: both operationalisations and effects)"):
+        chosen = selectable(views.claims_view(every), "claims")
+        st.caption("Does each loss help *more* where the paper says? contrast = Δ(slice A) − Δ(slice B), Δ the "
+                   "effect (variant − CE, or the 2 × 2 main effect) on the group's metric, per seed, then the effects' "
+                   "procedure: a paired t over seeds, one Benjamini–Hochberg family per group (CI adjusted to match), "
+                   "the validation posts' contrast as a check. 'as claimed': A gains more than B; 'against the "
+                   "claim': the reverse. 'detectable': the smallest contrast this design finds with 80 % power. "
+                   "'slices': the dataset's own column ('recorded'), or, where it has none, the relation a relation "
+                   "checkpoint predicted for its posts (`mmaux tag`; a tagger's errors blur both slices). Select a "
+                   "row to open its posts on Predictions, with its contrast tested.")
     if chosen is not None:
         open_predictions(views.claim_link(runs, every.iloc[chosen]))
 

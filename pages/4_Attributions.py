@@ -54,7 +54,7 @@ def show_attribution(column, folder, name, result, image, classes, post, peak):
     global_part = f"; pooled image vector {result.image_global:+.3f}" if result.image_global else ""
     column.caption(f"Integrated gradients, text: {result.text.describe()}. Image: {result.image.describe()}. "
                    f"Σ text {result.token_scores.sum():+.3f}, Σ image cells {result.image_scores.sum():+.3f}"
-                   f"{global_part} (completeness: each Σ = F(post) − F(baseline) − delta).")
+                   f"{global_part} (completeness: each Σ = F(post) − F(reference) − delta).")
 
 
 def show_difference(results, names, image):

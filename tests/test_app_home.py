@@ -170,22 +170,34 @@ def test_navigation_names_every_page_and_opens_on_checkpoints(root, monkeypatch)
 
 
 def test_home_tests_the_papers_claims_and_a_row_opens_its_posts(root, monkeypatch):
-    """The claims panel: one row per group × claim × operationalisation × effect, as
-    claims.claims_table computes it; selecting a row opens Predictions on that variant against CE,
-    sliced by the claim's slicing."""
-    from mmaux.analysis import claims
+    """The claims panel: one row per group × claim × operationalisation × effect, as the groups'
+    claims are estimated (`report.results`); a row's link opens Predictions on that variant against
+    CE, sliced by the claim's slicing, with "Contrast two slices" set to the claim's contrast and
+    tested: the same Δ(A) − Δ(B) over the group's seeds."""
+    from mmaux import report
 
     at = page("app.py", root, monkeypatch).run()
     assert not at.exception
     assert "The paper's claims" in [h.value for h in at.subheader]
-    shown = next(df.value for df in at.dataframe if "claim" in df.value.columns)
-    expected = claims.claims_table(runs.discover_runs(root.split(os.pathsep)))
+    shown = next(df.value for df in at.dataframe if "slice A − slice B" in df.value.columns)
+    found = runs.discover_runs(root.split(os.pathsep))
+    expected = report.results(found)[1]
     assert len(shown) == len(expected) and list(shown["group"]) == list(expected["family"])
     assert list(shown["contrast"]) == [f"{d:+.1f}" for d in expected["delta"]]
     assert all(v.split(" · ")[0] in effects.VERDICTS for v in shown["verdict"])
     assert "contrast = Δ(slice A) − Δ(slice B)" in texts(at.caption)
-    link = views.claim_link(runs.discover_runs(root.split(os.pathsep)), expected.iloc[0])
-    assert link["slice"] == expected.iloc[0]["slicing"] and link["vs"].split(":")[1] in ("CE+ITC", "CE+ITM")
+    claim = expected.iloc[0]
+    link = views.claim_link(found, claim)
+    assert link["slice"] == claim["slicing"] and link["vs"].split(":")[1] in ("CE+ITC", "CE+ITM")
+    assert (link["ceffect"], link["cslice"], link["ca"], link["cb"], link["contrast"]) == (
+        claim["effect"], claim["slicing"], claim["slice_a"], claim["slice_b"], "1")
+    predictions = page("pages/1_Predictions.py", root, monkeypatch)
+    predictions.query_params.update(link)
+    predictions = predictions.run()
+    assert not predictions.exception, predictions.exception
+    contrast = next(df.value for df in predictions.dataframe if "slice A − slice B" in df.value.columns)
+    assert len(contrast) == 1 and contrast["effect"].iloc[0] == claim["effect"]
+    assert contrast["contrast"].iloc[0] == f"{claim['delta']:+.1f}"  # the claim's own estimate
 
 
 def test_home_offers_the_report_and_the_effects_as_downloads(root, monkeypatch):

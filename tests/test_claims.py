@@ -99,3 +99,41 @@ def test_rest_is_every_other_post_with_a_value():
                                        "image_notadds_text_repr"]})
     a, b = claims.ITM_CLAIM.operationalisations[1].masks(posts)
     assert list(a) == [True, False, False, False] and list(b) == [False, True, False, True]
+
+
+def _claim_rows() -> pd.DataFrame:
+    """Two groups' headline contrasts and one detail row, as `claims_table` lays them out."""
+    base = dict(dataset="D", claim=claims.ITC_CLAIM.name, slice_a="True", slice_b="False", n_a=300, n_b=700,
+                ci_level=0.994, seeds=20)
+    rows = [
+        dict(base, family="D · s · concat", task="s", architecture="concat", effect="CE+ITC", slicing="image_adds",
+             delta=-17.5, ci_low=-20.7, ci_high=-14.3, verdict=effects.SUPPORTED, direction=claims.AGAINST,
+             detectable=2.1),
+        dict(base, family="D · s · concat", task="s", architecture="concat", effect="ITC main", slicing="image_adds",
+             delta=-9.0, ci_low=-12.0, ci_high=-6.0, verdict=effects.SUPPORTED, direction=claims.AGAINST,
+             detectable=2.0),
+        dict(base, family="D · r · attention", task="r", architecture="attention", effect="CE+ITC",
+             slicing="image_adds", delta=0.7, ci_low=-3.8, ci_high=5.3, verdict=effects.INCONCLUSIVE,
+             direction=claims.AS_CLAIMED, detectable=4.4),
+        dict(base, family="D · m · mmbt", task="m", architecture="mmbt", effect="CE+ITC", slicing="image_adds",
+             delta=1.0, ci_low=-2.0, ci_high=4.0, verdict=effects.INCONCLUSIVE, direction=claims.AS_CLAIMED,
+             detectable=3.9),
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_the_claims_in_words_one_line_per_claim_and_group_and_one_sentence_per_claim():
+    frame = _claim_rows()
+    glance = claims.glance(frame)
+    assert list(glance.columns) == ["claim", "group", "verdict", "contrast [CI]", "would detect"]
+    assert glance.values.tolist() == [
+        [claims.ITC_CLAIM.name, "s · concat", "contradicted", "-17.5 [-20.7, -14.3]", "≥ 2.1"],
+        [claims.ITC_CLAIM.name, "r · attention", "not decided", "+0.7 [-3.8, +5.3]", "≥ 4.4"],
+        [claims.ITC_CLAIM.name, "m · mmbt", "not decided", "+1.0 [-2.0, +4.0]", "≥ 3.9"]]
+    assert claims.sentences(frame) == [
+        f"{claims.ITC_CLAIM.name}: contradicted in s · concat (-17.5 [-20.7, -14.3]); not decided in the other 2 "
+        "groups (would detect ≥ 3.9–4.4)."]
+    assert [claims.verdict_text(r) for r in frame.itertuples()] == [
+        "supported · against the claim", "supported · against the claim", "inconclusive", "inconclusive"]
+    disagree = frame.assign(verdict=effects.VALIDATION_DISAGREES)
+    assert {claims.outcome(r) for r in disagree.itertuples()} == {claims.DISAGREE}

@@ -112,10 +112,16 @@ def test_the_claims_command_prints_one_line_per_contrast(shipped, capsys, monkey
     root, groups = shipped
     monkeypatch.setenv("MMAUX_CHECKPOINTS", str(root))
     assert main(["claims"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    expected = [claims.line(row) for group in groups.values() for row in group_results.group_claims(group).itertuples()]
+    lines, words = capsys.readouterr().out.split("\n\nIn words")
+    lines = lines.splitlines()
+    frames = [group_results.group_claims(group) for group in groups.values()]
+    expected = [claims.line(row) for frame in frames for row in frame.itertuples()]
     assert lines == expected and len(lines) == 8 * len(groups)  # 2 claims × 2 operationalisations × 2 effects
     assert all(" | " in line and ("supported" in line or "inconclusive" in line or "disagrees" in line) for line in lines)
+    assert all(f"({100 * row.ci_level:.1f} % CI, FCR-adjusted)" in line
+               for line, row in zip(lines, (r for f in frames for r in f.itertuples())))
+    sentences = words.splitlines()[1:]
+    assert len(sentences) == 2 and sentences[0].startswith("- ITC helps where the image adds meaning: ")
 
 
 def test_the_power_command_plans_seeds_from_the_measured_spread(shipped, capsys):

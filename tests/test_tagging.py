@@ -156,9 +156,11 @@ def test_the_claims_use_the_predicted_slices_and_say_so(world, capsys):
     assert (views.claims_view(frame)["slices"] == f"predicted by {label}").all()
     capsys.readouterr()
     assert cli(["claims", str(world["root"])]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines, words = capsys.readouterr().out.split("\n\nIn words")
+    lines = lines.splitlines()
     assert lines == [claims.line(row) for row in frame.itertuples()]
     assert all(line.endswith(f" | slices predicted by {label}") for line in lines)
+    assert words.splitlines()[1:] == [f"- {s}" for s in claims.sentences(frame)]
 
 
 def test_the_home_page_says_which_checkpoint_predicted_the_slices(world, monkeypatch):

@@ -3,9 +3,11 @@
 Integrated gradients (Sundararajan et al. 2017), each modality attributed with the other held at
 its own features, so the text attributions sum to F(post) − F(post with blank text) and the image
 attributions to F(post) − F(post with a blank image), up to the convergence delta:
-- text: at the word-embedding layer (LayerIntegratedGradients; baseline: every real token
+The path starts at a *reference* input (Captum calls it the baseline; "baseline" on the pages
+means CE):
+- text: at the word-embedding layer (LayerIntegratedGradients; reference: every real token
   replaced by [PAD], [CLS]/[SEP] and the mask kept), through the frozen text layers;
-- image: over the frozen image encoder's output cells (7 × 7 for EfficientNet-Lite0; baseline:
+- image: over the frozen image encoder's output cells (7 × 7 for EfficientNet-Lite0; reference:
   the features of a blank image, zeros after normalisation = the dataset's mean colour). The
   frozen encoder is a fixed function, so the straight path in its feature space starts from the
   features already computed, and every step costs only the trained layers above it: hundreds of
@@ -13,7 +15,7 @@ attributions to F(post) − F(post with a blank image), up to the convergence de
   and did not converge in 64 (median relative delta 80 %). When the encoder's pooled vector is
   not the mean of its cells (a ViT's CLS state), it is a second input: its share is `image_global`.
 Steps are chosen per post and modality by a ladder (`TEXT_LADDER`, `IMAGE_LADDER`) until
-|delta| ≤ 5 % of |F(post) − F(baseline)| (or ≤ 0.05 logits when that gap is smaller than one
+|delta| ≤ 5 % of |F(post) − F(reference)| (or ≤ 0.05 logits when that gap is smaller than one
 logit); a map that never gets there is returned flagged, with its delta, for the page to say so.
 Occlusion is the gradient-free alternative (pixel windows, tokens).
 
@@ -41,7 +43,7 @@ from mmaux.predict import Predictor
 METHODS = ("integrated gradients", "occlusion")
 TEXT_LADDER = (32, 64, 128, 256)  # IG steps tried in turn (Gauss-Legendre), each run as batches
 IMAGE_LADDER = (16, 32, 64, 128, 256, 512)
-REL_TOLERANCE = 0.05  # converged: |delta| ≤ 5 % of |F(post) − F(baseline)| ...
+REL_TOLERANCE = 0.05  # converged: |delta| ≤ 5 % of |F(post) − F(reference)| ...
 ABS_TOLERANCE = 0.05  # ... or ≤ 0.05 logits when that gap is below one logit
 MAX_BATCH = 128  # interpolation steps evaluated at once
 OCCLUSION_WINDOWS = 4  # image windows of 1/4 of the side, moved by half a window: 7 × 7 positions
@@ -49,7 +51,7 @@ DISPLAY_CELLS = 56  # maps are shown and compared on a grid of this many cells a
 
 
 def tolerance(gap: float) -> float:
-    """The largest |delta| that counts as converged for a logit gap F(post) − F(baseline)."""
+    """The largest |delta| that counts as converged for a logit gap F(post) − F(reference)."""
     return max(REL_TOLERANCE * abs(gap), ABS_TOLERANCE)
 
 
@@ -59,7 +61,7 @@ class Convergence:
 
     steps: int  # interpolation steps of the map returned
     delta: float  # |Σ attributions − gap|, logits
-    gap: float  # F(post) − F(baseline) for the class explained, logits
+    gap: float  # F(post) − F(reference) for the class explained, logits
     converged: bool  # delta within `tolerance(gap)`
 
     @property
@@ -71,7 +73,7 @@ class Convergence:
         state = f"converged in {self.steps} steps" if self.converged else \
             f"did not converge (delta {self.delta:.3f} after {self.steps} steps)"
         return (f"{state}: |delta| {self.delta:.3f} vs tolerance {tolerance(self.gap):.3f}, "
-                f"F(post) − F(baseline) {self.gap:+.3f} logits")
+                f"F(post) − F(reference) {self.gap:+.3f} logits")
 
 
 @dataclass(frozen=True)

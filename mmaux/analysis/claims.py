@@ -185,10 +185,85 @@ def missing(posts: pd.DataFrame, claims: Iterable[Claim] = CLAIMS) -> list[str]:
 
 def line(row) -> str:
     """One printed line per contrast: group, claim, the two slices, both Δs, the contrast with
-    its CI, and the verdict word; and which checkpoint predicted slices that are tags."""
+    its CI, and the verdict (`verdict_text`); and which checkpoint predicted slices that are tags."""
     return (f"{row.family} | {row.claim} | {row.effect} | {row.slicing}: {row.slice_a} (n={row.n_a}) vs "
             f"{row.slice_b} (n={row.n_b}) | Δ {row.delta_a:+.1f} vs {row.delta_b:+.1f} | contrast "
             f"{row.delta:+.1f} [{row.ci_low:+.1f}, {row.ci_high:+.1f}] ({100 * row.ci_level:.1f} % CI, FCR-adjusted) | "
-            f"val {row.val_delta:+.1f} | {row.verdict} · "
-            f"{row.direction}" + (f" · would detect ≥ {row.detectable:.1f}" if row.verdict == INCONCLUSIVE else "")
+            f"val {row.val_delta:+.1f} | {verdict_text(row)}"
+            + (f" · would detect ≥ {row.detectable:.1f}" if row.verdict == INCONCLUSIVE else "")
             + ("" if row.slice_source == RECORDED else f" | slices {row.slice_source}"))
+
+
+# --- the claims in words: one verdict per contrast, one line per claim and group, one sentence per claim
+
+OUTCOMES = {  # (verdict, direction) -> the claim's outcome in a word or two
+    (effects.SUPPORTED, AS_CLAIMED): "holds",
+    (effects.SUPPORTED, AGAINST): "contradicted",
+    (effects.TEST_ONLY, AS_CLAIMED): "holds on test only",
+    (effects.TEST_ONLY, AGAINST): "contradicted on test only",
+}
+NOT_DECIDED, DISAGREE = "not decided", "test and validation disagree"
+
+
+def verdict_text(row) -> str:
+    """The verdict as every table, the report and the command line word it: the verdict, and for
+    one whose CI excludes 0 the direction ('supported · against the claim'); an inconclusive
+    contrast has no direction to state."""
+    return row.verdict if row.verdict == INCONCLUSIVE else f"{row.verdict} · {row.direction}"
+
+
+def outcome(row) -> str:
+    """What a contrast says of its claim: holds, contradicted, test and validation disagree, or not decided."""
+    if row.verdict == effects.VALIDATION_DISAGREES:
+        return DISAGREE
+    return OUTCOMES.get((row.verdict, row.direction), NOT_DECIDED)
+
+
+def headline_rows(frame: pd.DataFrame, claims: Iterable[Claim] = CLAIMS) -> pd.DataFrame:
+    """Per claim and group, the contrast that stands for the claim: its first operationalisation
+    the group can test, with the variant against CE (the claim's first effect); the other rows
+    are the same question asked another way, and stay in the details."""
+    rows = []
+    for claim in claims:
+        mine = frame[(frame["claim"] == claim.name) & (frame["effect"] == claim.effects[0])]
+        rows += [part.index[0] for _, part in mine.groupby("family", sort=False)]
+    return frame.loc[rows]
+
+
+def glance(frame: pd.DataFrame) -> pd.DataFrame:
+    """One short row per claim and group: what the home page shows first (fits 1366 px)."""
+    head = headline_rows(frame)
+    return pd.DataFrame({
+        "claim": head["claim"], "group": head["task"] + " · " + head["architecture"],
+        "verdict": [outcome(r) for r in head.itertuples()],
+        "contrast [CI]": [f"{r.delta:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}]" for r in head.itertuples()],
+        "would detect": head["detectable"].map("≥ {:.1f}".format),
+    }).reset_index(drop=True)
+
+
+def sentences(frame: pd.DataFrame, claims: Iterable[Claim] = CLAIMS) -> list[str]:
+    """One sentence per claim a reader can quote: where it holds or is contradicted (with the
+    contrast and its CI), and in how many groups it is not decided, with what the design could
+    have detected there."""
+    head = headline_rows(frame, claims)
+    said = []
+    for claim in claims:
+        mine = head[head["claim"] == claim.name]
+        if mine.empty:
+            continue
+        parts = []
+        for word in (*OUTCOMES.values(), DISAGREE):
+            rows = [r for r in mine.itertuples() if outcome(r) == word]
+            if rows:
+                parts.append(f"{word} in " + ", ".join(
+                    f"{r.task} · {r.architecture} ({r.delta:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}])" for r in rows))
+        open_rows = mine[[outcome(r) == NOT_DECIDED for r in mine.itertuples()]]
+        if len(open_rows):
+            where = "the other" if parts else "all"
+            parts.append(f"not decided in {where} {len(open_rows)} group{'s' * (len(open_rows) > 1)} (would "
+                         f"detect ≥ {open_rows['detectable'].min():.1f}–{open_rows['detectable'].max():.1f})"
+                         if len(open_rows) > 1 else
+                         f"not decided in {open_rows.iloc[0]['task']} · {open_rows.iloc[0]['architecture']} "
+                         f"(would detect ≥ {open_rows.iloc[0]['detectable']:.1f})")
+        said.append(f"{claim.name}: " + "; ".join(parts) + ".")
+    return said

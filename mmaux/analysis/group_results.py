@@ -179,4 +179,9 @@ def run_claims(args) -> int:
                   "the slice columns)")
         for row in frame.itertuples():
             print(claims.line(row))
+    every = pd.concat([group_claims(group) for _, group in runs_lib.groups(runs)], ignore_index=True)
+    if len(every):
+        print("\nIn words (per claim and group: the variant against CE on the claim's first slicing):")
+        for sentence in claims.sentences(every):
+            print(f"- {sentence}")
     return 0
