@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from apptest_support import checkpoint_root, empty_root, page, texts
-from mmaux.analysis import effects, runs
+from mmaux.analysis import group_results, runs
 from mmaux import selection
 from mmaux.ui import SELECTED_KEY
 
@@ -83,7 +83,7 @@ def test_effect_of_the_variant_is_the_home_pages(root, monkeypatch):
     variant_folder = next(s for s in at.selectbox if s.label == "Compared with").value
     row = table.set_index("folder").loc[variant_folder]
     group = runs.usable(table)[(runs.usable(table)[runs.GROUP_COLUMNS] == list(row[runs.GROUP_COLUMNS])).all(axis=1)]
-    expected = effects.effects_table(group)
+    expected = group_results.group_effects(group)  # the shipped estimate (checked fresh in test_group_results)
     expected = expected[(expected["effect"] == row["variant"]) & expected["slicing"].isin(["all", "evidence"])]
     assert list(shown["slice"]) == list(expected["slice"]) and len(folders) >= 2
     np.testing.assert_allclose(shown[["delta", "ci_low", "ci_high", "p_bh"]], expected[["delta", "ci_low", "ci_high", "p_bh"]])
@@ -155,7 +155,7 @@ def test_checkpoints_of_two_tasks_are_not_compared(root, monkeypatch):
 def test_default_comparison_is_the_group_with_the_clearest_effect(root, monkeypatch):
     at = page(PAGE, root, monkeypatch).run()
     table = runs.discover_runs(root.split(os.pathsep))
-    frames = {key: effects.effects_table(group) for key, group in runs.groups(runs.usable(table))}
+    frames = {key: group_results.group_effects(group) for key, group in runs.groups(runs.usable(table))}
     key, why = selection.default_group(table, frames)
     assert at.session_state[SELECTED_KEY] == selection.default_selection(table, key).folders(table)
     assert why in texts(at.sidebar.caption)
