@@ -138,14 +138,16 @@ def answer(usable: pd.DataFrame, frame: pd.DataFrame, contrasts: pd.DataFrame) -
     supported = contrasts[contrasts["verdict"] == effects.SUPPORTED]
     directions = supported["direction"].value_counts()
     inconclusive = frame[(frame["slicing"] == effects.OVERALL) & (frame["verdict"] == effects.INCONCLUSIVE)]
+    open_contrasts = contrasts[contrasts["verdict"] == effects.INCONCLUSIVE]
     return [
         f"- **{int((frame['verdict'] == effects.SUPPORTED).sum())} of {len(frame)} effects supported** "
         f"({len(usable)} runs, {design}; paired t over seeds, Benjamini–Hochberg per group, checked on "
         f"validation). On all posts (macro-F1 points, FCR-adjusted CI): {said}.",
         f"- **The paper's claims**: {len(supported)} of {len(contrasts)} contrasts supported"
         + (" (" + ", ".join(f"{n} {d}" for d, n in directions.items()) + ")" if len(supported) else "")
-        + f"; where a row is inconclusive the design would have seen a contrast of "
-        f"{contrasts['detectable'].median():.1f} points (median).",
+        + "; the inconclusive ones would have been seen from a contrast of "
+        f"{open_contrasts['detectable'].median():.1f} points (median; "
+        f"{open_contrasts['detectable'].min():.1f}–{open_contrasts['detectable'].max():.1f}).",
         f"- Effects on all posts left inconclusive would have been seen from {inconclusive['detectable'].min():.1f} "
         f"to {inconclusive['detectable'].max():.1f} points. **SynthPosts is a synthetic test bed**: these "
         "numbers show what the tool finds, not the size of the paper's gains on real posts.",

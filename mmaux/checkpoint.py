@@ -176,7 +176,8 @@ def member(folder: Path, name: str) -> Path:
         if not folder.is_dir():
             raise CheckpointError(f"{folder.resolve()}: no such checkpoint folder")
         try:  # a root of runs given where one run was asked for: say which runs it holds
-            runs = find_checkpoints(folder, max_depth=3, max_entries=2_000) if name == CONFIG else []
+            runs = [run for run in find_checkpoints(folder, max_depth=3, max_entries=2_000)
+                    if run.resolve() != folder.resolve()] if name == CONFIG else []
         except SearchTooLarge:
             runs = []
         if runs:

@@ -80,7 +80,7 @@ def test_validate_reports_every_bad_row_whatever_the_container(private_cache_dir
     report = capsys.readouterr().out
     assert f"{len(GOOD_ROWS) + len(BAD_ROWS)} rows, {len(GOOD_ROWS)} clean" in report  # first of an id is kept
     for post_id, _, _, _, kind in BAD_ROWS:
-        assert kind in report and f"(id {post_id})" in report, kind
+        assert kind in report and f"(id '{post_id}')" in report, kind
     assert "no file" in report and "gone.png" in report
     assert "label 'angry' is not a class name or index" in report
     assert f"Verdict: NOT usable as is: {len(BAD_ROWS)} bad rows; with --on-bad-rows skip" in report
@@ -111,7 +111,7 @@ def test_train_stops_with_the_list_or_skips_the_bad_rows(private_cache_dir, tmp_
     assert (f"error: {csv}: NOT usable as is: {len(BAD_ROWS)} bad rows; "
             "with --on-bad-rows skip they are dropped") in err  # after the decoding progress bar
     for post_id, *_ in BAD_ROWS:
-        assert f"(id {post_id})" in err
+        assert f"(id '{post_id}')" in err
     assert not out.exists()
 
     assert _train_csv(csv, out, "skip", tiny_bert, tiny_vit) == 0

@@ -166,7 +166,7 @@ def test_the_claims_use_the_predicted_slices_and_say_so(world, capsys):
 def test_the_home_page_says_which_checkpoint_predicted_the_slices(world, monkeypatch):
     at = page("app.py", str(world["root"]), monkeypatch).run()
     assert not at.exception
-    shown = next(df.value for df in at.dataframe if "claim" in df.value.columns)
+    shown = next(df.value for df in at.dataframe if "slice A − slice B" in df.value.columns)
     label = read_info(world["tagger"]).label
     assert len(shown) and (shown["slices"] == f"predicted by {label}").all()
     assert shown["slice A − slice B"].str.startswith(tagging.PREDICTED_COLUMNS).all()

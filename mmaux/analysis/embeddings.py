@@ -336,10 +336,10 @@ def run_embed(args) -> int:
     """`mmaux embed`: fit (or read) the layouts of each checkpoint, and store them when asked."""
     from mmaux.analysis.spaces import checkpoint_spaces
 
-    from mmaux.checkpoint import read_info
+    from mmaux.checkpoint import CONFIG, read_info
 
     methods = METHODS if args.method == "both" else (args.method,)
-    folders = [f for f in args.checkpoint if read_info(f).has_model]
+    folders = [f for f in args.checkpoint if not (Path(f) / CONFIG).exists() or read_info(f).has_model]
     if len(folders) < len(args.checkpoint):
         left_out = [f for f in args.checkpoint if f not in folders]
         print(f"left out (predictions only: no embeddings to lay out): {', '.join(left_out)}")
