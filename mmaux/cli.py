@@ -361,8 +361,7 @@ def _run_sweep(args) -> int:
     if args.status:
         return 1 if sweeps.report_status(runs)["failed"] else 0
     options = _job_options(args)
-    num_labels = _num_labels(args)
-    _prepare_caches(args, runs, num_labels)
+    num_labels = _prepare_caches(args, runs)
     if args.prepare_only:
         return 0
     states = {run: sweeps.status(run)[0] for run in runs}
@@ -406,19 +405,20 @@ def _job_options(args):
                              gpus_per_job=args.gpus_per_job, mem_gb=args.mem_gb, slurm=tuple(slurm))
 
 
-def _prepare_caches(args, runs, num_labels: int) -> None:
+def _prepare_caches(args, runs) -> int:
     """Generate the data and fill the frozen-feature caches every run reads, once, here: the jobs
-    then only read them (no two jobs compute one cache)."""
+    then only read them (no two jobs compute one cache). Returns the dataset's number of classes."""
     from mmaux.data.datasets import load_dataset
     from mmaux.model import MultimodalClassifier
     from mmaux.train import split_inputs
 
     posts = load_dataset(_dataset_from_args(args), progress=True)
-    for arch in dict.fromkeys(run.arch for run in runs):
-        model = MultimodalClassifier(_train_config(args, arch, "none", 0, Path(args.out), num_labels).model)
-        if args.no_feature_cache:
-            return
-        split_inputs(model, posts, progress=True)
+    num_labels = len(posts.label_names)
+    if not args.no_feature_cache:
+        for arch in dict.fromkeys(run.arch for run in runs):
+            model = MultimodalClassifier(_train_config(args, arch, "none", 0, Path(args.out), num_labels).model)
+            split_inputs(model, posts, progress=True)
+    return num_labels
 
 
 def _add_reproduce_parser(add):
@@ -603,53 +603,56 @@ def _add_tag_parser(add):
 
 # --- effects, claims, power, report --------------------------------------------------------------
 
-ROOTS_HELP = "checkpoint roots (default: MMAUX_CHECKPOINTS, else the shipped checkpoints)"
+def _roots_command(add, name: str, module: str, function: str, **texts) -> argparse.ArgumentParser:
+    """A command over every group of checkpoints under ROOT ... (default: MMAUX_CHECKPOINTS, else
+    the shipped checkpoints), run by `module.function`."""
+    p = add(name, **texts)
+    p.add_argument("roots", nargs="*", help="checkpoint roots (default: MMAUX_CHECKPOINTS, else the shipped checkpoints)")
+    p.set_defaults(func=_handler(module, function))
+    return p
 
 
 def _add_effects_parser(add):
-    p = add("effects", help="estimate each group's auxiliary-loss effects; --store ships them",
-            description="Estimate the effects of ITC and ITM, and the paper's claims, in every group of checkpoints "
-                        "under the roots (as the home page does) and print how many are supported. With --store, "
-                        f"also write them to ROOT/{SHIPPED_ANALYSIS}/, so that the dashboard reads them instead of "
-                        "recomputing them on a fresh clone.")
-    p.add_argument("roots", nargs="*", help=ROOTS_HELP)
+    p = _roots_command(add, "effects", "mmaux.analysis.group_results", "run_effects",
+                       help="estimate each group's auxiliary-loss effects; --store ships them",
+                       description="Estimate the effects of ITC and ITM, and the paper's claims, in every group of "
+                                   "checkpoints under the roots (as the home page does) and print how many are "
+                                   f"supported. With --store, also write them to ROOT/{SHIPPED_ANALYSIS}/, so that "
+                                   "the dashboard reads them instead of recomputing them on a fresh clone.")
     p.add_argument("--store", action="store_true", help=f"write the results to ROOT/{SHIPPED_ANALYSIS}/ (replaced)")
-    p.set_defaults(func=_handler("mmaux.analysis.group_results", "run_effects"))
 
 
 def _add_claims_parser(add):
-    p = add("claims", help="test the paper's two claims (contrasts between slices) in every group",
-            description="Does each auxiliary loss help more where the paper says it does? For every group under "
-                        "the roots, one line per claim × operationalisation × effect: the two slices, both Δs, the "
-                        "contrast with its corrected CI, the validation contrast and the verdict (with the "
-                        "contrast the design would detect when inconclusive).")
-    p.add_argument("roots", nargs="*", help=ROOTS_HELP)
-    p.set_defaults(func=_handler("mmaux.analysis.group_results", "run_claims"))
+    _roots_command(add, "claims", "mmaux.analysis.group_results", "run_claims",
+                   help="test the paper's two claims (contrasts between slices) in every group",
+                   description="Does each auxiliary loss help more where the paper says it does? For every group "
+                               "under the roots, one line per claim × operationalisation × effect: the two slices, "
+                               "both Δs, the contrast with its corrected CI, the validation contrast and the verdict "
+                               "(with the contrast the design would detect when inconclusive).")
 
 
 def _add_power_parser(add):
-    p = add("power", help="how many seeds an effect of a given size needs, per group",
-            description="For every group under the roots and each effect on all posts: the seeds it has, the "
-                        "spread of its per-seed Δ, the smallest effect it detects now, and how many seeds would "
-                        "detect EFFECT points, at the level of the first Benjamini–Hochberg discovery in its "
-                        "family (α / family size).")
-    p.add_argument("roots", nargs="*", help=ROOTS_HELP)
+    p = _roots_command(add, "power", "mmaux.analysis.group_results", "run_power",
+                       help="how many seeds an effect of a given size needs, per group",
+                       description="For every group under the roots and each effect on all posts: the seeds it has, "
+                                   "the spread of its per-seed Δ, the smallest effect it detects now, and how many "
+                                   "seeds would detect EFFECT points, at the level of the first Benjamini–Hochberg "
+                                   "discovery in its family (α / family size).")
     p.add_argument("--effect", type=float, default=3.0, help="effect size to detect, in macro-F1 points")
     p.add_argument("--power", type=float, default=POWER, help="the power to detect it with")
-    p.set_defaults(func=_handler("mmaux.analysis.group_results", "run_power"))
 
 
 def _add_report_parser(add):
-    p = add("report", help="write the findings, claims and every effect as one Markdown file",
-            description="Write one self-contained Markdown report of the checkpoints under the roots: the "
-                        "findings, the paper's claims, every effect with its CI, verdict and detectable effect, "
-                        "the checkpoints' folders, config hashes and seeds, and the dashboard link that reopens "
-                        "the view; with --csv, every effect as CSV too. An existing file is not overwritten.")
-    p.add_argument("roots", nargs="*", help=ROOTS_HELP)
+    p = _roots_command(add, "report", "mmaux.report", "run_report",
+                       help="write the findings, claims and every effect as one Markdown file",
+                       description="Write one self-contained Markdown report of the checkpoints under the roots: the "
+                                   "findings, the paper's claims, every effect with its CI, verdict and detectable "
+                                   "effect, the checkpoints' folders, config hashes and seeds, and the dashboard link "
+                                   "that reopens the view; with --csv, every effect as CSV too. An existing file is "
+                                   "not overwritten.")
     p.add_argument("--out", required=True, help="the Markdown file to write (must not exist)")
     p.add_argument("--csv", help="also write every effect to this CSV file (must not exist)")
     p.add_argument("--url", default=DASHBOARD_URL, help="the dashboard's address for the link")
-    p.set_defaults(func=_handler("mmaux.report", "run_report"))
 
 
 # --- import --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from mmaux.analysis.spaces import trained_spaces
 from mmaux.checkpoint import load_model
 from mmaux.data.csvdata import read_table
 from mmaux.data.images import ImageLoadError, find_image, load_image
@@ -38,8 +39,8 @@ class Predictor:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.model, self.info = load_model(folder)
-        # a cosine in projections no ITC loss trained is no match score: not shown (`spaces.trained_spaces`)
-        self.itc_trained = bool(self.info.model.loss.itc and self.info.model.loss.beta_itc > 0)
+        # a cosine in projections no ITC loss trained is no match score: not shown
+        self.itc_trained = trained_spaces(self.info.model).itc
         cfg = self.model.cfg
         self.tokenizer = load_tokenizer(cfg.vilt_model if cfg.architecture == "vilt" else cfg.text_encoder)
         self.transform = self.model.image_spec.transform()

@@ -24,7 +24,7 @@ from mmaux.analysis import runs as runs_lib
 from mmaux.analysis.stats import METRIC_NAMES
 from mmaux.checkpoint import CONFIG
 from mmaux.data.datasets import file_sha256
-from mmaux.paths import DASHBOARD_URL, default_roots  # noqa: F401  (DASHBOARD_URL: the page reads it here)
+from mmaux.paths import default_roots
 
 
 
@@ -73,6 +73,7 @@ def markdown(runs: pd.DataFrame, frame: pd.DataFrame, contrasts: pd.DataFrame, r
     usable = runs_lib.usable(runs)
     counts = frame["verdict"].value_counts()
     supported = frame[frame["verdict"] == effects.SUPPORTED]
+    glance = claims.glance(contrasts)  # one line per claim and group
     lines = [
         "# mmaux report: where each auxiliary loss helps", "",
         f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from {len(usable)} checkpoints under "
@@ -85,7 +86,7 @@ def markdown(runs: pd.DataFrame, frame: pd.DataFrame, contrasts: pd.DataFrame, r
           or ["No effect is supported, so none is stated as a finding."]), "",
         "## The paper's claims", "",
         *[f"- {sentence}" for sentence in claims.sentences(contrasts)], "",
-        *_table(list(claims.glance(contrasts).columns), claims.glance(contrasts).values.tolist()), "",
+        *_table(list(glance.columns), glance.values.tolist()), "",
         "contrast = Δ(slice A) − Δ(slice B) of the effect, per seed; one BH family per group, the CI "
         "false-coverage-adjusted to match; 'as claimed': slice A gains more than slice B. Every contrast:", "",
         *_table(["group", "claim", "effect", "slice A − slice B", "Δ on A", "Δ on B", "contrast", "CI", "Δ val",

@@ -163,7 +163,6 @@ class JobOptions:
     executor: str = "auto"  # one of EXECUTORS (`chosen_executor`)
     parallel: int = 1  # jobs at once (Slurm: the array's %N; local: processes at once)
     threads: int = 1  # torch threads per job
-    logs: Path | None = None  # submitit's folder: each job's log and submission files
     time_limit_min: int = 240
     partition: str = ""
     gpus_per_job: int = 0

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mmaux import figures, report, selection, ui, views
+from mmaux import figures, paths, report, selection, ui, views
 from mmaux.analysis import claims, effects
 from mmaux.analysis import custom_slices as custom
 from mmaux.analysis import runs as runs_lib
@@ -171,7 +171,7 @@ def show_downloads(runs: pd.DataFrame, frames: dict[tuple, pd.DataFrame], contra
         return
     every = report.combined(frames.values(), effects.COLUMNS)
     claimed = report.combined(contrasts.values(), claims.COLUMNS)
-    link = report.view_link((st.context.url or report.DASHBOARD_URL).split("?")[0], dict(st.query_params))
+    link = report.view_link((st.context.url or paths.DASHBOARD_URL).split("?")[0], dict(st.query_params))
     roots = ui.checkpoint_roots()
     left, right = st.columns(2)  # built on click, not on every rerun (the report hashes every config.json)
     left.download_button("Download report (Markdown)", lambda: report.markdown(runs, every, claimed, roots, link),

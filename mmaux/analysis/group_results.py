@@ -172,14 +172,15 @@ def run_power(args) -> int:
 def run_claims(args) -> int:
     """One line per claim contrast of every group."""
     runs = usable_runs(args.roots or default_roots())
+    frames = []
     for key, group in runs_lib.groups(runs):
-        frame = group_claims(group)
-        if frame.empty:
+        frames.append(group_claims(group))
+        if frames[-1].empty:
             print(f"{runs_lib.group_name(key)}: no claim can be tested (needs CE and an ITC or ITM variant, and "
                   "the slice columns)")
-        for row in frame.itertuples():
+        for row in frames[-1].itertuples():
             print(claims.line(row))
-    every = pd.concat([group_claims(group) for _, group in runs_lib.groups(runs)], ignore_index=True)
+    every = pd.concat(frames, ignore_index=True)
     if len(every):
         print("\nIn words (per claim and group: the variant against CE on the claim's first slicing):")
         for sentence in claims.sentences(every):
