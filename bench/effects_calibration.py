@@ -18,8 +18,22 @@ family and validation sign rule. Then the paper's claims (`claims.group_contrast
 a family): null families with any "supported" contrast, and the power to find a contrast
 planted on image_adds posts only. Last lines: key=value pairs of the worst cells.
 
+Two more parts check the verdicts built on top of those contrasts:
+- `--part pooled`: studies of `--study-groups` simulated groups (the shipped set has five), each
+  group's claim contrasts pooled per claim (`claims.pooled`: random effects, Knapp–Hartung).
+  Printed: studies with a pooled "supported" under the null, the pooled 95 % CI's coverage and
+  the power for a contrast planted in every group, "differs by group" under a homogeneous
+  planted contrast (its false rate, about `claims.HET_LEVEL`) and when only some groups carry it
+  (its power), and a false "equivalent" when the margin is set to the true pooled contrast.
+- `--part equivalence`: single groups through `effects.group_effects` and `claims.group_contrasts`
+  with the margin set to the true size of a planted effect (or contrast), so that "equivalent"
+  would be a false verdict: its rate must stay ≤ 0.05; and how often a null effect on all posts
+  is called equivalent at the default ±3 points (the test's power).
+
     python bench/effects_calibration.py                # 100 groups per cell (≈ 30 min on 2 cores)
     python bench/effects_calibration.py --groups 40    # a quick look
+    python bench/effects_calibration.py --part pooled --groups 100 --seeds 5,20
+    python bench/effects_calibration.py --part equivalence --groups 100 --seeds 5,20
 """
 from __future__ import annotations
 
@@ -47,8 +61,9 @@ def comparator(test, val) -> pd.DataFrame:
         out = {}
         slicings = effects.distinct_slicings(split.posts, ("relation", "evidence", "label"))
         for slicing, value, mask in effects._slices(split.posts, slicings):
-            used, fn, scored, averaged = effects._scoring(split.posts, slicing, mask, "macro_f1", CLASSES)
-            y = split.posts["label_index"].to_numpy()[scored]
+            y_all = split.posts["label_index"].to_numpy()
+            used, fn, scored, averaged = stats.slice_scoring(y_all, mask, "macro_f1", CLASSES)
+            y = y_all[scored]
             seeds = split.seeds("CE")
             score = {v: np.array([stats._metric(fn)(*stats._encode(averaged, y, split.preds[v, s][scored]),
                                                     len(averaged))[0] for s in seeds]) for v in VARIANTS}
@@ -141,21 +156,101 @@ def run_claims(args) -> None:
     print(" ".join(f"{k}={v:.3f}" for k, v in worst.items()))
 
 
+def _study(rng, regime: Regime, seeds: int, groups: int, planted: float, carrying: int, margin: float):
+    """Claim contrasts of `groups` simulated groups, the first `carrying` with PLANTED's effect on
+    image_adds posts, as one frame with a family per group, and their pooling at `margin`."""
+    frames = []
+    for g in range(groups):
+        delta = planted if g < carrying else 0.0
+        frame = claims.group_contrasts(*simulate_group(rng, regime, seeds, delta, where="image_adds"),
+                                       family=f"group {g}", margin=margin)
+        frames.append(frame.assign(dataset="sim", task="sim", architecture=f"g{g}"))
+    return claims.pooled(pd.concat(frames, ignore_index=True), margin=margin).set_index("claim")
+
+
+def run_pooled(args) -> None:
+    print(f"\nEach claim pooled over {args.study_groups} groups (`claims.pooled`), {args.groups} studies per cell:\n")
+    print("| regime | seeds | null studies with a pooled 'supported' | 95 % CI covers (planted) | power, planted in "
+          "every group | 'differs by group', homogeneous | 'differs by group', planted in 2 groups | false "
+          "'equivalent' (margin = truth) |")
+    print("|---|---|---|---|---|---|---|---|")
+    worst = dict(pooled_false_supported=0.0, pooled_false_equivalent=0.0)
+    itc = claims.ITC_CLAIM.name
+    for regime in (r for r in REGIMES if r.name in args.regimes.split(",")):
+        truth = true_contrast(regime, args.planted_contrast)
+        for seeds in (int(s) for s in args.seeds.split(",")):
+            rng = np.random.default_rng([seeds, REGIMES.index(regime), 11])
+            tally = dict(false=0, covered=0, found=0, het_false=0, het_found=0, equiv=0)
+            k = args.study_groups
+            for _ in range(args.groups):
+                null = _study(rng, regime, seeds, k, 0.0, 0, effects.MARGIN)
+                tally["false"] += (null["verdict"] == effects.SUPPORTED).any()
+                planted = _study(rng, regime, seeds, k, args.planted_contrast, k, truth).loc[itc]
+                tally["found"] += planted["verdict"] == effects.SUPPORTED and planted["direction"] == claims.AS_CLAIMED
+                low, high = stats.Estimate(planted["delta"], planted["se"], planted["df"], k, 1).interval(0.95)
+                tally["covered"] += low <= truth <= high
+                tally["het_false"] += planted["heterogeneity"] == claims.DIFFERS
+                tally["equiv"] += planted["verdict"] == effects.EQUIVALENT
+                some = _study(rng, regime, seeds, k, 2 * args.planted_contrast, 2, effects.MARGIN).loc[itc]
+                tally["het_found"] += some["heterogeneity"] == claims.DIFFERS
+            r = {key: value / args.groups for key, value in tally.items()}
+            print(f"| {regime.name} | {seeds} | {r['false']:.3f} | {100 * r['covered']:.1f} % | {r['found']:.2f} "
+                  f"(+{truth:.1f}) | {r['het_false']:.2f} | {r['het_found']:.2f} | {r['equiv']:.3f} |", flush=True)
+            worst["pooled_false_supported"] = max(worst["pooled_false_supported"], r["false"])
+            worst["pooled_false_equivalent"] = max(worst["pooled_false_equivalent"], r["equiv"])
+    print(" ".join(f"{k}={v:.3f}" for k, v in worst.items()))
+
+
+def run_equivalence(args) -> None:
+    print(f"\nEquivalence (the corrected CI within the margin), {args.groups} groups per cell:\n")
+    print("| regime | seeds | false 'equivalent': effect, margin = its true size | false 'equivalent': claim "
+          "contrast, margin = its true size | null effects on all posts called equivalent at ±3 |")
+    print("|---|---|---|---|---|")
+    worst = dict(effect_false_equivalent=0.0, contrast_false_equivalent=0.0)
+    for regime in (r for r in REGIMES if r.name in args.regimes.split(",")):
+        truth, contrast_truth = true_delta(regime, args.planted), true_contrast(regime, args.planted_contrast)
+        for seeds in (int(s) for s in args.seeds.split(",")):
+            rng = np.random.default_rng([seeds, REGIMES.index(regime), 13])
+            effect_false = contrast_false = null_equivalent = null_effects = 0
+            for _ in range(args.groups):
+                frame = effects.group_effects(*simulate_group(rng, regime, seeds, args.planted),
+                                              slicings=("relation", "evidence", "label"), margin=truth)
+                row = frame.set_index(["effect", "slicing"]).loc[(PLANTED, effects.OVERALL)]
+                effect_false += row["verdict"] == effects.EQUIVALENT
+                table = claims.group_contrasts(*simulate_group(rng, regime, seeds, args.planted_contrast,
+                                                               where="image_adds"), margin=contrast_truth)
+                contrast_false += table.set_index(["claim", "effect", "slicing"]).loc[CLAIM_ROW, "verdict"] == \
+                    effects.EQUIVALENT
+                null = effects.group_effects(*simulate_group(rng, regime, seeds), slicings=("relation", "evidence",
+                                                                                            "label"))
+                overall = null[(null["slicing"] == effects.OVERALL) & (null["kind"] == effects.VS_CE)]
+                null_equivalent += (overall["verdict"] == effects.EQUIVALENT).sum()
+                null_effects += len(overall)
+            r = dict(effect=effect_false / args.groups, contrast=contrast_false / args.groups)
+            print(f"| {regime.name} | {seeds} | {r['effect']:.3f} (margin {truth:.1f}) | {r['contrast']:.3f} "
+                  f"(margin {contrast_truth:.1f}) | {null_equivalent / null_effects:.2f} |", flush=True)
+            worst["effect_false_equivalent"] = max(worst["effect_false_equivalent"], r["effect"])
+            worst["contrast_false_equivalent"] = max(worst["contrast_false_equivalent"], r["contrast"])
+    print(" ".join(f"{k}={v:.3f}" for k, v in worst.items()))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, default=100, help="simulated groups per cell (null and planted each)")
     parser.add_argument("--seeds", default="3,5")
     parser.add_argument("--planted", type=float, default=0.10, help="δ of the planted CE+ITC effect (latent units)")
     parser.add_argument("--no-comparator", action="store_true", help="the procedure alone (e.g. an older one)")
-    parser.add_argument("--part", choices=("effects", "claims", "both"), default="both")
+    parser.add_argument("--part", choices=("effects", "claims", "both", "pooled", "equivalence"), default="both")
+    parser.add_argument("--study-groups", type=int, default=5, help="groups pooled in one study (--part pooled)")
     parser.add_argument("--regimes", default=",".join(r.name for r in REGIMES), help="comma-separated regime names")
     parser.add_argument("--planted-contrast", type=float, default=0.165,
                         help="δ of CE+ITC on image_adds posts only (latent units; ≈ a 5-point contrast)")
     args = parser.parse_args(argv)
     start = time.time()
-    if args.part == "claims":
-        run_claims(args)
-        print(f"{args.groups} groups per cell, {time.time() - start:.0f} s")
+    parts = {"claims": run_claims, "pooled": run_pooled, "equivalence": run_equivalence}
+    if args.part in parts:
+        parts[args.part](args)
+        print(f"{args.groups} groups (studies) per cell, {time.time() - start:.0f} s")
         return
     print("| regime | seeds | per-seed Δ spread | method | null groups with ≥ 1 supported | null p ≤ 0.05 | "
           "95 % CI covers (null) | covers (planted) | power, true +Δ |")

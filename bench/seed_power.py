@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pandas as pd  # noqa: E402
 
 from mmaux import report  # noqa: E402
-from mmaux.analysis import effects  # noqa: E402
+from mmaux.analysis import claims, effects  # noqa: E402
 from mmaux.analysis import runs as runs_lib  # noqa: E402
 from mmaux.paths import DEFAULT_CHECKPOINTS  # noqa: E402
 
@@ -61,8 +61,8 @@ def main(argv=None) -> int:
     supported = effect_frame[effect_frame["verdict"] == effects.SUPPORTED]
     print(f"effects: {len(supported)} of {len(effect_frame)} supported; "
           + ", ".join(f"{v} {n}" for v, n in effect_frame["verdict"].value_counts().items()))
-    print("claim contrasts: " + ", ".join(f"{v} · {d} {n}" for (v, d), n in
-                                          claim_frame.groupby(["verdict", "direction"]).size().items()))
+    words = pd.Series([claims.verdict_text(r) for r in claim_frame.itertuples()])
+    print("claim contrasts: " + ", ".join(f"{v} {n}" for v, n in words.value_counts().items()))
     if args.list:
         for row in supported.itertuples():
             print(f"  supported: {row.task} · {row.architecture} | {row.effect} | {row.slicing} = {row.slice} | "
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
         for row, a_priori in zip(claim_frame.itertuples(), claim_detect):
             print(f"  claim: {row.task} · {row.architecture} | {row.claim} | {row.effect} | {row.slicing}: "
                   f"{row.slice_a} vs {row.slice_b} | contrast {row.delta:+.1f} [{row.ci_low:+.1f}, {row.ci_high:+.1f}] "
-                  f"| {row.verdict} · {row.direction} | would detect ≥ {a_priori:.1f}")
+                  f"| {claims.verdict_text(row)} | would detect ≥ {a_priori:.1f}")
     seeds = sorted(set(runs["seed"]))
     print(f"seeds={len(seeds)} detect_median={detect.median():.1f} detect_min={detect.min():.1f} "
           f"detect_max={detect.max():.1f} claims_detect_median={claim_detect.median():.1f} "

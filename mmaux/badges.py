@@ -104,13 +104,9 @@ def cached_live_predictions(folder: str | Path, post_ids, load) -> np.ndarray:
 
 
 def cached_itm_auroc(folder: str | Path, post_ids, load) -> float:
-    """The ITM head's AUROC of true vs shuffled test pairs (`analysis.matching`), stored on
-    disk like `cached_live_predictions`; `load()` gives (model, inputs) on a miss."""
-    def compute():
-        from mmaux.analysis import matching
+    """The ITM head's AUROC of true vs shuffled test pairs, from `matching.cached_true_and_shuffled`
+    (stored on disk per checkpoint; `load()` gives (model, inputs) on a miss)."""
+    from mmaux.analysis import matching
 
-        model, inputs = load()
-        true, shuffled = matching.cached_true_and_shuffled(folder, model, inputs)
-        return {"auroc": np.array([match_auroc(true.values, shuffled.values)])}
-
-    return float(cached_arrays("itm-auroc", _key(folder, post_ids), compute)["auroc"][0])
+    true, shuffled = matching.cached_true_and_shuffled(folder, post_ids, load)
+    return match_auroc(true.values, shuffled.values)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import mmaux
-from mmaux.analysis import POWER
+from mmaux.analysis import MARGIN, POWER
 from mmaux.analysis.layout_params import METHODS, SHIPPED_LAYOUTS, SPACES, LayoutParams
 from mmaux.config import ARCHITECTURES, ITC_IMAGE_POOLS, TEXT_TUNING, LossConfig, ModelConfig, can_align
 from mmaux.data.presets import BAD_ROW_POLICIES, MAX_EXAMPLES, PRESETS, add_csv_options
@@ -612,6 +612,12 @@ def _roots_command(add, name: str, module: str, function: str, **texts) -> argpa
     return p
 
 
+def _add_margin(p) -> None:
+    p.add_argument("--margin", type=float, default=MARGIN,
+                   help="equivalence margin in points: an effect or contrast whose corrected CI lies within "
+                        "±MARGIN is 'equivalent' (no difference larger than it)")
+
+
 def _add_effects_parser(add):
     p = _roots_command(add, "effects", "mmaux.analysis.group_results", "run_effects",
                        help="estimate each group's auxiliary-loss effects; --store ships them",
@@ -619,16 +625,21 @@ def _add_effects_parser(add):
                                    "checkpoints under the roots (as the home page does) and print how many are "
                                    f"supported. With --store, also write them to ROOT/{SHIPPED_ANALYSIS}/, so that "
                                    "the dashboard reads them instead of recomputing them on a fresh clone.")
-    p.add_argument("--store", action="store_true", help=f"write the results to ROOT/{SHIPPED_ANALYSIS}/ (replaced)")
+    p.add_argument("--store", action="store_true", help=f"write the results to ROOT/{SHIPPED_ANALYSIS}/ (replaced; "
+                   "with the default --margin, which the dashboard reads)")
+    _add_margin(p)
 
 
 def _add_claims_parser(add):
-    _roots_command(add, "claims", "mmaux.analysis.group_results", "run_claims",
-                   help="test the paper's two claims (contrasts between slices) in every group",
-                   description="Does each auxiliary loss help more where the paper says it does? For every group "
-                               "under the roots, one line per claim × operationalisation × effect: the two slices, "
-                               "both Δs, the contrast with its corrected CI, the validation contrast and the verdict "
-                               "(with the contrast the design would detect when inconclusive).")
+    p = _roots_command(add, "claims", "mmaux.analysis.group_results", "run_claims",
+                       help="test the paper's two claims (contrasts between slices) in every group",
+                       description="Does each auxiliary loss help more where the paper says it does? For every group "
+                                   "under the roots, one line per claim × operationalisation × effect: the two "
+                                   "slices, both Δs, the contrast with its corrected CI, the validation contrast and "
+                                   "the verdict (with the contrast the design would detect when inconclusive); then "
+                                   "each claim pooled over the groups (a random-effects meta-analysis, with the "
+                                   "heterogeneity between groups) and one sentence per claim.")
+    _add_margin(p)
 
 
 def _add_power_parser(add):
@@ -653,6 +664,7 @@ def _add_report_parser(add):
     p.add_argument("--out", required=True, help="the Markdown file to write (must not exist)")
     p.add_argument("--csv", help="also write every effect to this CSV file (must not exist)")
     p.add_argument("--url", default=DASHBOARD_URL, help="the dashboard's address for the link")
+    _add_margin(p)
 
 
 # --- import --------------------------------------------------------------------------------------

@@ -32,6 +32,11 @@ def _num(value, digits: int = 1, sign: bool = True) -> str:
     return "" if pd.isna(value) else f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
+def _ci(row) -> str:
+    """'+0.4 to +2.1 (99.4 %)': a CI with its level."""
+    return f"{_num(row.ci_low)} to {_num(row.ci_high)} ({100 * row.ci_level:.1f} %)"
+
+
 def _table(header: list[str], rows: Iterable[list]) -> list[str]:
     """A Markdown table (cells' '|' escaped)."""
     cell = lambda v: str(v).replace("|", "\\|")  # noqa: E731
@@ -48,11 +53,11 @@ def _shown(folder: str, roots: list[str]) -> str:
     return folder
 
 
-def results(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def results(runs: pd.DataFrame, margin: float = effects.MARGIN) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(effects, claims) of every group of `runs`, as the home page reads them."""
     groups = runs_lib.groups(runs_lib.usable(runs))
-    return (combined([group_results.group_effects(group) for _, group in groups], effects.COLUMNS),
-            combined([group_results.group_claims(group) for _, group in groups], claims.COLUMNS))
+    return (combined([group_results.group_effects(group, margin=margin) for _, group in groups], effects.COLUMNS),
+            combined([group_results.group_claims(group, margin=margin) for _, group in groups], claims.COLUMNS))
 
 
 def combined(frames: Iterable[pd.DataFrame | None], columns: list[str]) -> pd.DataFrame:
@@ -74,6 +79,7 @@ def markdown(runs: pd.DataFrame, frame: pd.DataFrame, contrasts: pd.DataFrame, r
     counts = frame["verdict"].value_counts()
     supported = frame[frame["verdict"] == effects.SUPPORTED]
     glance = claims.glance(contrasts)  # one line per claim and group
+    pool = claims.pooled(contrasts, margin=float(contrasts["margin"].iloc[0])) if len(contrasts) else None
     lines = [
         "# mmaux report: where each auxiliary loss helps", "",
         f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from {len(usable)} checkpoints under "
@@ -85,21 +91,23 @@ def markdown(runs: pd.DataFrame, frame: pd.DataFrame, contrasts: pd.DataFrame, r
         *([f"- **{r.family}**: {effects.finding(r)}" for r in supported.itertuples()]
           or ["No effect is supported, so none is stated as a finding."]), "",
         "## The paper's claims", "",
-        *[f"- {sentence}" for sentence in claims.sentences(contrasts)], "",
+        *[f"- {sentence}" for sentence in claims.sentences(contrasts, pool=pool)], "",
         *_table(list(glance.columns), glance.values.tolist()), "",
+        *(_pooled_table(pool) if pool is not None and len(pool) else []),
         "contrast = Δ(slice A) − Δ(slice B) of the effect, per seed; one BH family per group, the CI "
         "false-coverage-adjusted to match; 'as claimed': slice A gains more than slice B. Every contrast:", "",
-        *_table(["group", "claim", "effect", "slice A − slice B", "Δ on A", "Δ on B", "contrast", "CI", "Δ val",
+        *_table(["group", "claim", "effect", "slice A − slice B", "Δ on A", "Δ on B", "contrast", "CI (FCR-adjusted)",
+                 "Δ val",
                  "verdict", "detectable"],
                 [[r.family, r.claim, r.effect, f"{r.slicing}: {r.slice_a} (n={r.n_a}) − {r.slice_b} (n={r.n_b})",
-                  _num(r.delta_a), _num(r.delta_b), _num(r.delta), f"{_num(r.ci_low)} to {_num(r.ci_high)}",
+                  _num(r.delta_a), _num(r.delta_b), _num(r.delta), _ci(r),
                   _num(r.val_delta), claims.verdict_text(r), _num(r.detectable, sign=False)]
                  for r in contrasts.itertuples()]), "",
         "## Every effect", "",
         *_table(["group", "effect", "slicing", "slice", "n", "metric", "Δ (points)", "CI (FCR-adjusted)", "p (BH)",
                  "detectable (80 % power)", "Δ val", "verdict"],
                 [[r.family, r.effect, r.slicing, r.slice, r.n, METRIC_NAMES.get(r.metric, r.metric),
-                  _num(r.delta, 2), f"{_num(r.ci_low)} to {_num(r.ci_high)}", f"{r.p_bh:.3f}",
+                  _num(r.delta, 2), _ci(r), f"{r.p_bh:.3f}",
                   _num(r.detectable, sign=False), _num(r.val_delta, 2), r.verdict] for r in frame.itertuples()]), "",
         "## Checkpoints", "",
         *_table(["group", "variant", "seed", "folder", "config.json sha256 (first 16)"],
@@ -108,6 +116,16 @@ def markdown(runs: pd.DataFrame, frame: pd.DataFrame, contrasts: pd.DataFrame, r
                  for _, r in usable.iterrows()]), "",
     ]
     return "\n".join(lines)
+
+
+def _pooled_table(pool: pd.DataFrame) -> list[str]:
+    """Each claim pooled over the groups (`claims.pooled`), as a table."""
+    glance = claims.pooled_glance(pool)
+    return [*_table(list(glance.columns), glance.values.tolist()), "",
+            "Pooled: a random-effects meta-analysis of each claim's contrast over the groups that can test it "
+            "(Paule–Mandel τ², Knapp–Hartung CI on groups − 1 degrees of freedom); 'differs by group' when "
+            f"Welch's test of equal contrasts has p < {claims.HET_LEVEL:g} (I²: Cochran's share of variation "
+            "between groups).", ""]
 
 
 def view_link(base: str, params: dict[str, str]) -> str:
@@ -125,7 +143,7 @@ def run_report(args) -> int:
         if os.path.exists(target):
             raise FileExistsError(f"{target} exists; choose another --out/--csv file (nothing was written)")
     runs = group_results.usable_runs(roots)
-    frame, contrasts = results(runs)
+    frame, contrasts = results(runs, args.margin)
     Path(args.out).write_text(markdown(runs, frame, contrasts, roots, view_link(args.url, {})), encoding="utf-8")
     if args.csv:
         Path(args.csv).write_text(effects_csv(frame), encoding="utf-8")

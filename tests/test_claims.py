@@ -75,8 +75,8 @@ def test_a_contrast_planted_on_one_slice_is_found_as_claimed():
     row = table.loc[simulate.CLAIM_ROW]
     assert row["verdict"] == effects.SUPPORTED and row["direction"] == claims.AS_CLAIMED
     assert row["delta_a"] > 8 and abs(row["delta_b"]) < 3 and row["ci_low"] > 0
-    itm = table.loc[claims.ITM_CLAIM.name]
-    assert (itm["verdict"] == effects.INCONCLUSIVE).all() and (itm["detectable"] > 0).all()
+    itm = table.loc[claims.ITM_CLAIM.name]  # nothing planted: never supported (a precise null may be equivalent)
+    assert itm["verdict"].isin([effects.INCONCLUSIVE, effects.EQUIVALENT]).all() and (itm["detectable"] > 0).all()
     assert (table["family_size"] == 8).all() and (table["family"] == "planted").all()
 
 
@@ -104,7 +104,7 @@ def test_rest_is_every_other_post_with_a_value():
 def _claim_rows() -> pd.DataFrame:
     """Two groups' headline contrasts and one detail row, as `claims_table` lays them out."""
     base = dict(dataset="D", claim=claims.ITC_CLAIM.name, slice_a="True", slice_b="False", n_a=300, n_b=700,
-                ci_level=0.994, seeds=20)
+                ci_level=0.994, seeds=20, margin=3.0)
     rows = [
         dict(base, family="D · s · concat", task="s", architecture="concat", effect="CE+ITC", slicing="image_adds",
              delta=-17.5, ci_low=-20.7, ci_high=-14.3, verdict=effects.SUPPORTED, direction=claims.AGAINST,
@@ -137,3 +137,76 @@ def test_the_claims_in_words_one_line_per_claim_and_group_and_one_sentence_per_c
         "supported · against the claim", "supported · against the claim", "inconclusive", "inconclusive"]
     disagree = frame.assign(verdict=effects.VALIDATION_DISAGREES)
     assert {claims.outcome(r) for r in disagree.itertuples()} == {claims.DISAGREE}
+
+
+def test_an_equivalent_contrast_and_an_untestable_one_in_words():
+    frame = _claim_rows()
+    frame.loc[2, ["verdict", "delta", "ci_low", "ci_high"]] = [effects.EQUIVALENT, 0.4, -1.0, 1.8]
+    frame.loc[3, ["verdict", "reason"]] = [effects.UNTESTABLE, "the ITM head did not learn to match (AUROC 0.51)"]
+    glance = claims.glance(frame)
+    assert glance["verdict"].tolist() == ["contradicted", "no difference beyond ±3 points", effects.UNTESTABLE]
+    assert glance["would detect"].tolist() == ["≥ 2.1", "≥ 4.4", "—"]
+    assert claims.sentences(frame) == [
+        f"{claims.ITC_CLAIM.name}: contradicted in s · concat (-17.5 [-20.7, -14.3]); no difference beyond ±3 points "
+        "in r · attention (+0.4 [-1.0, +1.8]); untestable in m · mmbt (the ITM head did not learn to match "
+        "(AUROC 0.51))."]
+    assert [claims.verdict_text(r) for r in frame.itertuples()][2:] == ["equivalent · within ±3 points",
+                                                                         effects.UNTESTABLE]
+
+
+def _groups(deltas, ses, vals, verdicts=None) -> pd.DataFrame:
+    """Headline rows of the ITC claim in len(deltas) groups."""
+    k = len(deltas)
+    return pd.DataFrame({"dataset": "D", "task": "t", "architecture": [f"a{i}" for i in range(k)],
+                         "family": [f"D · t · a{i}" for i in range(k)], "claim": claims.ITC_CLAIM.name,
+                         "effect": "CE+ITC", "slicing": "image_adds", "delta": deltas, "se": ses, "df": 19.0, "seeds": 20,
+                         "n_a": 300, "n_b": 700, "val_delta": vals, "val_n": 300,
+                         "verdict": verdicts or [effects.INCONCLUSIVE] * k})
+
+
+def test_the_pooled_claim_is_a_random_effects_meta_analysis_by_hand():
+    """Paule–Mandel τ² (the τ² at which the weighted residuals' Q equals k − 1), random-effects
+    weights, the Knapp–Hartung standard error (never below the plain one), t on k − 1 degrees of
+    freedom; Cochran's Q for heterogeneity."""
+    from scipy import optimize
+    from scipy import stats as sstats
+
+    delta, se = np.array([-17.5, 1.0, 2.0, 0.5]), np.array([1.6, 1.5, 2.0, 1.0])
+    frame = _groups(delta, se, [-15.0, 0.5, 1.0, 0.2])
+    pool = claims.pooled(frame).set_index("claim").loc[claims.ITC_CLAIM.name]
+    w = 1 / se ** 2
+    fixed = (w * delta).sum() / w.sum()
+    q = (w * (delta - fixed) ** 2).sum()
+
+    def excess(tau2):
+        weights = 1 / (se ** 2 + tau2)
+        return (weights * (delta - (weights * delta).sum() / weights.sum()) ** 2).sum() - 3
+
+    tau2 = optimize.brentq(excess, 0, 1e4)
+    w_re = 1 / (se ** 2 + tau2)
+    mean = (w_re * delta).sum() / w_re.sum()
+    plain = np.sqrt(1 / w_re.sum())
+    hksj = np.sqrt((w_re * (delta - mean) ** 2).sum() / (3 * w_re.sum()))
+    assert pool["tau"] == pytest.approx(np.sqrt(tau2), rel=1e-3)
+    assert pool["delta"] == pytest.approx(mean, rel=1e-4) and pool["se"] == pytest.approx(max(plain, hksj), rel=1e-4)
+    assert pool["df"] == 3 and pool["groups"] == 4 and pool["q"] == pytest.approx(q)
+    assert pool["heterogeneity"] == claims.DIFFERS and pool["p_het"] < claims.HET_LEVEL
+    assert pool["p"] == pytest.approx(2 * sstats.t.sf(abs(mean) / max(plain, hksj), 3), rel=1e-3)
+    assert pool["val_delta"] == pytest.approx((w_re / w_re.sum()) @ np.array([-15.0, 0.5, 1.0, 0.2]), rel=1e-4)
+    assert pool["verdict"] == effects.INCONCLUSIVE  # one group against the others: the pool cannot decide
+    assert "differs by group" in claims.pooled_text(pool)
+
+
+def test_consistent_groups_pool_to_a_verdict_and_untestable_groups_are_left_out():
+    frame = _groups([4.0, 5.0, 4.5, 3.0], [0.8, 0.9, 0.7, 5.0], [3.0, 4.0, 4.0, 2.0],
+                    [effects.SUPPORTED] * 3 + [effects.UNTESTABLE])
+    pool = claims.pooled(frame).set_index("claim").loc[claims.ITC_CLAIM.name]
+    assert pool["groups"] == 3 and pool["left_out"] == "t · a3"
+    assert pool["verdict"] == effects.SUPPORTED and pool["direction"] == claims.AS_CLAIMED
+    assert pool["heterogeneity"] == claims.CONSISTENT
+    text = claims.pooled_text(pool)
+    assert text.startswith(f"pooled over 3 groups: {pool['delta']:+.1f} [") and "holds; consistent across groups" in text
+    assert text.endswith("not pooled: t · a3")
+    precise_zero = _groups([0.2, -0.3, 0.1], [0.3, 0.3, 0.3], [0.1, 0.0, 0.2])
+    assert claims.pooled(precise_zero)["verdict"].tolist() == [effects.EQUIVALENT]
+    assert claims.pooled(_groups([1.0], [1.0], [1.0])).empty  # one group: nothing to pool

@@ -195,7 +195,7 @@ def test_group_effects_family_slices_and_intervals():
     assert rows.loc[("CE+ITC", "all", "all"), "metric"] == "macro_f1"
     assert rows.loc[("CE+ITC", "source", "rare"), "small"] and rows.loc[("CE+ITC", "source", "rare"), "n"] == 10
     notes = table.drop_duplicates("slicing").set_index("slicing")["slicing_note"]
-    assert notes["mirror"].startswith("duplicates the label") and notes["source"].startswith("duplicates")
+    assert notes["mirror"].startswith("every slice is one gold class") and notes["source"] == notes["mirror"]
     assert notes["all"] == ""
     # the FCR-adjusted interval excludes 0 exactly when p_bh <= alpha
     excludes = (table["ci_low"] > 0) | (table["ci_high"] < 0)
@@ -209,7 +209,7 @@ def test_group_effects_family_slices_and_intervals():
     np.testing.assert_allclose(table["detectable"], expected, rtol=1e-12)
 
 
-def test_a_slicing_by_class_scores_each_slice_by_the_class_f1_over_all_posts():
+def test_a_slice_holding_all_posts_of_a_class_is_scored_by_the_class_f1_over_all_posts():
     """A threshold moved toward 'pos' raises its recall for free; its F1 also pays for the 'neg'
     posts now called 'pos'. Here CE+ITM says 'pos' for every post: recall on the 'conflict' slice
     (all pos) would be 100 − 70 = +30 points, the class's F1 is 2/3 of the way there."""
@@ -226,7 +226,7 @@ def test_a_slicing_by_class_scores_each_slice_by_the_class_f1_over_all_posts():
     assert row["n"] == np.sum(y == 1)
 
 
-def test_a_lone_one_class_slice_is_scored_by_recall():
+def test_a_lone_one_class_slice_is_scored_by_its_class_f1_with_false_alarms_anywhere():
     rng = np.random.default_rng(6)
     split = _split(rng, seeds=2)
     y = split.posts["label_index"].to_numpy()
@@ -236,9 +236,44 @@ def test_a_lone_one_class_slice_is_scored_by_recall():
     table = effects.group_effects(split, slicings=("mixed",), n_boot=20)
     row = table.set_index(["effect", "slice"]).loc[("CE+ITM", "only_pos")]
     mask = mixed == "only_pos"
-    expected = np.mean([np.mean(split.preds["CE+ITM", s][mask] == y[mask]) - np.mean(split.preds["CE", s][mask] == y[mask])
-                        for s in range(2)])
-    assert row["metric"] == "recall" and row["delta"] == pytest.approx(100 * expected)
+
+    def f1(pred):  # recall on the slice, false alarms among every post of another class
+        tp, fn = np.sum(pred[mask] == 1), np.sum(pred[mask] != 1)
+        return 2 * tp / (2 * tp + fn + np.sum((pred == 1) & (y != 1)))
+
+    expected = np.mean([f1(split.preds["CE+ITM", s]) - f1(split.preds["CE", s]) for s in range(2)])
+    assert row["metric"] == stats.CLASS_F1 and row["delta"] == pytest.approx(100 * expected)
+    assert row["n"] == mask.sum()
+
+
+def test_a_small_precise_effect_is_equivalent_and_an_untestable_one_leaves_the_family():
+    """The corrected CI within ±3 points (two one-sided tests at the CI's level) and the
+    validation Δ within the margin: 'equivalent'. A row marked untestable keeps its estimate, gets the reason,
+    and is not counted in the family (nor in its BH levels)."""
+    table = pd.DataFrame({"effect": ["CE+ITC", "CE+ITM", "CE+ITC+ITM"], "slicing": "all", "slice": "all",
+                          "delta": [0.2, 0.1, 5.0], "se": [0.3, 0.3, 0.3], "df": 19.0, "seeds": 20, "n": 1000})
+    table["p"] = [stats.Estimate(r.delta, r.se, r.df, r.seeds, r.n).p for r in table.itertuples()]
+    check = table.assign(delta=[0.5, 0.4, 4.0])
+    key = ["effect", "slicing", "slice"]
+    decided = effects.decide(table, check, key, 0.05, "f", pd.Series([100.0] * 3), 3.0,
+                             {"CE+ITM": "the ITM head did not learn to match"}).set_index("effect")
+    assert decided.loc["CE+ITC", "verdict"] == effects.EQUIVALENT
+    assert "no difference larger than ±3 points" in decided.loc["CE+ITC", "reason"]
+    assert decided.loc["CE+ITM", "verdict"] == effects.UNTESTABLE
+    assert decided.loc["CE+ITM", "reason"] == "the ITM head did not learn to match"
+    assert np.isnan(decided.loc["CE+ITM", "p_bh"]) and (decided["family_size"] == 2).all()
+    tested = decided.drop(index="CE+ITM")
+    np.testing.assert_allclose(tested["p_bh"], stats.bh_adjust(tested["p"]))
+    row = decided.loc["CE+ITC"]
+    assert -3 < row["ci_low"] < 0 < row["ci_high"] < 3  # the verdict can be read off the CI
+    assert decided.loc["CE+ITC+ITM", "verdict"] == effects.SUPPORTED
+    # the validation posts outside the margin: not equivalent
+    far = effects.decide(table, check.assign(delta=[3.5, 0.4, 4.0]), key, 0.05, "f", pd.Series([100.0] * 3), 3.0)
+    assert far.set_index("effect").loc["CE+ITC", "verdict"] == effects.INCONCLUSIVE
+    # the same small estimate, imprecise: inconclusive, not equivalent
+    wide = table.assign(se=[3.0, 3.0, 0.3])
+    imprecise = effects.decide(wide, check, key, 0.05, "f", pd.Series([100.0] * 3), 3.0).set_index("effect")
+    assert imprecise.loc["CE+ITC", "verdict"] == effects.INCONCLUSIVE
 
 
 def test_duplicate_slicings_leave_the_family():

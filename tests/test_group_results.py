@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mmaux.analysis import claims, diskcache, effects, group_results
+from mmaux.analysis import claims, effects, group_results
 from mmaux.analysis import runs as runs_lib
 
 REGENERATE = "regenerate them: `make analysis` (python -m mmaux effects checkpoints --store)"
@@ -29,9 +29,9 @@ def expected_files(groups: dict, effects_folder: Path) -> set[str]:
     """What `store` writes for `groups`, relative to its folder (slicings read from the effects)."""
     files = set()
     for group in groups.values():
-        name = f"{group_results.group_key(group)}.parquet"
+        name = f"{group_results.effects_key(group)}.parquet"
         files.add(f"{group_results.EFFECTS}/{name}")
-        files.add(f"{group_results.CLAIMS}/{group_results.group_key(group, diskcache.source_key(claims))}.parquet")
+        files.add(f"{group_results.CLAIMS}/{group_results.claims_key(group)}.parquet")
         frame = pd.read_parquet(effects_folder / name) if (effects_folder / name).is_file() else None
         files |= {f"{group_results.SLICES}/{group_results.group_key(group, s)}.parquet"
                   for s in ([] if frame is None else group_results.slicings_of(frame))}
@@ -47,11 +47,18 @@ def test_every_group_ships_its_current_effects_and_slice_scores_and_nothing_stal
 
 
 def test_the_shipped_effects_and_slice_scores_equal_a_fresh_estimate(shipped):
+    """Every statistic estimated afresh from the runs' outputs. Which rows are untestable is taken
+    from the stored frame here (deciding it runs the ITM models: tests/test_testable.py checks
+    `testable.untestable` against them)."""
     root, groups = shipped
     group = min(groups.values(), key=len)
     stored = group_results.group_effects(group)  # from checkpoints/.analysis: the cache is empty
     pd.testing.assert_frame_equal(stored, effects.effects_table(group, runs_lib.load_split_table))
-    pd.testing.assert_frame_equal(group_results.group_claims(group), claims.claims_table(group, runs_lib.load_split_table))
+    stored_claims = group_results.group_claims(group)
+    untestable = stored_claims[stored_claims["verdict"] == effects.UNTESTABLE]
+    reasons = dict(zip(untestable["effect"], untestable["reason"]))
+    pd.testing.assert_frame_equal(stored_claims, claims.claims_table(group, runs_lib.load_split_table,
+                                                                     checks=lambda _: reasons))
     slicing = group_results.slicings_of(stored)[0]
     tables = {f: runs_lib.load_test_table(f) for f in group["folder"]}
     split = effects.SplitPredictions.from_tables(group, tables, runs_lib.class_names(next(iter(tables.values()))))
@@ -65,7 +72,7 @@ def test_a_copy_of_the_checkpoints_reads_the_results_it_carries(shipped, tmp_pat
     key, group = next(iter(groups.items()))
     shutil.copytree(root, tmp_path / "copy")
     moved = dict(runs_lib.groups(runs_lib.usable(runs_lib.discover_runs([tmp_path / "copy"]))))[key]
-    assert group_results.group_key(moved) == group_results.group_key(group)
+    assert group_results.claims_key(moved) == group_results.claims_key(group)
 
     def no_estimate(*args, **kwargs):
         raise AssertionError("the copy carries its results: nothing is estimated")
@@ -112,16 +119,22 @@ def test_the_claims_command_prints_one_line_per_contrast(shipped, capsys, monkey
     root, groups = shipped
     monkeypatch.setenv("MMAUX_CHECKPOINTS", str(root))
     assert main(["claims"]) == 0
-    lines, words = capsys.readouterr().out.split("\n\nIn words")
+    lines, rest = capsys.readouterr().out.split("\n\nEach claim pooled")
+    pooled_lines, words = rest.split("\n\nIn words")
     lines = lines.splitlines()
     frames = [group_results.group_claims(group) for group in groups.values()]
     expected = [claims.line(row) for frame in frames for row in frame.itertuples()]
     assert lines == expected and len(lines) == 8 * len(groups)  # 2 claims × 2 operationalisations × 2 effects
-    assert all(" | " in line and ("supported" in line or "inconclusive" in line or "disagrees" in line) for line in lines)
+    assert all(any(f"| {verdict}" in line for verdict in effects.VERDICTS) for line in lines)
+    every = pd.concat(frames, ignore_index=True)
+    pool = claims.pooled(every)
+    assert pooled_lines.splitlines()[1:] == [f"{r.claim} | {r.effect} | {claims.pooled_text(r)} | "
+                                             f"{claims.verdict_text(r)}" for r in pool.itertuples()]
     assert all(f"({100 * row.ci_level:.1f} % CI, FCR-adjusted)" in line
                for line, row in zip(lines, (r for f in frames for r in f.itertuples())))
     sentences = words.splitlines()[1:]
     assert len(sentences) == 2 and sentences[0].startswith("- ITC helps where the image adds meaning: ")
+    assert sentences == [f"- {sentence}" for sentence in claims.sentences(every, pool=pool)]
 
 
 def test_the_power_command_plans_seeds_from_the_measured_spread(shipped, capsys):
@@ -156,3 +169,17 @@ def test_the_effects_command_says_when_it_cannot_write_the_results(shipped, tmp_
     assert main(["effects", str(copy), "--store"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot write {copy / group_results.SHIPPED}: ") and "writable copy" in err
+
+
+def test_a_margin_of_its_own_is_estimated_apart_and_never_stored(shipped, capsys):
+    from mmaux.cli import main
+
+    root, groups = shipped
+    assert main(["effects", str(root), "--store", "--margin", "1"]) == 2
+    assert "default --margin" in capsys.readouterr().err
+    group = next(iter(groups.values()))
+    narrow, default = group_results.group_effects(group, margin=1.0), group_results.group_effects(group)
+    assert (narrow["margin"] == 1.0).all() and (default["margin"] == effects.MARGIN).all()
+    assert group_results.effects_key(group, 1.0) != group_results.effects_key(group)
+    assert (narrow["verdict"] == effects.EQUIVALENT).sum() <= (default["verdict"] == effects.EQUIVALENT).sum()
+    pd.testing.assert_series_equal(narrow["delta"], default["delta"])

@@ -6,7 +6,7 @@ from sklearn.metrics import f1_score
 from mmaux.analysis import stats
 from mmaux.analysis.stats import (
     ALL, batched_macro_f1, bh_adjust, consistently_fixed, fixed_broken, format_mean_std, macro_f1,
-    per_slice_scores, slice_metric, summarise_over_seeds,
+    summarise_over_seeds,
 )
 
 
@@ -81,22 +81,49 @@ def test_consistently_fixed():
     assert not consistently_fixed([0], [[1], [1]], [[0], [1]])[0]
 
 
-def test_per_slice_scores_by_hand():
-    y = ["pos", "neg", "pos", "neu", "pos"]
-    pred = ["pos", "pos", "pos", "neu", "neg"]
-    table = per_slice_scores(y, pred, ["x", "x", "y", "y", "z"], ["neg", "neu", "pos"])
-    table = table.set_index("slice")
-    assert table["n"].tolist() == [2, 2, 1, 5]
-    np.testing.assert_allclose(table["accuracy"], [0.5, 1.0, 0.0, 0.6])
-    # x averages over its gold classes neg (F1 0) and pos (2/3); ALL over all three (pos: 2 TP, 1 FP, 1 FN)
-    np.testing.assert_allclose(table["macro_f1"], [1 / 3, 1.0, 0.0, (0 + 1 + 2 / 3) / 3])
-    # z holds one gold class: its score is recall, not macro-F1 = 2r/(1+r)
-    assert table["metric"].tolist() == ["macro_f1", "macro_f1", "recall", "macro_f1"]
-    np.testing.assert_allclose(table["score"], [1 / 3, 1.0, 0.0, (0 + 1 + 2 / 3) / 3])
+def test_a_slice_is_scored_by_one_rule():
+    """Several gold classes: macro-F1 over the slice's own posts and classes. One gold class c:
+    c's F1 with TP and FN from the slice and FP from every post of another class."""
+    y = np.array([0, 0, 1, 1, 1, 2, 2])
+    pred = np.array([0, 1, 1, 1, 0, 1, 2])
+    whole = stats.slice_scoring(y, None, "macro_f1", 3)
+    assert whole.metric == "macro_f1" and whole.posts.all() and whole.labels == [0, 1, 2]
+    mixed = stats.slice_scoring(y, np.array([1, 1, 1, 0, 0, 0, 0], bool), "macro_f1", 3)
+    assert mixed.metric == "macro_f1" and mixed.labels == [0, 1] and mixed.posts.tolist() == [1, 1, 1, 0, 0, 0, 0]
+    ones = np.array([0, 0, 1, 1, 0, 0, 0], bool)  # two posts of class 1, both right
+    rule = stats.slice_scoring(y, ones, "macro_f1", 3)
+    assert rule.metric == stats.CLASS_F1 and rule.labels == [0, 1, 2]
+    # scored: the slice and every post not of class 1 (post 4, a class-1 post outside the slice, is left out)
+    assert rule.posts.tolist() == [1, 1, 1, 1, 0, 1, 1]
+    # TP 2 (posts 2, 3), FN 0, FP 2 (post 1 and post 5 called 1): F1 = 4 / 6
+    score = stats._metric(rule.score)(y[rule.posts][None], pred[rule.posts][None], 3)[0]
+    assert score == pytest.approx(4 / 6)
 
 
-def test_one_class_slice_is_scored_by_recall():
-    y, pred = np.array([1] * 10), np.array([1] * 5 + [0] * 5)
-    assert slice_metric(y, "macro_f1") == "recall" and slice_metric([0, 1], "macro_f1") == "macro_f1"
-    recall = stats.batched_accuracy(y, pred, 2)[0]
-    assert recall == 0.5 and macro_f1(y, pred, [1]) == pytest.approx(2 * 0.5 / 1.5)  # what it used to show
+def test_one_class_slices_of_the_same_class_differ_and_a_moved_threshold_is_not_free():
+    """The sarcasm case: two slices of the same class are scored apart (recall on each), and a
+    variant that calls every post that class gains recall but pays for the false alarms."""
+    y = np.array([0] * 10 + [1] * 10)
+    a, b = np.arange(20) < 5, (np.arange(20) >= 5) & (np.arange(20) < 10)
+    base = np.array([0, 0, 0, 0, 0] + [0, 1, 1, 1, 1] + [1] * 10)  # slice a all right, slice b 1 of 5
+    scores = []
+    for mask in (a, b):
+        rule = stats.slice_scoring(y, mask, "macro_f1", 2)
+        scores.append(stats._metric(rule.score)(y[rule.posts][None], base[rule.posts][None], 2)[0])
+    assert scores == [pytest.approx(1.0), pytest.approx(2 / 6)]
+    everything_zero = np.zeros(20, int)
+    rule = stats.slice_scoring(y, b, "macro_f1", 2)
+    moved = stats._metric(rule.score)(y[rule.posts][None], everything_zero[rule.posts][None], 2)[0]
+    assert moved == pytest.approx(2 * 5 / (2 * 5 + 10))  # recall 1 on b, but 10 false alarms
+
+
+def test_welch_heterogeneity_p_is_welchs_anova_on_the_groups_means():
+    from statsmodels.stats.oneway import anova_oneway
+
+    rng = np.random.default_rng(4)
+    groups = [rng.normal(mu, sd, n) for mu, sd, n in ((0.0, 1.0, 5), (0.5, 2.0, 8), (1.5, 0.5, 6), (0.2, 1.5, 20))]
+    means = [g.mean() for g in groups]
+    ses = [g.std(ddof=1) / np.sqrt(len(g)) for g in groups]
+    dfs = [len(g) - 1 for g in groups]
+    expected = anova_oneway(groups, use_var="unequal").pvalue
+    assert stats.welch_heterogeneity_p(means, ses, dfs) == pytest.approx(expected, rel=1e-9)

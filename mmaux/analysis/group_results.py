@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mmaux import tagging
-from mmaux.analysis import claims, diskcache, effects, stats
+from mmaux.analysis import claims, diskcache, effects, stats, testable
 from mmaux.analysis import runs as runs_lib
 from mmaux.checkpoint import CONFIG, OUTPUTS, VAL_OUTPUTS
 from mmaux.paths import SHIPPED_ANALYSIS, default_roots
@@ -60,16 +60,29 @@ def shipped_folders(group: pd.DataFrame) -> list[Path]:
     return [folder for folder in found if folder.is_dir()]
 
 
-def group_effects(group: pd.DataFrame, load: SplitLoader = runs_lib.load_split_table) -> pd.DataFrame:
+def effects_key(group: pd.DataFrame, margin: float = effects.MARGIN) -> str:
+    return group_key(group, *([] if margin == effects.MARGIN else [margin]))
+
+
+def group_effects(group: pd.DataFrame, load: SplitLoader = runs_lib.load_split_table,
+                  margin: float = effects.MARGIN) -> pd.DataFrame:
     """`effects.effects_table` of one group's runs, read from disk when it was computed before."""
-    return diskcache.cached_frame(EFFECTS, group_key(group), lambda: effects.effects_table(group, load),
+    return diskcache.cached_frame(EFFECTS, effects_key(group, margin),
+                                  lambda: effects.effects_table(group, load, margin=margin), shipped_folders(group))
+
+
+def claims_key(group: pd.DataFrame, margin: float = effects.MARGIN) -> str:
+    return group_key(group, diskcache.source_key(claims, testable), *([] if margin == effects.MARGIN else [margin]))
+
+
+def group_claims(group: pd.DataFrame, load: SplitLoader = runs_lib.load_split_table,
+                 margin: float = effects.MARGIN) -> pd.DataFrame:
+    """`claims.claims_table` of one group's runs, with the rows it cannot test marked
+    (`testable.untestable`: loads the ITM variants' models once, then reads their cached scores),
+    read from disk when it was computed before."""
+    return diskcache.cached_frame(CLAIMS, claims_key(group, margin),
+                                  lambda: claims.claims_table(group, load, margin=margin, checks=testable.untestable),
                                   shipped_folders(group))
-
-
-def group_claims(group: pd.DataFrame, load: SplitLoader = runs_lib.load_split_table) -> pd.DataFrame:
-    """`claims.claims_table` of one group's runs, read from disk when it was computed before."""
-    return diskcache.cached_frame(CLAIMS, group_key(group, diskcache.source_key(claims)),
-                                  lambda: claims.claims_table(group, load), shipped_folders(group))
 
 
 def group_slice_scores(group: pd.DataFrame, slicings: Sequence[str],
@@ -101,8 +114,8 @@ def store(runs: pd.DataFrame, root: str | Path) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     for _, group in runs_lib.groups(runs):
         frame = group_effects(group)
-        _write(staging / EFFECTS / f"{group_key(group)}.parquet", frame)
-        _write(staging / CLAIMS / f"{group_key(group, diskcache.source_key(claims))}.parquet", group_claims(group))
+        _write(staging / EFFECTS / f"{effects_key(group)}.parquet", frame)
+        _write(staging / CLAIMS / f"{claims_key(group)}.parquet", group_claims(group))
         for slicing, scores in group_slice_scores(group, slicings_of(frame)).items():
             _write(staging / SLICES / f"{group_key(group, slicing)}.parquet", scores)
     shutil.rmtree(target, ignore_errors=True)
@@ -130,10 +143,12 @@ def run_effects(args) -> int:
     roots = args.roots or default_roots()
     if args.store and len(roots) != 1:
         raise ValueError(f"--store writes into one checkpoint root; {len(roots)} were given")
+    if args.store and args.margin != effects.MARGIN:
+        raise ValueError(f"--store writes what the dashboard reads, with the default --margin {effects.MARGIN:g}")
     runs = usable_runs(roots)
     for key, group in runs_lib.groups(runs):
-        frame = group_effects(group)
-        contrasts = group_claims(group)
+        frame = group_effects(group, margin=args.margin)
+        contrasts = group_claims(group, margin=args.margin)
         supported = int((frame["verdict"] == effects.SUPPORTED).sum())
         print(f"{runs_lib.group_name(key)}: {len(group)} runs, {len(frame)} effects, {supported} supported; "
               f"{len(contrasts)} claim contrasts, {int((contrasts['verdict'] == effects.SUPPORTED).sum())} supported")
@@ -174,7 +189,7 @@ def run_claims(args) -> int:
     runs = usable_runs(args.roots or default_roots())
     frames = []
     for key, group in runs_lib.groups(runs):
-        frames.append(group_claims(group))
+        frames.append(group_claims(group, margin=args.margin))
         if frames[-1].empty:
             print(f"{runs_lib.group_name(key)}: no claim can be tested (needs CE and an ITC or ITM variant, and "
                   "the slice columns)")
@@ -182,7 +197,14 @@ def run_claims(args) -> int:
             print(claims.line(row))
     every = pd.concat(frames, ignore_index=True)
     if len(every):
+        pool = claims.pooled(every, margin=args.margin)
+        print("\nEach claim pooled over the groups (random effects, Knapp–Hartung; the variant against CE on the "
+              "claim's first slicing):")
+        for row in pool.itertuples():
+            print(f"{row.claim} | {row.effect} | {claims.pooled_text(row)} | {claims.verdict_text(row)}")
+        if pool.empty:
+            print("no claim can be tested in two or more groups")
         print("\nIn words (per claim and group: the variant against CE on the claim's first slicing):")
-        for sentence in claims.sentences(every):
+        for sentence in claims.sentences(every, pool=pool):
             print(f"- {sentence}")
     return 0

@@ -156,15 +156,17 @@ def itc_true_and_shuffled(text_emb: np.ndarray, image_emb: np.ndarray, seed: int
             PairScores(1 - paired_cosine_distances(image_emb, text_emb[other]), "itc"))
 
 
-def cached_true_and_shuffled(folder: str | Path, model: MultimodalClassifier, inputs: PostInputs,
+def cached_true_and_shuffled(folder: str | Path, post_ids, load: Callable[[], tuple[MultimodalClassifier, PostInputs]],
                              seed: int = 0) -> tuple[PairScores, PairScores]:
-    """`true_and_shuffled`, stored on disk per checkpoint content (weights and test outputs)."""
-    key = content_key(checkpoint_key(folder, WEIGHTS, OUTPUTS), seed, list(inputs.frame["post_id"].astype(str)))
+    """`true_and_shuffled` of the checkpoint's test posts `post_ids`, stored on disk per checkpoint
+    content (weights and test outputs). `load()` gives (model, inputs) and runs only on a cache
+    miss, so a second look at a checkpoint costs no model load."""
+    key = content_key(checkpoint_key(folder, WEIGHTS, OUTPUTS), seed, [str(p) for p in post_ids], "with kind")
 
     def compute():
-        true, shuffled = true_and_shuffled(model, inputs, seed)
-        return {"true": true.values, "shuffled": shuffled.values}
+        true, shuffled = true_and_shuffled(*load(), seed)
+        return {"true": true.values, "shuffled": shuffled.values, "kind": np.array(true.kind)}
 
     arrays = cached_arrays("match-scores", key, compute)
-    kind = score_kind(model)
+    kind = str(arrays["kind"])
     return PairScores(arrays["true"], kind), PairScores(arrays["shuffled"], kind)

@@ -3,10 +3,9 @@
 Conventions used throughout:
 - Scores are fractions in [0, 1]; multiply by 100 before `format_mean_std` to show points.
 - Macro-F1 averages per-class F1 = 2·TP / (2·TP + FP + FN) over a given label set, with 0 for a
-  class that is neither true nor predicted (sklearn's `zero_division=0`). On a slice it averages
-  over the classes present in that slice's gold labels (`slice_labels`); a slice holding a single
-  gold class is scored by recall (= accuracy) instead, because macro-F1 there is 2r/(1+r), not a
-  score anyone means (`slice_metric`).
+  class that is neither true nor predicted (sklearn's `zero_division=0`). A slice is scored by
+  one rule everywhere (`slice_scoring`): the metric over its own posts and gold classes, or, for
+  a slice of one gold class, that class's F1 with recall on the slice and false alarms anywhere.
 - An effect is a contrast of runs paired by seed (`paired_contrast`): a paired t over seeds
   (`contrast_estimate`; a bootstrap over posts only for a single seed); p and CI refer it to a
   t distribution (`Estimate`).
@@ -15,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
 ALL = "all"  # row name for the whole test set in per-slice tables
-RECALL = "recall"  # the metric of a slice with one gold class (`slice_metric`)
 
 # (y_true codes (B, n), y_pred codes (B, n), n_labels) -> (B,) scores; see `batched_macro_f1`
 BatchMetric = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
@@ -37,12 +36,6 @@ def macro_f1(y_true, y_pred, labels: Sequence) -> float:
     codes = [index.get_indexer(np.asarray(y)) for y in (y_true, y_pred)]  # -1: not among `labels`
     y_true, y_pred = (np.where(c < 0, len(index), c) for c in codes)
     return float(batched_macro_f1(y_true, y_pred, len(index))[0])
-
-
-def slice_labels(y_true, labels: Sequence) -> list:
-    """The labels of `labels` that occur in `y_true`, in `labels` order (macro-F1 on a slice)."""
-    present = set(np.asarray(y_true).tolist())
-    return [label for label in labels if label in present]
 
 
 def batched_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> np.ndarray:
@@ -64,18 +57,12 @@ def batched_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> n
 
 
 def batched_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> np.ndarray:
-    """Accuracy of each row of (B, n) coded labels (`n_labels` unused; same call as macro-F1).
-    On posts of one gold class this is that class's recall."""
+    """Accuracy of each row of (B, n) coded labels (`n_labels` unused; same call as macro-F1)."""
     return (np.atleast_2d(y_true) == np.atleast_2d(y_pred)).mean(axis=1)
 
 
 def class_f1(code: int) -> BatchMetric:
-    """The F1 of class `code` (one against the rest) on each row of (B, n) coded labels.
-
-    This scores a slice of posts that all have gold class `code` without the free lunch of its
-    recall: moving the decision threshold toward a class raises that class's recall and lowers
-    the others', so per-class recalls can call one threshold shift a gain and a loss at once;
-    the class's F1 also counts the posts of other classes now wrongly given it."""
+    """The F1 of class `code` (one against the rest) on each row of (B, n) coded labels."""
     def score(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> np.ndarray:
         truth, guess = np.atleast_2d(y_true) == code, np.atleast_2d(y_pred) == code
         tp, denom = (truth & guess).sum(axis=1), truth.sum(axis=1) + guess.sum(axis=1)
@@ -83,10 +70,14 @@ def class_f1(code: int) -> BatchMetric:
     return score
 
 
-BATCH_METRICS: dict[str, BatchMetric] = {"macro_f1": batched_macro_f1, "accuracy": batched_accuracy,
-                                         RECALL: batched_accuracy}
-CLASS_F1 = "class_f1"  # the metric of a slice that is one gold class of a slicing by class (`class_f1`)
-METRIC_NAMES = {"macro_f1": "macro-F1", "accuracy": "accuracy", RECALL: "recall", CLASS_F1: "the class's F1"}
+BATCH_METRICS: dict[str, BatchMetric] = {"macro_f1": batched_macro_f1, "accuracy": batched_accuracy}
+CLASS_F1 = "class_f1"  # the metric of a slice of one gold class (`slice_scoring`)
+METRIC_NAMES = {"macro_f1": "macro-F1", "accuracy": "accuracy", CLASS_F1: "the class's F1"}
+SCORING_HELP = ("A slice is scored by one rule everywhere: the metric over its own posts, averaged over the classes "
+                "among them; a slice whose posts are all of one class by that class's F1 with its recall on the slice "
+                "and its false alarms (posts of other classes given that class) over the whole split, so a decision "
+                "threshold moved toward the class is not a free gain; for the gold label's own slices this is the "
+                "class's F1 over all posts.")
 
 
 def _metric(metric: str | BatchMetric) -> BatchMetric:
@@ -97,10 +88,38 @@ def _metric(metric: str | BatchMetric) -> BatchMetric:
     return BATCH_METRICS[metric]
 
 
-def slice_metric(y_true, metric: str) -> str:
-    """The metric a set of posts is scored by: `metric`, except RECALL when its gold labels hold
-    a single class (macro-F1 of one class is 2r/(1+r) for recall r, and accuracy is recall)."""
-    return RECALL if pd.Series(np.asarray(y_true)).nunique() == 1 else metric
+class SliceScoring(NamedTuple):
+    """How one slice is scored (`slice_scoring`)."""
+
+    metric: str  # its name: the metric asked for, or CLASS_F1
+    score: str | BatchMetric  # what `_metric` turns into a batch metric
+    posts: np.ndarray  # bool mask of the split's posts the score reads
+    labels: list[int]  # class codes averaged over
+
+
+def slice_scoring(y_true: np.ndarray, mask: np.ndarray | None, metric: str, n_labels: int) -> SliceScoring:
+    """The one rule that scores a slice (heatmap, effects, claims, contrasts, report; `SCORING_HELP`).
+
+    - The whole split (`mask` None): `metric` over every post, averaged over all `n_labels` classes.
+    - A slice of several gold classes: `metric` over its own posts, averaged over its classes.
+    - A slice of one gold class c: c's F1 over the slice's posts together with every post of
+      another class, i.e. 2·TP / (2·TP + FN + FP) with TP and FN on the slice and FP anywhere.
+
+    Why the third: recall alone (what a one-class slice's macro-F1 reduces to) calls a decision
+    threshold moved toward c a gain on every c slice and a loss elsewhere; c's F1 over the whole
+    split charges those false alarms but gives every slice of class c the same number (three
+    evidence slices of sarcasm's "not sarcastic" posts tied at +0.9 while their recalls moved
+    +0.6 and +7.9). Recall on the slice with false alarms over the split keeps both: the slice's
+    own posts, and the price of a moved threshold. For a slicing by the gold label it is exactly
+    the class's F1 over all posts."""
+    y = np.asarray(y_true)
+    if mask is None:
+        return SliceScoring(metric, metric, np.ones(len(y), dtype=bool), list(range(n_labels)))
+    classes = np.unique(y[mask])
+    if len(classes) == 1:
+        code = int(classes[0])
+        return SliceScoring(CLASS_F1, class_f1(code), mask | (y != code), list(range(n_labels)))
+    return SliceScoring(metric, metric, mask, [int(c) for c in classes])
 
 
 def _encode(labels: Sequence, *arrays) -> list[np.ndarray]:
@@ -163,6 +182,22 @@ class Estimate:
         """The `level` confidence interval delta ± t_{df}((1 + level) / 2) · se."""
         half = float(stats.t.ppf((1 + level) / 2, self.df)) * self.se if self.se > 0 else 0.0
         return self.delta - half, self.delta + half
+
+
+def welch_heterogeneity_p(delta, se, df) -> float:
+    """p of Welch's (1951) test that k estimates `delta` with standard errors `se`, each on `df`
+    degrees of freedom, share one true value: F = A / B with A = Σ w(δ − δ̄_w)² / (k − 1), w = 1/se²,
+    B = 1 + 2(k − 2)λ / (k² − 1), λ = Σ (1 − w/Σw)² / df, referred to F(k − 1, (k² − 1) / 3λ).
+    Unlike Cochran's Q it does not take the standard errors as known, which matters when each
+    comes from a handful of seeds."""
+    delta, se, df = (np.asarray(a, dtype=float) for a in (delta, se, df))
+    k = len(delta)
+    w = 1 / se ** 2
+    mean = (w * delta).sum() / w.sum()
+    spread = (w * (delta - mean) ** 2).sum() / (k - 1)
+    lam = ((1 - w / w.sum()) ** 2 / df).sum()
+    f = spread / (1 + 2 * (k - 2) * lam / (k ** 2 - 1))
+    return float(stats.f.sf(f, k - 1, (k ** 2 - 1) / (3 * lam)))
 
 
 def detectable_effect(se: float, df: float, alpha: float, power: float = 0.8) -> float:
@@ -329,24 +364,3 @@ def consistently_fixed(y_true, base_preds, variant_preds, min_share: float = 0.5
                          f"{variant.shape}")
     fixed = (base != y) & (variant == y)
     return fixed.mean(axis=0) > min_share
-
-
-# --- per slice ----------------------------------------------------------------------------------
-
-def per_slice_scores(y_true, y_pred, slices, labels: Sequence) -> pd.DataFrame:
-    """n, accuracy and macro-F1 per slice value (relation, label, evidence source) and ALL.
-
-    A slice's macro-F1 averages over the classes in its gold labels (`slice_labels`); ALL
-    averages over `labels`. `score` is the slice's headline figure (`slice_metric`): macro-F1,
-    or recall where the slice holds one gold class; `metric` names it.
-    """
-    y, pred = np.asarray(y_true), np.asarray(y_pred)
-    _check_same_length(y_true=y, y_pred=pred)
-    rows = []
-    for value, mask in _slice_masks(slices, len(y)):
-        averaged = labels if value == ALL else slice_labels(y[mask], labels)
-        accuracy = float(np.mean(y[mask] == pred[mask]))
-        f1 = macro_f1(y[mask], pred[mask], averaged)
-        metric = "macro_f1" if value == ALL else slice_metric(y[mask], "macro_f1")
-        rows.append((value, int(mask.sum()), accuracy, f1, metric, accuracy if metric == RECALL else f1))
-    return pd.DataFrame(rows, columns=["slice", "n", "accuracy", "macro_f1", "metric", "score"])
