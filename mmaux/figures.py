@@ -3,7 +3,7 @@ pages stay thin and the figures can be checked without a browser. Variants keep 
 everywhere."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ from PIL import Image
 from plotly.subplots import make_subplots
 from sklearn.metrics import confusion_matrix
 
-from mmaux.analysis.effects import INCONCLUSIVE, SUPPORTED, TEST_ONLY, VALIDATION_DISAGREES
+from mmaux.analysis.effects import EQUIVALENT, INCONCLUSIVE, SUPPORTED, TEST_ONLY, UNTESTABLE, VALIDATION_DISAGREES
 
 HEIGHT = 360
 LEGEND_ROW = 40  # px above a plot for a horizontal legend that must not cover the data
@@ -104,10 +104,12 @@ def accuracy_by_score(tables: Mapping[str, pd.DataFrame], x_title: str) -> go.Fi
 
 # --- embedding maps -----------------------------------------------------------------------------
 
-def embedding_maps(panels: Mapping[str, pd.DataFrame], colour: str, lines: bool, highlight: str | None) -> go.Figure:
+def embedding_maps(panels: Mapping[str, pd.DataFrame], colour: str, lines: bool, highlight: str | None,
+                   picked: Collection[str] = ()) -> go.Figure:
     """One map per checkpoint, side by side (frames: post_id, modality, x, y and the `colour`
     column); marker = modality; optional grey lines from each post's image to its text; the
-    `highlight`ed post drawn large in every panel. Points carry their post_id (customdata)."""
+    `highlight`ed post drawn large in every panel; the `picked` posts (a box or lasso selection)
+    marked in every panel, the others faded. Points carry their post_id (customdata)."""
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.03)
     numeric = all(pd.api.types.is_numeric_dtype(f[colour]) and not pd.api.types.is_bool_dtype(f[colour])
                   for f in panels.values())
@@ -122,6 +124,10 @@ def embedding_maps(panels: Mapping[str, pd.DataFrame], colour: str, lines: bool,
             [_category_points(frame, modality, colour, value, palette[value], col == 1)
              for modality in modalities for value in categories]
         for trace in traces:
+            if picked:
+                chosen = set(picked)
+                trace.selectedpoints = [i for i, post in enumerate(trace.customdata) if post in chosen]
+                trace.unselected = dict(marker=dict(opacity=0.15))
             fig.add_trace(trace, 1, col)
         if highlight is not None:
             fig.add_trace(_highlight(frame, highlight), 1, col)
@@ -237,7 +243,8 @@ def effects_chart(effects: pd.DataFrame) -> go.Figure:
     return fig
 
 
-VERDICT_COLOURS = {SUPPORTED: "#2ca02c", TEST_ONLY: "#98df8a", VALIDATION_DISAGREES: "#ff7f0e", INCONCLUSIVE: "#7f7f7f"}
+VERDICT_COLOURS = {SUPPORTED: "#2ca02c", TEST_ONLY: "#98df8a", VALIDATION_DISAGREES: "#ff7f0e", EQUIVALENT: "#1f77b4",
+                   INCONCLUSIVE: "#7f7f7f", UNTESTABLE: "#c7c7c7"}
 
 
 def effects_forest(effects: pd.DataFrame) -> go.Figure:

@@ -80,10 +80,11 @@ def cell_link(runs: pd.DataFrame, key: tuple, variant: str, slicing: str, value:
 
 AUX_VARIANTS = tuple(v for v in runs_lib.VARIANTS if v != runs_lib.BASELINE)
 MARKS = {effects.SUPPORTED: " ✔", effects.TEST_ONLY: " △", effects.VALIDATION_DISAGREES: " ◐",
-         effects.INCONCLUSIVE: ""}
+         effects.EQUIVALENT: " =", effects.INCONCLUSIVE: "", effects.UNTESTABLE: " ∅"}
 MARK_HELP = (f"✔ {effects.SUPPORTED} (corrected CI excludes 0 and the validation posts agree); "
              f"△ {effects.TEST_ONLY}; ◐ {effects.VALIDATION_DISAGREES} (test CI excludes 0, validation posts "
-             f"disagree); no mark: {effects.INCONCLUSIVE}; ⚠ fewer than {effects.MIN_POSTS} posts.")
+             f"disagree); = {effects.EQUIVALENT} (its corrected CI within ±{effects.MARGIN:g} points); "
+             f"no mark: {effects.INCONCLUSIVE}; ⚠ fewer than {effects.MIN_POSTS} posts.")
 FIRM = (effects.SUPPORTED, effects.TEST_ONLY, effects.VALIDATION_DISAGREES)  # verdicts whose test CI excludes 0
 
 
@@ -180,11 +181,20 @@ def claims_view(frame: pd.DataFrame) -> pd.DataFrame:
         "slices": frame["slice_source"],  # the dataset's own column, or 'predicted by <checkpoint>' (mmaux tag)
         "Δ on A": frame["delta_a"].map("{:+.1f}".format), "Δ on B": frame["delta_b"].map("{:+.1f}".format),
         "contrast": frame["delta"].map("{:+.1f}".format),
-        "CI": frame["ci_low"].map("{:+.1f}".format) + " to " + frame["ci_high"].map("{:+.1f}".format),
+        "CI": frame["ci_low"].map("{:+.1f}".format) + " to " + frame["ci_high"].map("{:+.1f}".format)
+        + " (" + (100 * frame["ci_level"]).map("{:.1f}".format) + " %)",
         "Δ val": frame["val_delta"].map(lambda v: "" if pd.isna(v) else f"{v:+.1f}"),
         "verdict": [claims.verdict_text(r) for r in frame.itertuples()],
         "detectable (80 % power)": frame["detectable"].map("{:.1f}".format),
     }).reset_index(drop=True)
+
+
+def contrast_card(frame: pd.DataFrame) -> pd.DataFrame:
+    """A user's contrast (one row of `claims_view`) turned on its side: one line per field, so
+    the whole result fits a 1366 px page instead of a row cut at the right."""
+    card = claims_view(frame).drop(columns=["claim"]).T
+    card.columns = ["your contrast"] if len(frame) == 1 else [f"contrast {i + 1}" for i in range(len(frame))]
+    return card
 
 
 def findings_view(supported: pd.DataFrame) -> pd.DataFrame:

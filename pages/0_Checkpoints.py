@@ -24,8 +24,11 @@ VERDICT_HELP = (f"**{effects.SUPPORTED}**: the corrected test CI excludes 0 and 
                 f"sign (the same models on other posts: a check on posts; the seeds' spread is what guards against "
                 f"seed luck). **{effects.VALIDATION_DISAGREES}**: the test CI excludes 0 but the validation posts "
                 f"disagree. **{effects.TEST_ONLY}**: the test CI excludes 0 and there are no validation outputs to "
-                f"check it on. **{effects.INCONCLUSIVE}**: anything else (the reason column says what, and how large "
-                f"an effect this design would have detected).")
+                f"check it on. **{effects.EQUIVALENT}**: the corrected CI covers 0 and lies within ±{effects.MARGIN:g} "
+                f"points, and so does the validation Δ: no difference larger than that. **{effects.UNTESTABLE}**: the row cannot differ in this group (its loss cannot "
+                f"reach the classifier, or the ITM head did not learn to match: the reason says which); it is left "
+                f"out of the family. **{effects.INCONCLUSIVE}**: anything else (the reason column says what, and how "
+                f"large an effect this design would have detected).")
 EFFECT_COLUMNS = {"effect": "effect", "slice": "slice", "n": "n", "metric": "metric", "delta": "Δ (points)",
                   "ci_low": "CI low", "ci_high": "CI high", "p": "p", "p_bh": "p (BH)",
                   "detectable": "detectable (80 % power)", "val_delta": "Δ val",
@@ -115,16 +118,24 @@ def show_claims(frames: dict[tuple, pd.DataFrame], runs: pd.DataFrame) -> None:
                 "(image_adds, evidence, text_represented, relation). A dataset without them can be tagged by a "
                 "relation checkpoint: `mmaux tag --relation-checkpoint DIR --preset P --root D`.")
         return
-    st.markdown("\n".join(f"- {sentence}" for sentence in claims.sentences(every)))
+    pool = claims.pooled(every)
+    st.markdown("\n".join(f"- {sentence}" for sentence in claims.sentences(every, pool=pool)))
     head = claims.headline_rows(every)
     chosen = selectable(claims.glance(every), "claims-glance")
     st.caption("One line per claim and group: the variant against CE on the claim's first slicing (the other "
                "operationalisations and the 2 × 2 main effect are in the details). CI: "
                f"false-coverage-adjusted for the group's family ({100 * every['ci_level'].min():.1f}–"
                f"{100 * every['ci_level'].max():.1f} %); 'would detect': the smallest contrast the design finds "
-               "with 80 % power. Select a row to open its posts with the contrast tested on Predictions.")
+               "with 80 % power. Slices are scored as everywhere on this page (the help under Findings). Select a "
+               "row to open its posts with the contrast tested on Predictions.")
     if chosen is not None:
         open_predictions(views.claim_link(runs, head.iloc[chosen]))
+    if len(pool):
+        st.dataframe(claims.pooled_glance(pool), hide_index=True, key="claims-pooled", width="stretch")
+        st.caption("Each claim as a whole: its contrast pooled over the groups that can test it, a random-effects "
+                   "meta-analysis (Paule–Mandel τ², Knapp–Hartung CI on groups − 1 degrees of freedom, "
+                   "FCR-adjusted over the claims); 'differs by group' when Welch's test of equal contrasts has "
+                   f"p < {claims.HET_LEVEL:g}.")
     with st.expander(f"Every claim contrast ({len(every)}: both operationalisations and effects)"):
         chosen = selectable(views.claims_view(every), "claims")
         st.caption("Does each loss help *more* where the paper says? contrast = Δ(slice A) − Δ(slice B), Δ the "
@@ -260,7 +271,8 @@ found = {key: ui.group_effects_with(group, mine) for key, group in runs_lib.grou
 estimated = {key: frame for key, frame in found.items() if frame is not None}
 contrasts = {key: ui.group_claims(group) for key, group in runs_lib.groups(usable)}
 show_answer(estimated, usable, mine)
-show_claims(contrasts, usable)
+with st.container(key="claims-section"):  # one element: the screenshots of the claims section capture it
+    show_claims(contrasts, usable)
 show_findings(estimated, usable)
 show_downloads(usable, estimated, contrasts)
 st.header("Details per group")

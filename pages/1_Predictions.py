@@ -146,13 +146,18 @@ def show_effects(runs: pd.DataFrame, baseline: str, variant: str, column: str | 
         return
     shown = rows.assign(n=rows["n"].astype(str) + rows["small"].map({True: " ⚠ < 30", False: ""}),
                         metric=rows["metric"].map(stats.METRIC_NAMES).fillna(rows["metric"]))
-    st.dataframe(shown[["slice", "n", "metric", "delta", "ci_low", "ci_high", "p_bh", "val_delta", "verdict", "reason"]],
+    # the reasons (long) go under the table, so that every column fits 1366 px
+    st.dataframe(shown[["slice", "n", "metric", "delta", "ci_low", "ci_high", "p_bh", "val_delta", "detectable",
+                        "verdict"]],
                  hide_index=True, column_config={
                      "delta": st.column_config.NumberColumn("Δ (points)", format="%+.2f"),
                      "ci_low": st.column_config.NumberColumn("CI low", format="%+.2f"),
                      "ci_high": st.column_config.NumberColumn("CI high", format="%+.2f"),
                      "p_bh": st.column_config.NumberColumn("p (BH)", format="%.3f"),
-                     "val_delta": st.column_config.NumberColumn("Δ val", format="%+.2f")})
+                     "val_delta": st.column_config.NumberColumn("Δ val", format="%+.2f"),
+                     "detectable": st.column_config.NumberColumn("would detect", format="%.1f")})
+    with st.expander("Why each verdict"):
+        st.markdown("\n".join(f"- **{r.slice}**: {r.verdict}: {r.reason}" for r in shown.itertuples()))
     note = rows["slicing_note"].iloc[-1]
     st.caption(effects.family_caption(frame) + (f" {column} {note}." if column and note else "") + " " + effects.HELP
                + (" " + ui.slices_caption(slices) if slices else ""))
@@ -181,7 +186,7 @@ def show_contrast(runs: pd.DataFrame, posts: pd.DataFrame, slicings: list[str], 
     if frame.empty:
         st.info("One side of the contrast has no posts, or the group lacks the effect's variants.")
         return
-    st.dataframe(views.claims_view(frame).drop(columns=["claim"]), hide_index=True)
+    st.dataframe(views.contrast_card(frame), column_config={"_index": st.column_config.TextColumn("", width="medium")})
 
 
 def show_detail(posts: pd.DataFrame, tables, names, classes, pair: tuple[str, str]) -> None:

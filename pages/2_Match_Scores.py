@@ -48,7 +48,8 @@ def health(folder: str, stamp: tuple) -> tuple[pd.DataFrame, np.ndarray, np.ndar
     trained, arrays = spaces.checkpoint_spaces(folder), ui.test_arrays(folder)
     extra = {}
     if trained.itm:
-        true, shuffled = matching.cached_true_and_shuffled(folder, ui.predictor(folder).model, ui.post_inputs(folder))
+        true, shuffled = matching.cached_true_and_shuffled(
+            folder, ui.test_table(folder)["post_id"], lambda: (ui.predictor(folder).model, ui.post_inputs(folder)))
         extra["ITM true vs shuffled AUROC"] = ("true vs shuffled AUROC", alignment.match_auroc(true.values,
                                                                                                 shuffled.values))
     else:

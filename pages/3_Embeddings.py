@@ -78,15 +78,18 @@ def panels(folders, names, params, colour) -> dict[str, pd.DataFrame]:
 
 def draw_maps(container, frames, colour, lines, post_id, key):
     """The maps; clicking a point selects its post on every page; a box or lasso selection keeps
-    its posts (`PICKED_KEY`) for `picked_slice`."""
-    fig = figures.embedding_maps(frames, colour, lines, post_id)
-    event = container.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("points", "box", "lasso"))
-    selected = (event or {}).get("selection", {})
+    its posts (`PICKED_KEY`) for `picked_slice` and marks them in every panel (plotly itself
+    marks them only in the panel the box was drawn in). The selection is read before drawing, so
+    the marks follow it in the same rerun."""
     known = set(next(iter(frames.values()))["post_id"])
+    selected = (st.session_state.get(key) or {}).get("selection", {})
     ids = list(dict.fromkeys(p.get("customdata") for p in selected.get("points", []) if p.get("customdata") in known))
-    if selected.get("box") or selected.get("lasso"):
+    boxed = bool(selected.get("box") or selected.get("lasso"))
+    if boxed:
         st.session_state[PICKED_KEY] = ids
-    elif ids and ids[0] != post_id:
+    fig = figures.embedding_maps(frames, colour, lines, post_id, picked=ids if boxed else ())
+    container.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("points", "box", "lasso"))
+    if not boxed and ids and ids[0] != post_id:
         ui.select_post(ids[0])
         st.rerun()
 
@@ -222,17 +225,15 @@ if "itc" in drawn:
         elif trained[folder].itc_after_fusion:
             st.warning(f"**{names[folder]}** is {spaces.EARLY_FUSION_NOTE}; the Match scores page has cross-pair "
                        "retrieval.")
-*map_columns, side = st.columns([3] * len(drawn) + [1])
-for column, one in zip(map_columns, drawn):
+# the maps side by side, each space's nearest posts under it at the maps' full width (a side column
+# cut the table at 1366 px)
+for column, one in zip(st.columns(len(drawn)), drawn):
     if shown[one]:
         with column:
             if len(drawn) > 1:
                 st.markdown(f"**{SPACE_NAMES[one]}**")
             params = embeddings.LayoutParams(method=method, n_posts=int(n_posts), space=one)
             maps(shown[one], names, params, colour, lines and one == "itc", post_id, min(int(n_posts), len(table)))
-with side:
-    for one in drawn:
-        if shown[one]:
             neighbours(shown[one], names, table, choice.row, one)
 picked_slice(table)
 for one in drawn:  # statements, not an expression: Streamlit would write the expression's None

@@ -239,9 +239,10 @@ def page_height(driver) -> int:
         SCROLLER))
 
 
-def full_page_screenshot(driver, path: Path, max_height: int = 12000) -> Path:
-    """A PNG of the whole page at the window's width: the window is made as tall as the page,
-    captured, and set back. Downscaled with Pillow when larger than MAX_PNG_BYTES."""
+def full_page_screenshot(driver, path: Path, max_height: int = 12000, element: str | None = None) -> Path:
+    """A PNG of the whole page at the window's width (or of the `element` matching that CSS
+    selector only): the window is made as tall as the page, captured, and set back. Downscaled
+    with Pillow when larger than MAX_PNG_BYTES."""
     width, height = driver.get_window_size()["width"], driver.get_window_size()["height"]
     driver.execute_script("document.activeElement && document.activeElement.blur()")  # no focus ring
     try:
@@ -255,7 +256,10 @@ def full_page_screenshot(driver, path: Path, max_height: int = 12000) -> Path:
                                {"width": WINDOW[0], "height": needed, "deviceScaleFactor": 1, "mobile": False})
         time.sleep(0.5)
         path.parent.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(path))
+        if element:
+            driver.find_element("css selector", element).screenshot(str(path))
+        else:
+            driver.save_screenshot(str(path))
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         driver.set_window_size(width, height)

@@ -197,9 +197,9 @@ def test_home_tests_the_papers_claims_and_a_row_opens_its_posts(root, monkeypatc
     predictions.query_params.update(link)
     predictions = predictions.run()
     assert not predictions.exception, predictions.exception
-    contrast = next(df.value for df in predictions.dataframe if "slice A − slice B" in df.value.columns)
-    assert len(contrast) == 1 and contrast["effect"].iloc[0] == claim["effect"]
-    assert contrast["contrast"].iloc[0] == f"{claim['delta']:+.1f}"  # the claim's own estimate
+    contrast = next(df.value for df in predictions.dataframe if "slice A − slice B" in df.value.index)
+    assert list(contrast.columns) == ["your contrast"] and contrast.loc["effect"].iloc[0] == claim["effect"]
+    assert contrast.loc["contrast"].iloc[0] == f"{claim['delta']:+.1f}"  # the claim's own estimate
 
 
 def test_home_offers_the_report_and_the_effects_as_downloads(root, monkeypatch):

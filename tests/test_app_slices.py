@@ -75,21 +75,21 @@ def test_a_contrast_of_ones_own_is_tested_alone_and_kept_in_the_url(root, monkey
     at.query_params.update(custom=IMAGE_ONLY, ceffect="CE+ITC", cslice="custom: image only", ca=custom.IN, contrast="1")
     at = at.run()
     assert not at.exception, at.exception
-    contrast = next(df.value for df in at.dataframe if "slice A − slice B" in df.value.columns)
-    assert len(contrast) == 1 and contrast["effect"].iloc[0] == "CE+ITC"
-    assert contrast["slice A − slice B"].iloc[0].startswith("custom: image only: in (n=")
-    assert " − the rest (n=" in contrast["slice A − slice B"].iloc[0]
-    assert contrast["verdict"].iloc[0].split(" · ")[0] in effects.VERDICTS
+    contrast = next(df.value for df in at.dataframe if "slice A − slice B" in df.value.index)["your contrast"]
+    assert contrast["effect"] == "CE+ITC"
+    assert contrast["slice A − slice B"].startswith("custom: image only: in (n=")
+    assert " − the rest (n=" in contrast["slice A − slice B"]
+    assert contrast["verdict"].split(" · ")[0] in effects.VERDICTS
     at = next(s for s in at.selectbox if s.label == "Slice B").select(custom.OUT).run()
     assert at.query_params["cb"] == custom.OUT
 
 
 def test_a_contrast_is_tested_only_when_asked(root, monkeypatch):
     at = page(PREDICTIONS, root, monkeypatch).run()
-    assert not at.exception and not [df for df in at.dataframe if "slice A − slice B" in df.value.columns]
+    assert not at.exception and not [df for df in at.dataframe if "slice A − slice B" in df.value.index]
     at = next(t for t in at.toggle if t.label == "Test this contrast").set_value(True).run()
     assert not at.exception and at.query_params["contrast"] == "1"
-    assert [df for df in at.dataframe if "slice A − slice B" in df.value.columns]
+    assert [df for df in at.dataframe if "slice A − slice B" in df.value.index]
 
 
 def test_the_home_heatmap_has_a_row_per_value_of_ones_slice(root, monkeypatch):

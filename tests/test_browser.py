@@ -215,13 +215,17 @@ def test_home(driver, server, shots):
     # there are any) is within the 1366 px viewport: the grid neither scrolls sideways nor reaches
     # past the window's right edge
     widths = driver.execute_script(
-        "return [...document.querySelectorAll('[class*=\"st-key-heatmap-\"], .st-key-findings')].map(e => {"
+        "return [...document.querySelectorAll('[class*=\"st-key-heatmap-\"], .st-key-findings, .st-key-claims-glance, "
+        ".st-key-claims-pooled')].map(e => {"
         "const s = e.querySelector('.dvn-scroller'); const r = e.getBoundingClientRect();"
         "return [s ? s.scrollWidth : -1, s ? s.clientWidth : -1, r.right, window.innerWidth]; })")
     assert widths, "no slice × variant table on the home page"
     for scroll, client, right, window in widths:
         assert 0 < scroll <= client + 1 and right <= window, (scroll, client, right, window)
     screenshot(driver, shots, "0_Checkpoints")
+    # the claims at a glance, alone, as a reader sees them at 1366 px
+    path = bs.full_page_screenshot(driver, shots / "claims.png", element=".st-key-claims-section")
+    assert path.stat().st_size > 10_000, f"{path} looks empty"
 
 
 def test_predictions_side_by_side(driver, server, shots):

@@ -179,6 +179,21 @@ def test_the_highlighted_post_is_drawn_large_with_its_modality_symbols(outputs_f
     assert marked[0].marker.size == figures.HIGHLIGHT_SIZE >= 3 * max(others)
 
 
+def test_a_box_selection_is_marked_in_every_panel(outputs_folder):
+    from mmaux import figures
+
+    frame = embeddings.checkpoint_layout(outputs_folder, LayoutParams("pca")).frame().assign(label="a")
+    picked = list(frame["post_id"].unique()[:3])
+    fig = figures.embedding_maps({"one": frame, "two": frame}, "label", lines=False, highlight=None, picked=picked)
+    points = [t for t in fig.data if t.mode == "markers"]
+    assert {t.xaxis for t in points} == {"x", "x2"}  # both panels
+    for trace in points:
+        assert {trace.customdata[i] for i in trace.selectedpoints} == set(picked) & set(trace.customdata)
+        assert trace.unselected.marker.opacity < 1
+    plain = figures.embedding_maps({"one": frame}, "label", lines=False, highlight=None)
+    assert all(t.selectedpoints is None for t in plain.data)
+
+
 def test_nearest_posts_by_cosine_in_each_space():
     """Fused: the other posts by cosine of their fused vectors (never the post itself); ITC: every
     post's text against this post's image, its own text included."""
