@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from mmaux import report
-from mmaux.analysis import effects
+from mmaux.analysis import claims, effects, stats
 from mmaux.analysis import runs as runs_lib
 from mmaux.analysis.stats import METRIC_NAMES
 from mmaux.paths import REPO_ROOT, default_roots
@@ -60,7 +60,7 @@ def effects_rows(frame: pd.DataFrame) -> list[str]:
              "p (BH) | detectable | Δ val | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in frame.itertuples():
         n = f"{r.n} ⚠" if r.small else str(r.n)
-        slicing = r.slicing + (" (= label)" if r.slicing_note.startswith("duplicates") else "")
+        slicing = r.slicing + (" (one class a slice)" if r.slicing_note and r.slicing != runs_lib.LABEL_SLICE else "")
         lines.append(f"| {r.family} | {r.effect} | {slicing} | {r.slice} | {n} | "
                      f"{METRIC_NAMES.get(r.metric, r.metric)} | {_num(r.delta, 2)} | "
                      f"[{_num(r.ci_low)}, {_num(r.ci_high)}] | {_p(r.p_bh)} | {_num(r.detectable, sign=False)} | "
@@ -72,7 +72,7 @@ def claims_rows(frame: pd.DataFrame) -> list[str]:
     lines = ["| group | claim | effect | slice A − slice B | Δ on A | Δ on B | contrast | CI (FCR-adjusted) | "
              "Δ val | verdict | detectable |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in frame.itertuples():
-        verdict = r.verdict + ("" if r.verdict == effects.INCONCLUSIVE else f" · {r.direction}")
+        verdict = claims.verdict_text(r)
         lines.append(f"| {r.family} | {r.claim} | {r.effect} | {r.slicing}: {r.slice_a} (n={r.n_a}) − {r.slice_b} "
                      f"(n={r.n_b}) | {_num(r.delta_a)} | {_num(r.delta_b)} | {_num(r.delta)} | "
                      f"[{_num(r.ci_low)}, {_num(r.ci_high)}] | {_num(r.val_delta)} | {verdict} | "
@@ -112,6 +112,7 @@ def block(usable: pd.DataFrame, frame: pd.DataFrame, contrasts: pd.DataFrame, ro
             f"{n} contrasts" for n in contrasts.drop_duplicates("family")["family_size"].unique()) + "), the "
         "validation posts' contrast as a check; 'as claimed': slice A gains more than slice B. "
         f"{int((contrasts['verdict'] == effects.SUPPORTED).sum())} of {len(contrasts)} supported.", "",
+        *[f"- {sentence}" for sentence in claims.sentences(contrasts, pool=claims.pooled(contrasts))], "",
         *claims_rows(contrasts), "",
         "Test scores (× 100, mean ± std over seeds):", "",
         *scores_table(usable), "",
@@ -121,8 +122,7 @@ def block(usable: pd.DataFrame, frame: pd.DataFrame, contrasts: pd.DataFrame, ro
         "'detectable' is the smallest |Δ| this design finds with 80 % power at that corrected level; "
         "Δ val is the same estimate on the validation posts (the same models: a check on posts, not on seeds).", "",
         *effects_rows(overall), "",
-        "<details><summary>Every group × effect × slice (⚠: n < 30; the gold label, and a slicing marked "
-        "\"= label\" that duplicates it, score each slice by that class's F1 over all posts)</summary>", "",
+        "<details><summary>Every group × effect × slice (⚠: n < 30; " + stats.SCORING_HELP + ")</summary>", "",
         *effects_rows(frame[frame["slicing"] != effects.OVERALL]), "", "</details>",
     ]
 
@@ -139,17 +139,30 @@ def answer(usable: pd.DataFrame, frame: pd.DataFrame, contrasts: pd.DataFrame) -
     directions = supported["direction"].value_counts()
     inconclusive = frame[(frame["slicing"] == effects.OVERALL) & (frame["verdict"] == effects.INCONCLUSIVE)]
     open_contrasts = contrasts[contrasts["verdict"] == effects.INCONCLUSIVE]
+    counts = contrasts["verdict"].value_counts()
+    equivalent = frame[(frame["slicing"] == effects.OVERALL) & (frame["verdict"] == effects.EQUIVALENT)]
+    pool = claims.pooled(contrasts)
     return [
         f"- **{int((frame['verdict'] == effects.SUPPORTED).sum())} of {len(frame)} effects supported** "
         f"({len(usable)} runs, {design}; paired t over seeds, Benjamini–Hochberg per group, checked on "
-        f"validation). On all posts (macro-F1 points, FCR-adjusted CI): {said}.",
+        f"validation). On all posts (macro-F1 points, FCR-adjusted CI): {said}. No difference beyond "
+        f"±{effects.MARGIN:g} points (the corrected CI within the margin): "
+        + ("; ".join(f"{r.task} · {r.architecture} {r.effect} {r.delta:+.1f}" for r in equivalent.itertuples())
+           or "none") + ".",
         f"- **The paper's claims**: {len(supported)} of {len(contrasts)} contrasts supported"
         + (" (" + ", ".join(f"{n} {d}" for d, n in directions.items()) + ")" if len(supported) else "")
-        + "; the inconclusive ones would have been seen from a contrast of "
-        f"{open_contrasts['detectable'].median():.1f} points (median; "
-        f"{open_contrasts['detectable'].min():.1f}–{open_contrasts['detectable'].max():.1f}).",
-        f"- Effects on all posts left inconclusive would have been seen from {inconclusive['detectable'].min():.1f} "
-        f"to {inconclusive['detectable'].max():.1f} points. **SynthPosts is a synthetic test bed**: these "
+        + f", {counts.get(effects.EQUIVALENT, 0)} equivalent (no difference beyond ±{effects.MARGIN:g} points), "
+        f"{counts.get(effects.UNTESTABLE, 0)} untestable here (the loss could not shape the classifier: "
+        "the reason is on each row), " + f"{len(open_contrasts)} inconclusive"
+        + (f" (would have seen a contrast of {open_contrasts['detectable'].median():.1f} points, median; "
+           f"{open_contrasts['detectable'].min():.1f}–{open_contrasts['detectable'].max():.1f})" if len(open_contrasts)
+           else "") + ". Each claim over the groups: " + "; ".join(
+            f"*{claim.name}*, " + (claims.pooled_text(pool.set_index("claim").loc[claim.name])
+                                   if claim.name in set(pool["claim"]) else "not pooled (testable in fewer than two groups)")
+            for claim in claims.CLAIMS) + ".",
+        f"- Effects on all posts left inconclusive ({len(inconclusive)}) would have been seen from "
+        + " to ".join(dict.fromkeys(f"{v:.1f}" for v in (inconclusive['detectable'].min(),
+                                                          inconclusive['detectable'].max()))) + " points. **SynthPosts is a synthetic test bed**: these "
         "numbers show what the tool finds, not the size of the paper's gains on real posts.",
     ]
 
