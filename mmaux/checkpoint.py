@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -364,12 +365,14 @@ def write_outputs(path: Path, frame: pd.DataFrame, arrays: dict[str, np.ndarray]
     pq.write_table(table, path, compression="zstd", use_dictionary=list(frame.columns))
 
 
-def read_outputs(folder: str | Path, name: str = OUTPUTS) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def read_outputs(folder: str | Path, name: str = OUTPUTS,
+                 columns: Sequence[str] | None = None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """The test outputs (or `name`, e.g. VAL_OUTPUTS): a frame of per-post columns and the
-    embedding arrays (float32)."""
+    embedding arrays (float32). `columns` reads only those (Parquet is columnar: a caller that
+    needs two columns of every run in a group skips the embeddings, most of a file's bytes)."""
     path = member(Path(folder), name)
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path, columns=None if columns is None else list(columns))
     except (pa.ArrowException, OSError) as err:
         raise CheckpointError(f"{path}: unreadable Parquet file ({err})") from None
     arrays = {}

@@ -136,3 +136,24 @@ def test_posts_picked_on_a_map_become_a_slice_that_opens_on_predictions(app_runs
     predictions = predictions.run()
     assert not predictions.exception, predictions.exception
     assert "**5** of " in texts(predictions.markdown)
+
+
+def test_the_ce_confidence_slice_reads_two_columns_and_leaves_out_an_unreadable_run(root, tmp_path):
+    """The dashboard's mean CE confidence equals the library's over the full test tables, though it
+    reads only post_id and confidence of each CE run; a CE run whose outputs cannot be read is left
+    out of the mean instead of stopping the page."""
+    import shutil
+
+    from mmaux.ui import slices
+
+    table = runs.usable(runs.discover_runs([root]))
+    group = slices.group_of(table, table["folder"].iloc[0])
+    ce = list(group.loc[group["variant"] == runs.BASELINE, "folder"])
+    full = {f: runs.load_test_table(f) for f in ce}
+    assert slices._ce_confidence(group, ("fresh", tmp_path.name)).equals(custom.ce_confidence(group, full))
+    copies = [shutil.copytree(f, tmp_path / f"ce{i}") for i, f in enumerate(ce[:2])]
+    (copies[1] / "test_outputs.parquet").write_bytes(b"not parquet")
+    two = group[group["folder"].isin(ce[:2])].assign(folder=[str(c) for c in copies])
+    mean = slices._ce_confidence(two, ("broken", tmp_path.name))
+    assert list(mean.index) == list(full[ce[0]]["post_id"])
+    assert np.array_equal(mean.to_numpy(), full[ce[0]]["confidence"].to_numpy())
