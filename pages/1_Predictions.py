@@ -186,7 +186,8 @@ def show_contrast(runs: pd.DataFrame, posts: pd.DataFrame, slicings: list[str], 
     if frame.empty:
         st.info("One side of the contrast has no posts, or the group lacks the effect's variants.")
         return
-    st.dataframe(views.contrast_card(frame), column_config={"_index": st.column_config.TextColumn("", width="medium")})
+    with st.container(key="contrast-result"):
+        st.dataframe(views.contrast_card(frame), column_config={"_index": st.column_config.TextColumn("", width="medium")})
 
 
 def show_detail(posts: pd.DataFrame, tables, names, classes, pair: tuple[str, str]) -> None:
@@ -266,11 +267,11 @@ shown = show_table(posts.iloc[ordered], tables, names, change[ordered], (baselin
 left, right = st.columns([2, 3])
 with left:
     show_counts(posts, preds, baseline, variant, column, names)
-    show_effects(runs, baseline, variant, column, slices)
 with right:
     st.markdown(f"**Confusion matrices** ({int(in_slice.sum())} posts of the chosen slice and labels)")
     st.plotly_chart(figures.confusion_grid(posts.loc[in_slice, "label_index"],
                                          {names[f]: p[in_slice] for f, p in preds.items()}, classes), key="confusion")
+show_effects(runs, baseline, variant, column, slices)  # full width: its ten columns fit 1366 px
 show_contrast(runs, posts, slicings, variant, slices)
 st.subheader("Post detail")
 show_detail(posts.iloc[ordered], tables, names, classes, (baseline, variant))

@@ -149,6 +149,18 @@ def check_page(driver, title: str, dataframes: int = 1, charts: int = 1) -> None
     assert not errors, f"browser console errors on {title!r}: {errors}"
 
 
+def tables_cut(driver) -> list[list]:
+    """The tables shown in the main area that scroll sideways or reach past the window's right edge
+    (at 1366 px a reader would miss their right-hand columns): [its key classes, scrollWidth,
+    clientWidth, right edge, window width] of each."""
+    return driver.execute_script(
+        f"return [...document.querySelectorAll('{MAIN} {DATAFRAME}')].filter(e => e.offsetParent !== null)"
+        ".map(e => { const s = e.querySelector('.dvn-scroller'); const r = e.getBoundingClientRect();"
+        "const k = e.closest('[class*=\"st-key-\"]');"
+        "return [k ? k.className : '', s ? s.scrollWidth : -1, s ? s.clientWidth : -1, r.right, window.innerWidth]; })"
+        ".filter(([, scroll, client, right, width]) => scroll > client + 1 || right > width)")
+
+
 def widget(driver, testid: str, label: str, scope: str = ""):
     """The widget (data-testid `testid`) whose label reads `label`."""
     for element in driver.find_elements("css selector", f"{scope} [data-testid={testid!r}]".strip()):
@@ -245,6 +257,7 @@ def test_predictions_side_by_side(driver, server, shots):
         "const s = document.querySelector('[class*=\"st-key-_posts_table\"] .dvn-scroller');"
         "return s ? [s.scrollWidth, s.clientWidth] : [-1, -1];")
     assert 0 < scroll <= client + 1, (scroll, client)
+    assert not tables_cut(driver)  # the counts, the effect table, the post's detail
 
     # A post's detail: choose another post than the first (the picker searches every matching post)
     post = choose(driver, widget_starting(driver, "stSelectbox", "Post (", MAIN), index=1)
@@ -266,6 +279,13 @@ def test_predictions_side_by_side(driver, server, shots):
     bs.wait_idle(driver)
     assert selected_text(widget_starting(driver, "stSelectbox", "Post (", MAIN)).startswith(post_id)
     assert multiselect_tags(widget(driver, "stMultiSelect", "Loss variants", SIDEBAR)) == variants
+
+    # the contrast of two slices, tested: its result fits 1366 px as well
+    driver.get(url + "&contrast=1")
+    bs.wait_for(driver, "h1", text="Predictions")
+    bs.wait_for(driver, f".st-key-contrast-result {DATAFRAME}")
+    bs.wait_idle(driver)
+    assert not tables_cut(driver)
 
 
 def test_walk_from_a_finding_to_its_posts_and_their_attributions(driver, server, app_runs, shots):
@@ -339,6 +359,7 @@ def test_embeddings(driver, server, shots):
     go_to(driver, server, "Embeddings", "Embeddings")
     check_page(driver, "Embeddings", dataframes=1, charts=1)  # the fused space's numbers; the maps
     assert "UMAP of" in driver.find_element("css selector", MAIN).text
+    assert not tables_cut(driver)  # the spaces' numbers, the nearest posts
     screenshot(driver, shots, "3_Embeddings")
 
 
