@@ -148,10 +148,14 @@ def test_an_equivalent_contrast_and_an_untestable_one_in_words():
     assert glance["would detect"].tolist() == ["≥ 2.1", "≥ 4.4", "—"]
     assert claims.sentences(frame) == [
         f"{claims.ITC_CLAIM.name}: contradicted in s · concat (-17.5 [-20.7, -14.3]); no difference beyond ±3 points "
-        "in r · attention (+0.4 [-1.0, +1.8]); untestable in m · mmbt (the ITM head did not learn to match "
-        "(AUROC 0.51))."]
+        "in r · attention (+0.4 [-1.0, +1.8]); untestable where the ITM head did not learn to match: m · mmbt "
+        "(AUROC 0.51)."]
     assert [claims.verdict_text(r) for r in frame.itertuples()][2:] == ["equivalent · within ±3 points",
                                                                          effects.UNTESTABLE]
+    # groups untestable for one cause are named once under it, each with its own figures
+    frame.loc[2, ["verdict", "reason"]] = [effects.UNTESTABLE, "the ITM head did not learn to match (AUROC 0.50)"]
+    assert claims.sentences(frame)[0].endswith(
+        "untestable where the ITM head did not learn to match: r · attention (AUROC 0.50), m · mmbt (AUROC 0.51).")
 
 
 def _groups(deltas, ses, vals, verdicts=None) -> pd.DataFrame:

@@ -281,6 +281,17 @@ def _where(rows) -> str:
     return ", ".join(f"{r.task} · {r.architecture} ({r.delta:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}])" for r in rows)
 
 
+def _untestable(rows) -> list[str]:
+    """'untestable where <cause>: <group> (<detail>), ...', one part per cause: a reason is a cause
+    with its figures in parentheses (`testable.untestable`), so groups that share a cause are
+    named once, each with its own figures."""
+    by_cause: dict[str, list[str]] = {}
+    for r in rows:
+        cause, _, detail = r.reason.partition(" (")
+        by_cause.setdefault(cause, []).append(f"{r.task} · {r.architecture}" + (f" ({detail[:-1]})" if detail else ""))
+    return [f"untestable where {cause}: " + ", ".join(where) for cause, where in by_cause.items()]
+
+
 def sentences(frame: pd.DataFrame, claims: Iterable[Claim] = CLAIMS, pool: pd.DataFrame | None = None) -> list[str]:
     """One sentence per claim a reader can quote: where it holds, is contradicted or is equal
     within the margin (with the contrast and its CI), where it is untestable and why, in how many
@@ -299,8 +310,7 @@ def sentences(frame: pd.DataFrame, claims: Iterable[Claim] = CLAIMS, pool: pd.Da
             if rows:
                 parts.append(f"{word} in " + _where(rows))
         untested = [r for r in mine.itertuples() if r.verdict == effects.UNTESTABLE]
-        if untested:
-            parts.append("untestable in " + ", ".join(f"{r.task} · {r.architecture} ({r.reason})" for r in untested))
+        parts += _untestable(untested)
         open_rows = mine[[outcome(r) == NOT_DECIDED for r in mine.itertuples()]]
         if len(open_rows):
             where = "the other" if parts else "all"
