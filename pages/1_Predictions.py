@@ -6,6 +6,7 @@ import streamlit as st
 from mmaux import badges, figures, ui, views
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
+from mmaux.analysis import spaces
 from mmaux.analysis import stats
 
 ROWS_PER_PAGE = 100
@@ -228,8 +229,10 @@ def show_detail(posts: pd.DataFrame, tables, names, classes, pair: tuple[str, st
         imported = [ui.imported(f) for f in tables]  # predictions only: scores were never recorded, heads or not
         shown["itm_match"] = [("not recorded" if i else "no ITM head") if pd.isna(v) else f"{v:.3f}"
                               for v, i in zip(shown["itm_match"], imported)]
-        shown["itc_cosine"] = [("not recorded" if i else "no ITC projection") if pd.isna(v) else f"{v:.3f}"
-                               for v, i in zip(shown["itc_cosine"], imported)]
+        # a run not trained with ITC stores the cosine of its untrained projections: not a score
+        itc = [spaces.checkpoint_spaces(f).itc for f in tables]
+        shown["itc_cosine"] = ["not trained with ITC" if not trained else ("not recorded" if i else "no ITC projection")
+                               if pd.isna(v) else f"{v:.3f}" for v, i, trained in zip(shown["itc_cosine"], imported, itc)]
         st.dataframe(shown.round(3), hide_index=True, column_config={
             "pred_label": "predicted", "itm_match": "ITM match P", "itc_cosine": "ITC cosine"})
     ui.post_links(post_id)

@@ -162,18 +162,21 @@ def picked_slice(table: pd.DataFrame) -> None:
 def fused_table(folders, names):
     st.subheader("The fused representation in numbers")
     stamps = {f: runs_lib.checkpoint_stamp(f) for f in folders}
-    table = pd.DataFrame({names[f]: fused_silhouettes(f, stamps[f]) for f in folders}).T.add_prefix("silhouette ")
     first = folders[0]
-    compared = ["fused CKA", "mean fused kNN overlap"] if len(folders) > 1 else []
-    for folder in folders[1:]:
-        per_post, cka = comparison(first, folder, (stamps[first], stamps[folder]), "fused")
-        table.loc[names[folder], compared] = [cka["fused CKA"], per_post.mean().iloc[0]]
-    st.dataframe(views.against_first(table, compared), column_config={
-        c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if c not in compared})
-    st.caption("Silhouette per label (cosine; 1 = classes tight and apart, 0 = overlapping). CKA and k-NN overlap "
-               "(k = 10, or the number of test posts − 1 if fewer) of each checkpoint's fused vectors against "
-               f"the first's ({names[first]}): 1 = the same "
-               "representation / the same neighbours. The fused space is trained in every checkpoint.")
+    if len(folders) > 1:
+        compared = ["fused CKA", "mean fused kNN overlap"]
+        table = pd.DataFrame(index=[names[f] for f in folders], columns=compared, dtype=float)
+        for folder in folders[1:]:
+            per_post, cka = comparison(first, folder, (stamps[first], stamps[folder]), "fused")
+            table.loc[names[folder], compared] = [cka["fused CKA"], per_post.mean().iloc[0]]
+        st.dataframe(views.against_first(table, compared))
+        st.caption("CKA and k-NN overlap (k = 10, or the number of test posts − 1 if fewer) of each checkpoint's "
+                   f"fused vectors against the first's ({names[first]}): 1 = the same representation / the same "
+                   "neighbours. The fused space is trained in every checkpoint.")
+    st.markdown("**Silhouette per label in the fused space** (cosine)")
+    # a row per label: the labels' names (relation's are long) would push columns past 1366 px
+    st.dataframe(pd.DataFrame({names[f]: fused_silhouettes(f, stamps[f]) for f in folders}).round(3))
+    st.caption("1 = the label's posts tight and apart from the others, 0 = overlapping.")
 
 
 def itc_tables(folders, names):

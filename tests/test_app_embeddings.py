@@ -6,6 +6,9 @@ import math
 import pytest
 
 from apptest_support import open_late_cells
+from mmaux.analysis import runs
+from mmaux.analysis.alignment import silhouette_per_label
+from mmaux.checkpoint import read_outputs
 
 pytestmark = pytest.mark.slow
 
@@ -15,14 +18,18 @@ def _open(app_runs, monkeypatch, cells, state):
 
 
 def test_fused_space_maps_every_checkpoint_and_compares_them(app_runs, monkeypatch):
-    at = _open(app_runs, monkeypatch, [(False, False), (False, True)], {"_embed_method": "PCA"})
+    at, chosen = open_late_cells("pages/3_Embeddings.py", app_runs, monkeypatch, [(False, False), (False, True)],
+                                 {"_embed_method": "PCA"})
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 1
     numbers = next(df.value for df in at.dataframe if "fused CKA" in df.value.columns)
-    assert len(numbers) == 2 and any(c.startswith("silhouette ") for c in numbers.columns)
+    assert len(numbers) == 2
     assert numbers["fused CKA"].iloc[0] == "reference"  # the first checkpoint is what the second is compared with
     assert math.isfinite(float(numbers["fused CKA"].iloc[1]))
     assert numbers["mean fused kNN overlap"].iloc[0] == "reference"
+    silhouettes = next(df.value for df in at.dataframe if list(df.value.columns) == list(numbers.index))
+    expected = silhouette_per_label(read_outputs(chosen[0])[1]["fused"], runs.load_test_table(chosen[0])["label"])
+    assert silhouettes.iloc[:, 0].to_dict() == expected.round(3).to_dict()  # a row per label, a column per checkpoint
     assert not any(m.value in ("`None`", "None") for m in at.markdown)  # no stray expression written by the page
     colour = next(s for s in at.sidebar.selectbox if s.label == "Colour by")
     assert "match score" not in colour.options  # a CE checkpoint has no trained score

@@ -102,6 +102,21 @@ def test_post_from_query_param_opens_its_detail(root, monkeypatch):
     assert at.session_state["post_id"] == post_id
 
 
+def test_the_detail_shows_no_itc_cosine_from_untrained_projections(root, monkeypatch):
+    """A run trained without ITC stores the cosine of its untrained projections; the post's
+    detail says so instead of showing it, and shows the stored cosine of a run trained with ITC."""
+    at = page(PAGE, root, monkeypatch).run()
+    assert not at.exception
+    detail = next(df.value for df in at.dataframe if "itc_cosine" in df.value.columns).set_index("checkpoint")
+    post_id = at.session_state["post_id"]
+    chosen = at.session_state[SELECTED_KEY]
+    table = runs.discover_runs([root]).set_index("folder").loc[chosen]
+    assert set(table["itc"]) == {True, False}  # the default comparison has both kinds
+    for folder, name, itc in zip(chosen, detail.index, table["itc"]):
+        stored = runs.load_test_table(folder).set_index("post_id").loc[post_id, "itc_cosine"]
+        assert detail.loc[name, "itc_cosine"] == (f"{stored:.3f}" if itc else "not trained with ITC")
+
+
 def test_empty_root_says_so(tmp_path, monkeypatch):
     at = page(PAGE, empty_root(tmp_path), monkeypatch).run()
     assert not at.exception and "No usable checkpoints" in texts(at.info)

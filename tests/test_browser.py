@@ -151,13 +151,13 @@ def check_page(driver, title: str, dataframes: int = 1, charts: int = 1) -> None
 
 def tables_cut(driver) -> list[list]:
     """The tables shown in the main area that scroll sideways or reach past the window's right edge
-    (at 1366 px a reader would miss their right-hand columns): [its key classes, scrollWidth,
+    (at 1366 px a reader would miss their right-hand columns): [its column headers, scrollWidth,
     clientWidth, right edge, window width] of each."""
     return driver.execute_script(
         f"return [...document.querySelectorAll('{MAIN} {DATAFRAME}')].filter(e => e.offsetParent !== null)"
         ".map(e => { const s = e.querySelector('.dvn-scroller'); const r = e.getBoundingClientRect();"
-        "const k = e.closest('[class*=\"st-key-\"]');"
-        "return [k ? k.className : '', s ? s.scrollWidth : -1, s ? s.clientWidth : -1, r.right, window.innerWidth]; })"
+        "const h = [...e.querySelectorAll('[role=\"columnheader\"]')].map(c => c.textContent).join(' | ');"
+        "return [h, s ? s.scrollWidth : -1, s ? s.clientWidth : -1, r.right, window.innerWidth]; })"
         ".filter(([, scroll, client, right, width]) => scroll > client + 1 || right > width)")
 
 
