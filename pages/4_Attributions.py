@@ -73,7 +73,11 @@ def show_difference(results, names, image):
     agreement = pd.DataFrame({"text tokens": attributions.compare_maps(*tokens, top_share=0.2),
                               f"image ({cells})": attributions.compare_maps(
                                   *compared, top_share=0.1 if same_grid else 0.05)}).T
-    right.dataframe(agreement, column_config={"k": st.column_config.NumberColumn(format="%d")})
+    right.dataframe(agreement, column_config={  # short headers: the long ones cut the table in its 2/5 column
+        "k": st.column_config.NumberColumn(format="%d"),
+        "top-k overlap": st.column_config.NumberColumn("top-k", format="%.2f", help="top-k overlap of |attribution|"),
+        "rank correlation": st.column_config.NumberColumn("Spearman ρ", format="%.2f",
+                                                          help="Spearman rank correlation of |attribution|")})
     right.html(attributions.token_html(b.tokens, tokens[1] - tokens[0]))
     right.caption("Token colours: green = more weight for the class in the second checkpoint. Top-k overlap "
                   "and Spearman rank correlation of |attribution| (each map scaled to its largest value).")

@@ -352,6 +352,7 @@ def test_walk_from_a_finding_to_its_posts_and_their_attributions(driver, server,
 def test_match_scores(driver, server, shots):
     go_to(driver, server, "Match scores", "Match scores")
     check_page(driver, "Match scores", dataframes=1, charts=3)  # ranked texts, heatmap, health
+    assert not tables_cut(driver)
     screenshot(driver, shots, "2_Match_Scores")
 
 
@@ -367,6 +368,7 @@ def test_attributions(driver, server, shots):
     go_to(driver, server, "Attributions", "Attributions")
     check_page(driver, "Attributions", dataframes=1, charts=1)  # reliance table; image attribution
     assert "explains" in driver.find_element("css selector", MAIN).text
+    assert not tables_cut(driver)
     screenshot(driver, shots, "4_Attributions")
 
 
