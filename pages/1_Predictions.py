@@ -6,7 +6,6 @@ import streamlit as st
 from mmaux import badges, figures, ui, views
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
-from mmaux.analysis import spaces
 from mmaux.analysis import stats
 
 ROWS_PER_PAGE = 100
@@ -191,9 +190,9 @@ def show_contrast(runs: pd.DataFrame, posts: pd.DataFrame, slicings: list[str], 
         st.dataframe(views.contrast_card(frame), column_config={"_index": st.column_config.TextColumn("", width="medium")})
 
 
-def show_detail(posts: pd.DataFrame, tables, names, classes, pair: tuple[str, str]) -> None:
-    """One post of those the filter shows, large, with every checkpoint's probabilities and links
-    to the other pages. The picker searches every such post (not only the table's page); the
+def show_detail(posts: pd.DataFrame, tables, names, classes, pair: tuple[str, str], trained_itc) -> None:
+    """One post of those the filter shows, large, with every checkpoint's probabilities (and its
+    ITC cosine where `trained_itc[folder]`, the runs table's `itc`) and links to the other pages. The picker searches every such post (not only the table's page); the
     post clicked in the table, chosen elsewhere or given by ?post= is shown while the filter
     keeps it, else the filter's first post."""
     ids = list(posts["post_id"])
@@ -230,9 +229,10 @@ def show_detail(posts: pd.DataFrame, tables, names, classes, pair: tuple[str, st
         shown["itm_match"] = [("not recorded" if i else "no ITM head") if pd.isna(v) else f"{v:.3f}"
                               for v, i in zip(shown["itm_match"], imported)]
         # a run not trained with ITC stores the cosine of its untrained projections: not a score
-        itc = [spaces.checkpoint_spaces(f).itc for f in tables]
-        shown["itc_cosine"] = ["not trained with ITC" if not trained else ("not recorded" if i else "no ITC projection")
-                               if pd.isna(v) else f"{v:.3f}" for v, i, trained in zip(shown["itc_cosine"], imported, itc)]
+        itc = [bool(trained_itc[f]) for f in tables]
+        shown["itc_cosine"] = ["not recorded" if i else "not trained with ITC" if not trained else
+                               "no ITC projection" if pd.isna(v) else f"{v:.3f}"
+                               for v, i, trained in zip(shown["itc_cosine"], imported, itc)]
         st.dataframe(shown.round(3), hide_index=True, column_config={
             "pred_label": "predicted", "itm_match": "ITM match P", "itc_cosine": "ITC cosine"})
     ui.post_links(post_id)
@@ -277,5 +277,5 @@ with right:
 show_effects(runs, baseline, variant, column, slices)  # full width: its ten columns fit 1366 px
 show_contrast(runs, posts, slicings, variant, slices)
 st.subheader("Post detail")
-show_detail(posts.iloc[ordered], tables, names, classes, (baseline, variant))
+show_detail(posts.iloc[ordered], tables, names, classes, (baseline, variant), runs.set_index("folder")["itc"])
 ui.footer()
