@@ -192,9 +192,10 @@ def show_contrast(runs: pd.DataFrame, posts: pd.DataFrame, slicings: list[str], 
 
 def show_detail(posts: pd.DataFrame, tables, names, classes, pair: tuple[str, str], trained_itc) -> None:
     """One post of those the filter shows, large, with every checkpoint's probabilities (and its
-    ITC cosine where `trained_itc[folder]`, the runs table's `itc`) and links to the other pages. The picker searches every such post (not only the table's page); the
-    post clicked in the table, chosen elsewhere or given by ?post= is shown while the filter
-    keeps it, else the filter's first post."""
+    ITC cosine where `trained_itc[folder]`, the runs table's `itc`) and links to the other pages.
+    The picker searches every such post (not only the table's page); the post clicked in the
+    table, chosen elsewhere or given by ?post= is shown while the filter keeps it, else the
+    filter's first post."""
     ids = list(posts["post_id"])
     if not ids:
         st.info("No post matches the filter.")
@@ -229,10 +230,9 @@ def show_detail(posts: pd.DataFrame, tables, names, classes, pair: tuple[str, st
         shown["itm_match"] = [("not recorded" if i else "no ITM head") if pd.isna(v) else f"{v:.3f}"
                               for v, i in zip(shown["itm_match"], imported)]
         # a run not trained with ITC stores the cosine of its untrained projections: not a score
-        itc = [bool(trained_itc[f]) for f in tables]
-        shown["itc_cosine"] = ["not recorded" if i else "not trained with ITC" if not trained else
+        shown["itc_cosine"] = ["not recorded" if i else "not trained with ITC" if not trained_itc[f] else
                                "no ITC projection" if pd.isna(v) else f"{v:.3f}"
-                               for v, i, trained in zip(shown["itc_cosine"], imported, itc)]
+                               for v, i, f in zip(shown["itc_cosine"], imported, tables)]
         st.dataframe(shown.round(3), hide_index=True, column_config={
             "pred_label": "predicted", "itm_match": "ITM match P", "itc_cosine": "ITC cosine"})
     ui.post_links(post_id)

@@ -14,9 +14,7 @@ import streamlit as st
 from mmaux.analysis import custom_slices as custom
 from mmaux.analysis import effects
 from mmaux.analysis import runs as runs_lib
-from mmaux.analysis.claims import (
-    REST,  # slice B = every other post: the claims' own name for it
-)
+from mmaux.analysis.claims import REST  # slice B = every other post: the claims' own name for it
 from mmaux.checkpoint import CheckpointError, read_outputs
 from mmaux.ui.loaders import _group_frame, group_effects, split_table
 from mmaux.ui.urlstate import url_bound
